@@ -1,0 +1,140 @@
+"""Progress displays for a study: a rich live bar, or plain log lines (``--quiet``)."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from tricklab.result import RunResult
+from tricklab.study import RunEvent
+
+
+def run_line(result: RunResult, metric: str | None) -> str:
+    """One line per finished run: epochs, best epoch, test score of best and last weights."""
+    best, last = result.test.get("best", {}), result.test.get("last", {})
+    name = metric if metric and metric in best else "loss"
+    score = f"test {name} {_fmt(best.get(name))} best / {_fmt(last.get(name))} last"
+    status = "" if result.status == "ok" else f"  [{result.status}]"
+    return (
+        f"{result.variant} seed {result.seed}: {result.epochs_run} epochs "
+        f"(best {result.best_epoch}), {score}, {result.seconds_total:.1f} s{status}"
+    )
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{value:.4f}"
+
+
+class RichDisplay:
+    """Runs done/total, the current variant and seed, epoch, val loss, elapsed and ETA."""
+
+    def __init__(self, console: Console, metric: str | None, epochs: dict[str, int]) -> None:
+        self.console = console
+        self.metric = metric
+        self.epochs = epochs  # variant -> max epochs, to advance the bar within a run
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.fields[current]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("runs"),
+            TextColumn("{task.fields[epoch]}"),
+            TextColumn("{task.fields[val]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task: Any = None
+        self._within = 0.0
+        self.reused = 0
+
+    def __enter__(self) -> RichDisplay:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, event: RunEvent) -> None:
+        if event.kind == "reused":
+            self.reused += 1
+            return
+        if self.task is None:
+            self.task = self.progress.add_task(
+                "runs", total=event.total, current="", epoch="", val=""
+            )
+        plan = event.plan
+        if event.kind == "start":
+            self._within = 0.0
+            self.progress.update(
+                self.task, current=f"{plan.variant} / seed {plan.seed}", epoch="", val=""
+            )
+        elif event.kind == "epoch":
+            total = self.epochs.get(plan.variant, 1)
+            step = 1 / total
+            self._within += step
+            val = event.logs.get("val_loss")
+            self.progress.update(
+                self.task,
+                advance=step if self._within <= 1 else 0,
+                epoch=f"epoch {event.epoch}/{total}",
+                val=f"val_loss {val:.4f}" if val is not None else "",
+            )
+        elif event.kind in ("done", "failed"):
+            # Early stopping ends a run before its last epoch: complete its share of the bar.
+            self.progress.update(self.task, completed=event.index)
+            if event.kind == "done" and event.result is not None:
+                self.console.print("  " + run_line(event.result, self.metric), highlight=False, soft_wrap=True)
+            else:
+                self.console.print(
+                    f"  [red]{plan.variant} seed {plan.seed} failed:[/red] {event.error}",
+                    highlight=False,
+                )
+
+
+class PlainLog:
+    """Plain lines, for logs and ``--quiet``: one when a run starts and one when it ends."""
+
+    def __init__(self, console: Console, metric: str | None) -> None:
+        self.console = console
+        self.metric = metric
+        self.reused = 0
+        self._start = time.perf_counter()
+
+    def __enter__(self) -> PlainLog:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def __call__(self, event: RunEvent) -> None:
+        elapsed = f"[{time.perf_counter() - self._start:7.1f} s]"
+        if event.kind == "reused":
+            self.reused += 1
+        elif event.kind == "start":
+            self.console.print(
+                f"{elapsed} run {event.index}/{event.total}: {event.plan.variant} "
+                f"seed {event.plan.seed}",
+                highlight=False,
+            )
+        elif event.kind == "done" and event.result is not None:
+            self.console.print(f"{elapsed}   {run_line(event.result, self.metric)}",
+                               highlight=False, soft_wrap=True)
+        elif event.kind == "failed":
+            self.console.print(f"{elapsed}   failed: {event.error}", highlight=False, soft_wrap=True)

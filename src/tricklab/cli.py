@@ -1,0 +1,171 @@
+"""The ``tricklab`` command line.
+
+Bad input is reported as located one-line errors (no traceback) with exit status 2; a study whose
+runs partly failed exits with 1 after keeping every finished run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from tricklab import __version__, _backend
+from tricklab.errors import TricklabError
+
+EXIT_BAD_INPUT = 2
+EXIT_RUNS_FAILED = 1
+
+Command = Callable[[argparse.Namespace, Console], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    console = Console(highlight=False)
+    errors = Console(stderr=True, highlight=False)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    try:
+        if getattr(args, "backend", None):
+            _backend.select(args.backend)
+        return args.handler(args, console)
+    except TricklabError as exc:
+        for line in str(exc).splitlines():
+            errors.print(f"[bold red]error:[/bold red] {line}", markup=True, soft_wrap=True)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        errors.print("interrupted: finished runs are kept; run the same command to resume.")
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tricklab",
+        description="Train Keras training tricks as studies (variants x seeds) and report "
+        "which ones help, with honest statistics.",
+    )
+    parser.add_argument("--version", action="version", version=f"tricklab {__version__}")
+    backend = argparse.ArgumentParser(add_help=False)
+    backend.add_argument(
+        "--backend",
+        choices=_backend.BACKENDS,
+        help="Keras backend (default: $KERAS_BACKEND, else jax).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run", parents=[backend], help="train every variant x seed of a study and report",
+        description="Train every variant x seed of a study that the store does not hold yet, "
+        "then print the table and write the reports.",
+    )
+    run.add_argument("study", type=Path, help="study file (TOML)")
+    run.add_argument("--variant", action="append", metavar="NAME",
+                     help="only this variant (repeatable)")
+    run.add_argument("--seeds", type=int, metavar="N", help="only the first N seeds")
+    run.add_argument("--epochs", type=int, metavar="N", help="train every variant for N epochs")
+    run.add_argument("--out", type=Path, default=Path("runs"),
+                     help="store directory (default: runs)")
+    run.add_argument("--fresh", action="store_true", help="delete the study's stored runs first")
+    run.add_argument("--quiet", action="store_true",
+                     help="plain log lines instead of a live progress display")
+    run.set_defaults(handler=_run)
+
+    summary = sub.add_parser(
+        "summary", parents=[backend], help="print each variant's Keras model summary",
+        description="Print the Keras model summary (layers, shapes, parameter counts) of "
+        "each variant, as the lecture does after every change.",
+    )
+    summary.add_argument("study", type=Path)
+    summary.add_argument("--variant", action="append", metavar="NAME")
+    summary.set_defaults(handler=_summary)
+
+    lint = sub.add_parser(
+        "lint", help="check a study file without training",
+        description="Validate a study file and report recipe mistakes; nothing is trained and "
+        "Keras is not started.",
+    )
+    lint.add_argument("study", type=Path)
+    lint.set_defaults(handler=_lint)
+
+    data = sub.add_parser(
+        "datasets", help="list the datasets",
+        description="List built-in datasets: task, shapes, classes and where they are found.",
+    )
+    data.set_defaults(handler=_datasets)
+    return parser
+
+
+# -- commands -----------------------------------------------------------------------------------
+def _run(args: argparse.Namespace, console: Console) -> int:
+    from tricklab._progress import PlainLog, RichDisplay
+    from tricklab.spec import load_study
+    from tricklab.study import run_study
+
+    spec = load_study(args.study).select(args.variant, args.seeds)
+    if args.epochs is not None:
+        spec = spec.with_epochs(args.epochs)
+    metric = spec.primary_metric
+    epochs = {name: recipe.train.epochs for name, recipe in spec.variants.items()}
+    interactive = console.is_terminal and not args.quiet
+    display = RichDisplay(console, metric, epochs) if interactive else PlainLog(console, metric)
+    console.print(
+        f"study [bold]{spec.name}[/bold]: {len(spec.variants)} variants x {len(spec.seeds)} "
+        f"seeds on {_backend.name()}"
+    )
+    with display:
+        outcome = run_study(spec, out=args.out, fresh=args.fresh, listener=display)
+    console.print(
+        f"trained {outcome.trained} runs, reused {outcome.reused} from {outcome.root}"
+        + (f", {len(outcome.failed)} failed" if outcome.failed else "")
+    )
+    for plan, error in outcome.failed:
+        console.print(f"[red]failed[/red] {plan.variant} seed {plan.seed}: {error}")
+    return EXIT_RUNS_FAILED if outcome.failed else 0
+
+
+def _summary(args: argparse.Namespace, console: Console) -> int:
+    from tricklab.build import summary
+    from tricklab.datasets import load_dataset
+    from tricklab.spec import load_study
+
+    spec = load_study(args.study).select(args.variant)
+    dataset = load_dataset(spec.dataset, base_dir=spec.base_dir)
+    for name, recipe in spec.variants.items():
+        console.rule(f"variant {name}")
+        console.print(summary(recipe, dataset.input_shape), markup=False)
+    return 0
+
+
+def _lint(args: argparse.Namespace, console: Console) -> int:
+    from tricklab.spec import load_study
+
+    spec = load_study(args.study)
+    console.print(
+        f"{args.study}: ok: {len(spec.variants)} variants "
+        f"({', '.join(spec.variants)}) x {len(spec.seeds)} seeds"
+    )
+    return 0
+
+
+def _datasets(args: argparse.Namespace, console: Console) -> int:
+    from tricklab.datasets import describe_datasets
+
+    rows = describe_datasets()
+    table = Table(title="datasets")
+    for column in rows[0]:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    console.print(table)
+    console.print('A CSV of your own: dataset = {csv = "file.csv", target = "column"}')
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The run format: what one run is asked to do, and what it produced.
+
+Every training engine (the solo Keras trainer today, a vectorised population engine later) turns a
+:class:`RunPlan` into a :class:`RunResult`; the store writes results the same way whatever engine
+made them, and statistics and reports read only this format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from tricklab.spec import Recipe
+
+#: Bump when the meaning of stored results changes; older results are then retrained.
+RESULT_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """One variant x seed of a study, fully resolved."""
+
+    study: str
+    variant: str
+    seed: int
+    recipe: Recipe
+    dataset: dict[str, Any]  # the dataset spec as data
+    data_fingerprint: str
+    validation: float | str  # a fraction of the training data, or "test"
+    split_seed: int  # the seed the train/validation/test split was drawn with
+    backend: str
+
+    def resolved(self) -> dict[str, Any]:
+        """Everything that determines this run's numbers (spec.json)."""
+        return {
+            "study": self.study,
+            "variant": self.variant,
+            "seed": self.seed,
+            "recipe": self.recipe.model_dump(mode="json", exclude_none=True),
+            "dataset": self.dataset,
+            "data_fingerprint": self.data_fingerprint,
+            "validation": self.validation,
+            "split_seed": self.split_seed,
+            "backend": self.backend,
+            "result_schema": RESULT_SCHEMA,
+        }
+
+    @property
+    def key(self) -> str:
+        """Hash of what determines the numbers: not the names, not the engine that trains it."""
+        content = {k: v for k, v in self.resolved().items() if k not in ("study", "variant")}
+        blob = json.dumps(content, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class RunResult:
+    """What a finished run produced (``result.json`` plus ``history.csv``)."""
+
+    key: str
+    study: str
+    variant: str
+    seed: int
+    status: str  # "ok", or "diverged" when the loss became NaN/inf
+    test: dict[str, dict[str, float | None]]  # {"best": {...}, "last": {...}} by Keras metric name
+    epochs_run: int
+    best_epoch: int | None  # 1-based epoch of the best checkpoint
+    monitor: str
+    best_monitor_value: float | None
+    params: int
+    seconds_per_epoch: float
+    first_epoch_seconds: float
+    seconds_total: float
+    backend: str
+    engine: str
+    versions: dict[str, str]
+    validated_on: str  # "validation split" or "test set"
+    split_sizes: dict[str, int]
+    confusion_matrix: list[list[int]] | None = None  # best weights, rows = true class
+    history: dict[str, list[float]] = field(default_factory=dict)
+    finished_at: str = ""
+    schema: int = RESULT_SCHEMA
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("history")
+        return _finite(out)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], history: dict[str, list[float]]) -> RunResult:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**{**known, "history": history})
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: non-finite numbers are stored as null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
