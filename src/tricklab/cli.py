@@ -131,11 +131,11 @@ def _run(args: argparse.Namespace, console: Console) -> int:
 
 def _summary(args: argparse.Namespace, console: Console) -> int:
     from tricklab.build import summary
-    from tricklab.datasets import load_dataset
     from tricklab.spec import load_study
+    from tricklab.study import load_data
 
     spec = load_study(args.study).select(args.variant)
-    dataset = load_dataset(spec.dataset, base_dir=spec.base_dir)
+    dataset = load_data(spec)
     for name, recipe in spec.variants.items():
         console.rule(f"variant {name}")
         console.print(summary(recipe, dataset.input_shape), markup=False)
@@ -144,8 +144,10 @@ def _summary(args: argparse.Namespace, console: Console) -> int:
 
 def _lint(args: argparse.Namespace, console: Console) -> int:
     from tricklab.spec import load_study
+    from tricklab.study import check_study, load_data
 
     spec = load_study(args.study)
+    check_study(spec, load_data(spec))
     console.print(
         f"{args.study}: ok: {len(spec.variants)} variants "
         f"({', '.join(spec.variants)}) x {len(spec.seeds)} seeds"

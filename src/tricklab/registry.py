@@ -134,6 +134,7 @@ class Registry:
                 raise ComponentError(f"expected a {self.kind}, received a {value.kind}")
             return value
         if isinstance(value, str):
+            self.entry(value)  # an unknown name is reported at the field itself
             return self._parse_table({"name": value})
         if isinstance(value, Mapping):
             return self._parse_table(value)

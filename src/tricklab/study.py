@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from tricklab import _backend
 from tricklab.build import check_compatible
 from tricklab.datasets import Dataset, Splits, load_dataset, make_splits
-from tricklab.errors import SpecError, TricklabError
+from tricklab.errors import DataError, SpecError, TricklabError
 from tricklab.result import RunPlan, RunResult
 from tricklab.spec import StudySpec, load_study
 from tricklab.store import WEIGHTS, RunStore
@@ -56,13 +56,27 @@ class RunEvent:
 Listener = Callable[[RunEvent], None]
 
 
-def plan_study(spec: StudySpec, dataset: Dataset, backend: str | None = None) -> list[RunPlan]:
-    """Every variant x seed of the study, checked against the data first."""
+def load_data(spec: StudySpec) -> Dataset:
+    """The study's dataset; a data problem is reported with the study file that asked for it."""
+    try:
+        return load_dataset(spec.dataset, base_dir=spec.base_dir)
+    except DataError as exc:
+        prefix = f"{spec.source}: dataset: " if spec.source else "dataset: "
+        raise DataError(prefix + str(exc)) from None
+
+
+def check_study(spec: StudySpec, dataset: Dataset) -> None:
+    """Raise one :class:`SpecError` listing every variant that cannot train on this data."""
     problems = []
     for name, recipe in spec.variants.items():
         problems += [f"variants.{name}: {p}" for p in check_compatible(recipe, dataset)]
     if problems:
         raise SpecError(problems, file=spec.source)
+
+
+def plan_study(spec: StudySpec, dataset: Dataset, backend: str | None = None) -> list[RunPlan]:
+    """Every variant x seed of the study, checked against the data first."""
+    check_study(spec, dataset)
     backend = backend or _backend.name()
     dataset_spec = spec.dataset.model_dump(mode="json")
     return [
@@ -109,7 +123,7 @@ def run_study(
 ) -> StudyRun:
     """Train every run of ``study`` not already in ``out/<study>/``; return all results."""
     spec = study if isinstance(study, StudySpec) else load_study(study)
-    dataset = load_dataset(spec.dataset, base_dir=spec.base_dir)
+    dataset = load_data(spec)
     plans = plan_study(spec, dataset)
     store = RunStore(Path(out) / spec.name)
     if fresh:

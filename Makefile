@@ -1,0 +1,42 @@
+# Quick start (README): `make demo` and `make test` each set up everything they need.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
+STUDY  ?= studies/thoracic-losses.toml
+
+.PHONY: demo test setup setup-dev lint format clean
+
+demo: setup
+	$(BIN)/tricklab run $(STUDY) --seeds 3
+
+test: setup-dev
+	$(BIN)/python -m pytest -n 2 --durations=15 $(PYTEST_ARGS)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.setup: pyproject.toml constraints.txt | $(BIN)/python
+	scripts/system-deps.sh demo
+	$(PIP) --upgrade pip
+	$(PIP) -e .
+	touch $@
+
+$(VENV)/.setup-dev: $(VENV)/.setup
+	scripts/system-deps.sh test
+	$(PIP) -e '.[dev,tensorflow]'
+	touch $@
+
+setup: $(VENV)/.setup
+setup-dev: $(VENV)/.setup-dev
+
+lint: setup-dev
+	$(BIN)/ruff check src tests examples benchmarks
+	$(BIN)/ruff format --check src tests examples benchmarks
+
+format: setup-dev
+	$(BIN)/ruff format src tests examples benchmarks
+	$(BIN)/ruff check --fix src tests examples benchmarks
+
+clean:
+	rm -rf $(VENV) runs build dist src/*.egg-info .pytest_cache .ruff_cache

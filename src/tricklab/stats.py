@@ -1,0 +1,434 @@
+"""Statistics over seeds: what a study's numbers say, and how sure they are.
+
+A study trains every variant with the same seeds, so variants are compared *paired by seed*: the
+seed fixes the initial weights, dropout masks and batch order, and pairing removes that shared
+noise from the comparison. Everything here reads :class:`~tricklab.result.RunResult` objects only
+(no Keras), and every figure comes with the number of seeds behind it.
+
+* :func:`summarize` -- mean, spread and 95% interval of one quantity over seeds.
+* :func:`variant_table` -- one row per variant: test metrics, best validation value, best epoch,
+  overfitting gap and time, each as mean/std (and interval) over seeds.
+* :func:`compare` -- each variant against a baseline: paired difference, its interval, paired
+  t-test, Holm correction across the variants, a verdict and how many seeds would be needed.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from scipy import stats as _scipy_stats
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import TTestPower
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+if TYPE_CHECKING:
+    from tricklab.result import RunResult
+
+#: Confidence level of every interval reported here.
+CONFIDENCE = 0.95
+#: Power that :attr:`Comparison.seeds_needed` is computed for.
+POWER = 0.8
+#: Statuses of runs that count as trained seeds (a diverged run is a result, not a failure).
+COUNTED_STATUSES = frozenset({"ok", "diverged"})
+WEIGHTS = ("best", "last")
+
+#: Metrics where a smaller value is better (Keras names and their short aliases).
+LOWER_IS_BETTER: frozenset[str] = frozenset(
+    {
+        "loss",
+        "mean_squared_error",
+        "mean_absolute_error",
+        "mean_absolute_percentage_error",
+        "mean_squared_logarithmic_error",
+        "root_mean_squared_error",
+        "mse",
+        "mae",
+        "mape",
+        "msle",
+        "rmse",
+        "poisson",
+        "log_cosh",
+        "logcosh",
+        "log_cosh_error",
+        "huber",
+        "binary_crossentropy",
+        "categorical_crossentropy",
+        "sparse_categorical_crossentropy",
+        "binary_focal_crossentropy",
+        "categorical_focal_crossentropy",
+        "kl_divergence",
+        "kullback_leibler_divergence",
+        "hinge",
+        "squared_hinge",
+        "categorical_hinge",
+        "false_positives",
+        "false_negatives",
+    }
+)
+_LOWER_SUFFIXES = ("loss", "error", "crossentropy", "divergence", "hinge")
+
+_PRIMARY_METRIC = {"binary": "auc", "multiclass": "accuracy", "regression": "loss"}
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` is an improvement (``val_`` prefixes are ignored).
+
+    Losses and errors (any name in :data:`LOWER_IS_BETTER`, or ending in ``loss``, ``error``,
+    ``crossentropy``, ``divergence`` or ``hinge``) are lower-is-better; everything else
+    (accuracy, auc, precision, ...) is higher-is-better.
+    """
+    name = metric.removeprefix("val_")
+    return not (name in LOWER_IS_BETTER or name.endswith(_LOWER_SUFFIXES))
+
+
+def default_primary_metric(task: str) -> str:
+    """The test metric a study is judged on when it names none: auc, accuracy or loss."""
+    try:
+        return _PRIMARY_METRIC[task]
+    except KeyError:
+        known = ", ".join(_PRIMARY_METRIC)
+        raise ValueError(f"unknown task {task!r}: expected one of {known}") from None
+
+
+# -- one quantity over seeds ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Summary:
+    """One quantity over seeds: ``mean`` and its 95% t-interval ``[low, high]``.
+
+    ``n`` counts the seeds that gave a finite value; ``std`` is the sample standard deviation
+    (ddof=1). With fewer than two values there is no spread, so ``std``, ``low`` and ``high`` are
+    NaN (and ``mean`` is NaN with no values at all).
+    """
+
+    n: int
+    mean: float
+    std: float
+    low: float
+    high: float
+
+
+def summarize(values: Iterable[float | None]) -> Summary:
+    """Mean, sample std and 95% t-interval of the mean, ignoring None, NaN and inf values."""
+    finite = _finite_array(values)
+    n = len(finite)
+    if n == 0:
+        return Summary(0, math.nan, math.nan, math.nan, math.nan)
+    mean = float(finite.mean())
+    if n < 2:
+        return Summary(1, mean, math.nan, math.nan, math.nan)
+    if np.ptp(finite) == 0:  # identical values: exactly no spread (no rounding residue)
+        return Summary(n, float(finite[0]), 0.0, float(finite[0]), float(finite[0]))
+    std = float(finite.std(ddof=1))
+    half = _t_quantile(n - 1) * std / math.sqrt(n)
+    return Summary(n, mean, std, mean - half, mean + half)
+
+
+def _finite_array(values: Iterable[float | None]) -> np.ndarray:
+    kept = [float(v) for v in values if v is not None]
+    array = np.asarray(kept, dtype=float)
+    return array[np.isfinite(array)]
+
+
+def _t_quantile(df: int) -> float:
+    """Two-sided critical value of Student's t for :data:`CONFIDENCE` (4.303 for df=2)."""
+    return float(_scipy_stats.t.ppf(0.5 + CONFIDENCE / 2, df))
+
+
+# -- the variant table ---------------------------------------------------------------------------
+def variant_table(
+    results: Sequence[RunResult],
+    variants: Sequence[str] | None = None,
+    metrics: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """One row per variant (index ``variant``): each figure as mean/std (and interval) over seeds.
+
+    Columns, in order: ``seeds`` (runs with status ok or diverged), ``diverged`` (how many of them
+    diverged); for each test metric ``m`` and weights ``w`` in best/last: ``{m}_{w}_n`` (seeds with
+    a finite value), ``_mean``, ``_std``, ``_low``, ``_high``; ``best_val_*`` (best value of the
+    monitored quantity); ``best_epoch_mean/std``; ``epochs_run_mean/std``; ``gap_*`` (train loss
+    minus validation loss at the best epoch: negative when train loss is the larger, e.g. with
+    dropout; large positive values mean overfitting); ``seconds_mean/std`` (total training time).
+    ``low``/``high`` are the 95% t-interval of the mean; NaN with fewer than two seeds.
+    """
+    by_variant = _group(results)
+    names = list(variants) if variants is not None else list(by_variant)
+    chosen = list(metrics) if metrics is not None else _metric_names(results)
+    rows = [_variant_row(by_variant.get(name, []), chosen) for name in names]
+    columns = list(_variant_row([], chosen))
+    return pd.DataFrame(rows, index=pd.Index(names, name="variant"), columns=columns)
+
+
+def _variant_row(runs: Sequence[RunResult], metrics: Sequence[str]) -> dict[str, float]:
+    row: dict[str, float] = {
+        "seeds": len(runs),
+        "diverged": sum(r.status == "diverged" for r in runs),
+    }
+    for metric in metrics:
+        for weights in WEIGHTS:
+            values = [r.test.get(weights, {}).get(metric) for r in runs]
+            row.update(_columns(f"{metric}_{weights}", summarize(values), with_n=True))
+    row.update(_columns("best_val", summarize(r.best_monitor_value for r in runs)))
+    row.update(_columns("best_epoch", summarize(r.best_epoch for r in runs), interval=False))
+    row.update(_columns("epochs_run", summarize(r.epochs_run for r in runs), interval=False))
+    row.update(_columns("gap", summarize(generalization_gap(r) for r in runs)))
+    row.update(_columns("seconds", summarize(r.seconds_total for r in runs), interval=False))
+    return row
+
+
+def _columns(
+    prefix: str, summary: Summary, *, interval: bool = True, with_n: bool = False
+) -> dict[str, float]:
+    out: dict[str, float] = {f"{prefix}_n": summary.n} if with_n else {}
+    out[f"{prefix}_mean"] = summary.mean
+    out[f"{prefix}_std"] = summary.std
+    if interval:
+        out[f"{prefix}_low"] = summary.low
+        out[f"{prefix}_high"] = summary.high
+    return out
+
+
+def generalization_gap(result: RunResult) -> float | None:
+    """Train loss minus validation loss at the best epoch; None when it is not recorded.
+
+    Positive: the model fits its training data better than unseen data (overfitting). Negative:
+    train loss is larger, as with dropout or other regularisation active only during training.
+    """
+    if result.best_epoch is None or result.best_epoch < 1:
+        return None
+    index = result.best_epoch - 1
+    train = result.history.get("loss", [])
+    val = result.history.get("val_loss", [])
+    if index >= len(train) or index >= len(val):
+        return None
+    gap = float(train[index]) - float(val[index])
+    return gap if math.isfinite(gap) else None
+
+
+def _metric_names(results: Sequence[RunResult]) -> list[str]:
+    """Every test metric of the results' best weights: loss first, then alphabetical."""
+    names = {m for r in _counted(results) for m in r.test.get("best", {})}
+    return sorted(names, key=lambda m: (m != "loss", m))
+
+
+def _counted(results: Iterable[RunResult]) -> list[RunResult]:
+    return [r for r in results if r.status in COUNTED_STATUSES]
+
+
+def _group(results: Sequence[RunResult]) -> dict[str, list[RunResult]]:
+    """Counted results by variant, in first-seen order; a variant x seed twice is an error."""
+    groups: dict[str, list[RunResult]] = {}
+    seen: set[tuple[str, int]] = set()
+    for result in results:
+        groups.setdefault(result.variant, [])
+        if result.status not in COUNTED_STATUSES:
+            continue
+        if (result.variant, result.seed) in seen:
+            raise ValueError(f"two results for variant {result.variant!r} seed {result.seed}")
+        seen.add((result.variant, result.seed))
+        groups[result.variant].append(result)
+    return groups
+
+
+# -- comparisons against a baseline --------------------------------------------------------------
+@dataclass(frozen=True)
+class Comparison:
+    """One variant against the baseline on one test metric, paired by seed.
+
+    ``diff`` is variant minus baseline (sign as the metric: for a loss, negative is an
+    improvement), ``[low, high]`` its 95% t-interval over the ``n`` paired seeds. ``p`` is the
+    paired t-test, ``p_holm`` the same corrected for testing every variant of the call (Holm).
+    ``verdict`` says "better"/"worse" only when ``p_holm`` is below alpha. ``seeds_needed`` is
+    how many seeds a paired t-test would need to detect a difference this size at this spread
+    (alpha of the call, power 0.8), a planning figure that takes the observed values at face value.
+    """
+
+    variant: str
+    baseline: str
+    metric: str
+    weights: str
+    n: int
+    diff: float
+    low: float
+    high: float
+    p: float | None
+    p_holm: float | None
+    verdict: str
+    seeds_needed: int | None
+
+    def sentence(self) -> str:
+        """The comparison in one line, e.g. ``dropout vs baseline: loss -0.052 [...]: better.``"""
+        label = self.metric if self.weights == "best" else f"{self.metric} (last weights)"
+        head = f"{self.variant} vs {self.baseline}: {label}"
+        if self.p is None:
+            value = f" {_number(self.diff, self.diff)} on 1 seed" if self.n == 1 else ""
+            return f"{head}{value}: {self.verdict}."
+        scale = max(abs(self.diff), abs(self.low), abs(self.high))
+        low = _number(self.low, scale, sign=False)
+        high = _number(self.high, scale, sign=False)
+        interval = f"[{low}, {high}]"
+        p = _p(self.p)
+        test = f"p{'' if p.startswith('<') else '='}{p} (Holm {_p(self.p_holm)})"
+        text = f"{head} {_number(self.diff, scale)} {interval}, {test}: {self.verdict}"
+        if self.low == self.high:  # every seed gave the same difference
+            text += " (the same difference on every seed)"
+        elif self.verdict.startswith("no detectable") and (self.seeds_needed or 0) > self.n:
+            text += f"; about {self.seeds_needed} seeds would detect a difference this size"
+        return text + "."
+
+
+def compare(
+    results: Sequence[RunResult],
+    baseline: str,
+    metric: str,
+    weights: str = "best",
+    alpha: float = 0.05,
+    variants: Sequence[str] | None = None,
+) -> list[Comparison]:
+    """Every variant (``variants``, else all in first-seen order) except ``baseline`` against it.
+
+    Seeds are paired: a seed counts only when both runs have a finite ``metric`` (a None value,
+    e.g. auc on a one-class test set, drops that seed from the pair). The p-values of all the
+    comparisons are Holm-corrected together; the verdict is "better"/"worse" (direction from
+    :func:`higher_is_better`) only when the corrected p is below ``alpha``.
+
+    When every paired difference is exactly identical the t-test is undefined (zero spread):
+    then p is 1.0 if the difference is zero (the variant changed nothing), and 0.0 otherwise (a
+    deterministic difference, reproduced by every seed); ``seeds_needed`` is None in both cases.
+    """
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be 'best' or 'last', not {weights!r}")
+    groups = _group(results)
+    if baseline not in groups:
+        raise ValueError(f"baseline variant {baseline!r} has no results")
+    names = [v for v in (variants if variants is not None else groups) if v != baseline]
+    base = _values_by_seed(groups[baseline], metric, weights)
+    paired = [_paired(_values_by_seed(groups.get(v, []), metric, weights), base) for v in names]
+    raw = [_paired_test(variant, reference, alpha) for variant, reference in paired]
+    holm = _holm([p for _, p, _ in raw])
+    return [
+        Comparison(
+            variant=name,
+            baseline=baseline,
+            metric=metric,
+            weights=weights,
+            n=summary.n,
+            diff=summary.mean,
+            low=summary.low,
+            high=summary.high,
+            p=p,
+            p_holm=p_holm,
+            verdict=_verdict(summary, p_holm, metric, alpha),
+            seeds_needed=needed,
+        )
+        for name, (summary, p, needed), p_holm in zip(names, raw, holm, strict=True)
+    ]
+
+
+def comparison_frame(comparisons: Sequence[Comparison]) -> pd.DataFrame:
+    """The comparisons as a table, one row each (p and p_holm NaN where untested)."""
+    columns = list(Comparison.__dataclass_fields__)
+    frame = pd.DataFrame([asdict(c) for c in comparisons], columns=columns)
+    frame["p"] = frame["p"].astype(float)
+    frame["p_holm"] = frame["p_holm"].astype(float)
+    frame["seeds_needed"] = frame["seeds_needed"].astype("Int64")
+    return frame
+
+
+def _values_by_seed(runs: Sequence[RunResult], metric: str, weights: str) -> dict[int, float]:
+    """Finite values of a test metric by seed."""
+    out: dict[int, float] = {}
+    for run in runs:
+        value = run.test.get(weights, {}).get(metric)
+        if value is not None and math.isfinite(value):
+            out[run.seed] = float(value)
+    return out
+
+
+def _paired(variant: dict[int, float], baseline: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
+    seeds = sorted(set(variant) & set(baseline))
+    return (
+        np.array([variant[s] for s in seeds], dtype=float),
+        np.array([baseline[s] for s in seeds], dtype=float),
+    )
+
+
+def _paired_test(
+    variant: np.ndarray, baseline: np.ndarray, alpha: float
+) -> tuple[Summary, float | None, int | None]:
+    """Summary of the paired differences, the paired t-test p-value and the seeds needed."""
+    differences = variant - baseline
+    summary = summarize(differences)
+    if summary.n < 2:
+        return summary, None, None
+    if summary.std == 0:  # identical differences: no spread, the t statistic is undefined
+        return summary, 1.0 if summary.mean == 0 else 0.0, None
+    p = float(_scipy_stats.ttest_rel(variant, baseline).pvalue)
+    return summary, p, seeds_needed(summary.mean, summary.std, alpha)
+
+
+def seeds_needed(diff: float, sd: float, alpha: float = 0.05, power: float = POWER) -> int | None:
+    """Seeds a two-sided paired t-test needs to detect a mean difference ``diff`` at spread ``sd``.
+
+    Uses statsmodels' :class:`TTestPower` with effect size ``|diff| / sd`` (e.g. effect 1.0 at
+    alpha 0.05 and power 0.8 needs 9.94, so 10 seeds). None when ``diff`` is 0 or ``sd`` is not
+    a positive finite number. Very large effects, where the solver does not converge, are
+    answered by the smallest n >= 2 whose upper-tail power reaches ``power`` (the lower tail is
+    negligible there).
+    """
+    if not (math.isfinite(diff) and math.isfinite(sd)) or diff == 0 or sd <= 0:
+        return None
+    effect = abs(diff) / sd
+    analysis = TTestPower()
+    with warnings.catch_warnings():
+        # The solver's failures are handled below; statsmodels' own filter shows them "always".
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        nobs = float(np.squeeze(analysis.solve_power(effect_size=effect, alpha=alpha, power=power)))
+        if math.isfinite(nobs) and nobs > 2:
+            return math.ceil(nobs)
+        for n in range(2, 101):
+            reached = analysis.power(
+                effect_size=effect, nobs=n, alpha=alpha / 2, alternative="larger"
+            )
+            if reached >= power:
+                return n
+    return None
+
+
+def _holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm-corrected p-values of the tested comparisons, None where untested."""
+    tested = [p for p in p_values if p is not None]
+    if not tested:
+        return [None] * len(p_values)
+    corrected = iter(multipletests(tested, method="holm")[1].tolist())
+    return [None if p is None else float(next(corrected)) for p in p_values]
+
+
+def _verdict(summary: Summary, p_holm: float | None, metric: str, alpha: float) -> str:
+    if p_holm is None:
+        return f"too few seeds to test ({summary.n})"
+    if p_holm >= alpha or summary.mean == 0:
+        return f"no detectable difference with {summary.n} seeds"
+    improved = (summary.mean > 0) == higher_is_better(metric)
+    return "better" if improved else "worse"
+
+
+def _number(value: float, scale: float, *, sign: bool = True) -> str:
+    """A value with enough decimals for its scale: at least 3, two significant digits."""
+    digits = 3
+    if math.isfinite(scale) and 0 < abs(scale) < 0.01:
+        digits = min(12, 1 - math.floor(math.log10(abs(scale))))
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+
+
+def _p(p: float | None) -> str:
+    """A p-value with two significant digits; below 0.001 as ``<0.001``."""
+    if p is None:
+        return "n/a"
+    return "<0.001" if 0 < p < 0.001 else f"{p:.2g}"

@@ -1,0 +1,67 @@
+"""Shared fixtures: tiny studies on the built-in Thoracic table, trained on the JAX backend."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+# A tiny binary classifier: 16 inputs -> 8 relu -> 1 sigmoid; 2 epochs take about a second.
+TINY: dict[str, Any] = {
+    "name": "tiny",
+    "dataset": "thoracic",
+    "seeds": [0],
+    "model": {
+        "layers": [
+            {"type": "dense", "units": 8, "activation": "relu"},
+            {"type": "dense", "units": 1, "activation": "sigmoid"},
+        ]
+    },
+    "train": {"loss": "binary_crossentropy", "batch_size": 32, "epochs": 2},
+}
+
+
+@pytest.fixture
+def tiny() -> dict[str, Any]:
+    """A fresh copy of the tiny study, to modify in a test."""
+    return copy.deepcopy(TINY)
+
+
+def write_study(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def train_tiny(study: dict[str, Any], variant: str | None = None, seed: int = 0,
+               tmp: Path | None = None) -> tuple[Any, Any]:
+    """Train one run of ``study`` with the real trainer; return (RunResult, the trained model)."""
+    import tempfile
+
+    from tricklab import _backend
+    from tricklab.datasets import load_dataset, make_splits
+    from tricklab.result import RunPlan
+    from tricklab.spec import StudySpec
+    from tricklab.train import train_run
+
+    keras = _backend.keras()
+    spec = StudySpec.from_dict(study)
+    variant = variant or spec.baseline_variant
+    dataset = load_dataset(spec.dataset)
+    splits = make_splits(dataset, validation=spec.validation, seed=spec.split_seed)
+    plan = RunPlan(spec.name, variant, seed, spec.variants[variant],
+                   spec.dataset.model_dump(mode="json"), dataset.fingerprint, spec.validation,
+                   spec.split_seed, _backend.name())
+
+    class Capture(keras.callbacks.Callback):
+        def on_train_end(self, logs: Any = None) -> None:
+            captured.append(self.model)
+
+    captured: list[Any] = []
+    folder = Path(tmp or tempfile.mkdtemp())
+    result = train_run(plan, dataset, splits, folder / "best.weights.h5", callbacks=[Capture()])
+    return result, captured[0]

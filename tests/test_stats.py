@@ -1,0 +1,532 @@
+"""Statistics over seeds, checked against arithmetic done by hand in each test.
+
+Student's t quantiles used below have closed forms: for df=1 (Cauchy) t_0.975 = tan(0.475 pi)
+= 12.706..., for df=2 t_0.975 = (2q - 1) / sqrt(2 q (1 - q)) with q = 0.975, = 4.302652729749...
+and the two-sided p-value of a t statistic with df=2 is 1 - t / sqrt(t^2 + 2).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tricklab.result import RunResult
+from tricklab.stats import (
+    LOWER_IS_BETTER,
+    Comparison,
+    Summary,
+    compare,
+    comparison_frame,
+    default_primary_metric,
+    generalization_gap,
+    higher_is_better,
+    seeds_needed,
+    summarize,
+    variant_table,
+)
+
+T1 = math.tan(0.475 * math.pi)  # t quantile 0.975, df=1: 12.706204736...
+T2 = 0.95 / math.sqrt(2 * 0.975 * 0.025)  # t quantile 0.975, df=2: 4.302652729749...
+
+
+def p_df2(t: float) -> float:
+    """Two-sided p-value of a t statistic with 2 degrees of freedom (closed form)."""
+    return 1 - abs(t) / math.sqrt(t * t + 2)
+
+
+def run(
+    variant: str,
+    seed: int,
+    best: dict[str, float | None] | None = None,
+    last: dict[str, float | None] | None = None,
+    *,
+    status: str = "ok",
+    best_epoch: int | None = 2,
+    epochs_run: int = 3,
+    best_val: float | None = 0.5,
+    seconds: float = 10.0,
+    history: dict[str, list[float]] | None = None,
+) -> RunResult:
+    """A RunResult with only what statistics read filled in meaningfully."""
+    best = {"loss": 0.5} if best is None else best
+    extra: dict[str, Any] = {
+        "key": f"{variant}-{seed}",
+        "study": "s",
+        "params": 10,
+        "seconds_per_epoch": seconds / max(epochs_run, 1),
+        "first_epoch_seconds": 1.0,
+        "backend": "jax",
+        "engine": "solo",
+        "versions": {},
+        "validated_on": "validation split",
+        "split_sizes": {"train": 8, "validation": 2, "test": 2},
+    }
+    return RunResult(
+        variant=variant,
+        seed=seed,
+        status=status,
+        test={"best": best, "last": dict(best) if last is None else last},
+        epochs_run=epochs_run,
+        best_epoch=best_epoch,
+        monitor="val_loss",
+        best_monitor_value=best_val,
+        seconds_total=seconds,
+        history={"loss": [1.0, 0.5, 0.4], "val_loss": [1.1, 0.7, 0.9]}
+        if history is None
+        else history,
+        **extra,
+    )
+
+
+def study(metric: str, values: dict[str, list[float | None]]) -> list[RunResult]:
+    """Runs of several variants over seeds 0, 1, 2, ... with one test metric each."""
+    return [
+        run(name, seed, {metric: value})
+        for name, per_seed in values.items()
+        for seed, value in enumerate(per_seed)
+    ]
+
+
+# -- metric direction ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("metric", "higher"),
+    [
+        ("loss", False),
+        ("val_loss", False),
+        ("mean_absolute_error", False),
+        ("mean_squared_error", False),
+        ("root_mean_squared_error", False),
+        ("poisson", False),
+        ("my_custom_loss", False),
+        ("reconstruction_error", False),
+        ("binary_crossentropy", False),
+        ("accuracy", True),
+        ("auc", True),
+        ("balanced_accuracy", True),
+        ("precision", True),
+        ("val_accuracy", True),
+    ],
+)
+def test_higher_is_better(metric: str, higher: bool) -> None:
+    assert higher_is_better(metric) is higher
+
+
+def test_lower_is_better_names_the_regression_errors() -> None:
+    assert {"loss", "mean_squared_error", "mean_absolute_percentage_error"} <= LOWER_IS_BETTER
+    assert "mean_squared_logarithmic_error" in LOWER_IS_BETTER
+
+
+def test_default_primary_metric() -> None:
+    assert default_primary_metric("binary") == "auc"
+    assert default_primary_metric("multiclass") == "accuracy"
+    assert default_primary_metric("regression") == "loss"
+    with pytest.raises(ValueError, match="unknown task"):
+        default_primary_metric("ranking")
+
+
+# -- summarize -----------------------------------------------------------------------------------
+def test_t_quantiles_written_here_are_the_textbook_values() -> None:
+    assert pytest.approx(12.706204736, rel=1e-9) == T1
+    assert pytest.approx(4.302652730, rel=1e-9) == T2
+
+
+def test_summarize_mean_std_interval_by_hand() -> None:
+    # 1, 2, 3: mean 2; squared deviations 1 + 0 + 1 = 2, / (n - 1) = 1 -> std 1.
+    s = summarize([1.0, 2.0, 3.0])
+    half = T2 * 1.0 / math.sqrt(3)  # 2.4841...
+    assert s == Summary(
+        n=3, mean=2.0, std=1.0, low=pytest.approx(2 - half), high=pytest.approx(2 + half)
+    )
+    assert s.low == pytest.approx(-0.484138, abs=1e-6)
+
+
+def test_summarize_two_values_uses_df_one() -> None:
+    # 0.2, 0.5: mean 0.35; std = |0.5 - 0.2| / sqrt(2); half-width = t(df=1) * std / sqrt(2).
+    s = summarize([0.2, 0.5])
+    std = 0.3 / math.sqrt(2)
+    assert s.std == pytest.approx(std)
+    assert s.high - s.mean == pytest.approx(T1 * 0.15)
+
+
+def test_summarize_ignores_none_and_non_finite() -> None:
+    s = summarize([None, 1.0, float("nan"), 3.0, float("inf")])
+    assert s.n == 2
+    assert s.mean == 2.0
+    assert s.std == pytest.approx(math.sqrt(2))  # (1 + 1) / 1 = 2
+
+
+def test_summarize_single_value_has_no_spread() -> None:
+    s = summarize([0.7, None])
+    assert s.n == 1 and s.mean == 0.7
+    assert math.isnan(s.std) and math.isnan(s.low) and math.isnan(s.high)
+
+
+def test_summarize_nothing() -> None:
+    s = summarize([])
+    assert s.n == 0 and math.isnan(s.mean)
+
+
+def test_summarize_identical_values_have_a_zero_width_interval() -> None:
+    s = summarize([0.25, 0.25, 0.25])
+    assert (s.std, s.low, s.high) == (0.0, 0.25, 0.25)
+
+
+# -- the gap -------------------------------------------------------------------------------------
+def test_gap_is_train_minus_validation_loss_at_the_best_epoch() -> None:
+    history = {"loss": [1.0, 0.5, 0.4], "val_loss": [1.1, 0.7, 0.9]}
+    assert generalization_gap(run("a", 0, best_epoch=2, history=history)) == pytest.approx(-0.2)
+    assert generalization_gap(run("a", 0, best_epoch=3, history=history)) == pytest.approx(-0.5)
+    overfit = {"loss": [0.9, 0.1], "val_loss": [1.0, 0.6]}
+    assert generalization_gap(run("a", 0, best_epoch=2, history=overfit)) == pytest.approx(-0.5)
+    dropout = {"loss": [0.8], "val_loss": [0.6]}  # train loss measured with dropout active
+    assert generalization_gap(run("a", 0, best_epoch=1, history=dropout)) == pytest.approx(0.2)
+
+
+def test_gap_is_none_without_a_best_epoch_or_history() -> None:
+    assert generalization_gap(run("a", 0, best_epoch=None)) is None
+    assert generalization_gap(run("a", 0, best_epoch=5)) is None  # beyond the history
+    assert generalization_gap(run("a", 0, history={"loss": [0.3]})) is None
+    nan = {"loss": [float("nan")], "val_loss": [0.2]}
+    assert generalization_gap(run("a", 0, best_epoch=1, history=nan)) is None
+
+
+# -- variant table -------------------------------------------------------------------------------
+def test_variant_table_columns_and_order() -> None:
+    results = [
+        run("b", 0, {"loss": 1.0, "accuracy": 0.5}),
+        run("a", 0, {"loss": 2.0, "accuracy": 0.6}),
+    ]
+    table = variant_table(results)
+    assert list(table.index) == ["b", "a"]  # first seen
+    assert table.index.name == "variant"
+    metric_columns = [
+        f"{m}_{w}_{s}"
+        for m in ("loss", "accuracy")  # loss first
+        for w in ("best", "last")
+        for s in ("n", "mean", "std", "low", "high")
+    ]
+    assert list(table.columns) == [
+        "seeds",
+        "diverged",
+        *metric_columns,
+        *("best_val_mean", "best_val_std", "best_val_low", "best_val_high"),
+        "best_epoch_mean",
+        "best_epoch_std",
+        "epochs_run_mean",
+        "epochs_run_std",
+        *("gap_mean", "gap_std", "gap_low", "gap_high"),
+        "seconds_mean",
+        "seconds_std",
+    ]
+    assert list(variant_table(results, variants=["a", "b"]).index) == ["a", "b"]
+
+
+def test_variant_table_default_metrics_loss_first_then_alphabetical() -> None:
+    results = [run("a", 0, {"precision": 0.1, "auc": 0.9, "loss": 0.3, "accuracy": 0.8})]
+    table = variant_table(results)
+    means = [c.removesuffix("_best_mean") for c in table.columns if c.endswith("_best_mean")]
+    assert means == ["loss", "accuracy", "auc", "precision"]
+
+
+def test_variant_table_figures_by_hand() -> None:
+    history = {"loss": [1.0, 0.5, 0.4], "val_loss": [1.1, 0.7, 0.9]}
+    results = [
+        run("a", 0, {"loss": 0.2}, {"loss": 0.4}, best_epoch=2, epochs_run=3, best_val=0.6,
+            seconds=10.0, history=history),
+        run("a", 1, {"loss": 0.5}, {"loss": 0.4}, best_epoch=3, epochs_run=5, best_val=0.8,
+            seconds=14.0, history=history),
+    ]  # fmt: skip
+    row = variant_table(results, metrics=["loss"]).loc["a"]
+    assert row["seeds"] == 2 and row["diverged"] == 0
+    # best: 0.2, 0.5 -> mean 0.35, std 0.3 / sqrt(2), half-width t(df=1) * std / sqrt(2) = T1 * 0.15
+    assert row["loss_best_n"] == 2
+    assert row["loss_best_mean"] == pytest.approx(0.35)
+    assert row["loss_best_std"] == pytest.approx(0.3 / math.sqrt(2))
+    assert row["loss_best_low"] == pytest.approx(0.35 - T1 * 0.15)
+    assert row["loss_best_high"] == pytest.approx(0.35 + T1 * 0.15)
+    # last: 0.4, 0.4 -> no spread
+    assert (row["loss_last_mean"], row["loss_last_std"]) == (0.4, 0.0)
+    assert row["best_val_mean"] == pytest.approx(0.7)
+    assert row["best_val_std"] == pytest.approx(0.2 / math.sqrt(2))
+    assert row["best_epoch_mean"] == 2.5
+    assert row["best_epoch_std"] == pytest.approx(1 / math.sqrt(2))
+    assert row["epochs_run_mean"] == 4.0
+    assert row["epochs_run_std"] == pytest.approx(2 / math.sqrt(2))
+    # gap: epoch 2: 0.5 - 0.7 = -0.2; epoch 3: 0.4 - 0.9 = -0.5 -> mean -0.35
+    assert row["gap_mean"] == pytest.approx(-0.35)
+    assert row["gap_std"] == pytest.approx(0.3 / math.sqrt(2))
+    assert row["gap_low"] == pytest.approx(-0.35 - T1 * 0.15)
+    assert row["seconds_mean"] == 12.0
+    assert row["seconds_std"] == pytest.approx(4 / math.sqrt(2))
+
+
+def test_variant_table_counts_diverged_ignores_other_statuses_and_none() -> None:
+    results = [
+        run("a", 0, {"loss": 0.2, "auc": 0.9}),
+        run("a", 1, {"loss": None, "auc": None}, status="diverged", best_epoch=None),
+        run("a", 2, {"loss": 0.4, "auc": None}),
+        run("a", 3, {"loss": 9.0, "auc": 0.1}, status="failed"),
+    ]
+    row = variant_table(results).loc["a"]
+    assert row["seeds"] == 3 and row["diverged"] == 1
+    assert row["loss_best_n"] == 2 and row["loss_best_mean"] == pytest.approx(0.3)
+    assert row["auc_best_n"] == 1 and row["auc_best_mean"] == 0.9
+    assert math.isnan(row["auc_best_std"])
+    assert row["best_epoch_mean"] == 2.0  # the diverged run has no best epoch
+
+
+def test_variant_table_requested_variant_without_results_is_an_empty_row() -> None:
+    table = variant_table([run("a", 0)], variants=["a", "missing"])
+    assert table.loc["missing", "seeds"] == 0
+    assert math.isnan(table.loc["missing", "loss_best_mean"])
+
+
+def test_variant_table_rejects_a_seed_twice() -> None:
+    with pytest.raises(ValueError, match="two results"):
+        variant_table([run("a", 0), run("a", 0)])
+
+
+# -- compare -------------------------------------------------------------------------------------
+def test_paired_difference_interval_and_p_by_hand() -> None:
+    # differences 3, 2, 4 (variant - baseline): mean 3, sd 1, t = 3 / (1 / sqrt(3)) = 3 sqrt(3)
+    results = study("accuracy", {"base": [10.0, 20.0, 30.0], "trick": [13.0, 22.0, 34.0]})
+    (c,) = compare(results, "base", "accuracy")
+    assert (c.variant, c.baseline, c.metric, c.weights, c.n) == (
+        "trick",
+        "base",
+        "accuracy",
+        "best",
+        3,
+    )
+    assert c.diff == pytest.approx(3.0)
+    assert c.low == pytest.approx(3 - T2 / math.sqrt(3))
+    assert c.high == pytest.approx(3 + T2 / math.sqrt(3))
+    assert c.p == pytest.approx(p_df2(3 * math.sqrt(3)))  # 1 - sqrt(27 / 29) = 0.03510
+    assert c.p == pytest.approx(0.035098, abs=1e-6)
+    assert c.p_holm == pytest.approx(c.p)  # one comparison: nothing to correct
+    assert c.verdict == "better"
+
+
+def test_pairing_is_by_seed_not_by_position() -> None:
+    results = [
+        run("base", 2, {"accuracy": 30.0}),
+        run("base", 0, {"accuracy": 10.0}),
+        run("base", 1, {"accuracy": 20.0}),
+        run("trick", 0, {"accuracy": 13.0}),
+        run("trick", 1, {"accuracy": 22.0}),
+        run("trick", 2, {"accuracy": 34.0}),
+    ]
+    (c,) = compare(results, "base", "accuracy")
+    assert c.diff == pytest.approx(3.0) and c.n == 3
+
+
+def test_holm_by_hand_ordering_and_monotonicity() -> None:
+    base = [10.0, 20.0, 30.0]
+    # differences (m - s, m, m + s) with s = 1: sd 1, t = m sqrt(3)
+    results = study(
+        "accuracy",
+        {
+            "base": base,
+            "a": [b + d for b, d in zip(base, [2.0, 3.0, 4.0], strict=True)],  # t = 3 sqrt 3
+            "b": [b + d for b, d in zip(base, [0.0, 1.0, 2.0], strict=True)],  # t = sqrt 3
+            "c": [b + d for b, d in zip(base, [1.0, 2.0, 3.0], strict=True)],  # t = 2 sqrt 3
+            "d": [b + d for b, d in zip(base, [0.8, 1.8, 2.8], strict=True)],  # t = 1.8 sqrt 3
+        },
+    )
+    comparisons = compare(results, "base", "accuracy")
+    assert [c.variant for c in comparisons] == ["a", "b", "c", "d"]
+    pa, pb, pc, pd_ = (p_df2(m * math.sqrt(3)) for m in (3.0, 1.0, 2.0, 1.8))
+    assert pa < pc < pd_ < pb  # 0.0351 < 0.0742 < 0.0893 < 0.2254
+    assert [c.p for c in comparisons] == pytest.approx([pa, pb, pc, pd_])
+    # Holm, 4 tests, smallest first: multiply by 4, 3, 2, 1 and keep the running maximum.
+    holm_a = 4 * pa  # 0.1404
+    holm_c = max(holm_a, 3 * pc)  # 0.2225
+    holm_d = max(holm_c, 2 * pd_)  # 0.1786 is below 0.2225: the running maximum keeps 0.2225
+    holm_b = max(holm_d, 1 * pb)  # 0.2254
+    assert 2 * pd_ < holm_c  # the monotonicity step is exercised
+    assert [c.p_holm for c in comparisons] == pytest.approx([holm_a, holm_b, holm_c, holm_d])
+    # a raw p of 0.035 is no longer significant after correcting for four variants
+    assert comparisons[0].verdict == "no detectable difference with 3 seeds"
+
+
+def test_holm_caps_at_one() -> None:
+    base = [10.0, 20.0, 30.0]
+    results = study("accuracy", {"base": base, "a": [10.0, 21.0, 29.0], "b": [11.0, 19.0, 30.0]})
+    # a: differences 0, 1, -1 -> mean 0, p = 1; b: 1, -1, 0 -> p = 1; Holm min(1, 2 * 1) = 1
+    assert [c.p_holm for c in compare(results, "base", "accuracy")] == pytest.approx([1.0, 1.0])
+
+
+def test_lower_is_better_for_loss() -> None:
+    base = [10.0, 20.0, 30.0]
+    results = study(
+        "loss", {"base": base, "lower": [7.0, 18.0, 26.0], "higher": [13.0, 22.0, 34.0]}
+    )
+    lower, higher = compare(results, "base", "loss")
+    assert lower.diff == pytest.approx(-3.0) and higher.diff == pytest.approx(3.0)
+    # both p = 1 - sqrt(27/29) = 0.0351; Holm: 2 * 0.0351 = 0.0702, then max(0.0702, 0.0351)
+    assert lower.p_holm == pytest.approx(2 * p_df2(3 * math.sqrt(3)))
+    assert lower.p_holm > 0.05
+    assert lower.verdict == higher.verdict == "no detectable difference with 3 seeds"
+    assert compare(results, "base", "loss", alpha=0.1)[0].verdict == "better"
+    assert compare(results, "base", "loss", alpha=0.1)[1].verdict == "worse"
+
+
+def test_worse_on_a_higher_is_better_metric() -> None:
+    results = study("accuracy", {"base": [10.0, 20.0, 30.0], "trick": [7.0, 18.0, 26.0]})
+    (c,) = compare(results, "base", "accuracy")
+    assert c.verdict == "worse"
+
+
+def test_identical_differences_zero_means_p_one() -> None:
+    results = study("accuracy", {"base": [0.5, 0.25, 0.75], "same": [0.5, 0.25, 0.75]})
+    (c,) = compare(results, "base", "accuracy")
+    assert (c.diff, c.low, c.high, c.p, c.p_holm) == (0.0, 0.0, 0.0, 1.0, 1.0)
+    assert c.verdict == "no detectable difference with 3 seeds"
+    assert c.seeds_needed is None
+
+
+def test_identical_nonzero_differences_are_deterministic_p_zero() -> None:
+    results = study("loss", {"base": [0.5, 0.25, 0.75], "trick": [0.375, 0.125, 0.625]})
+    (c,) = compare(results, "base", "loss")
+    assert (c.diff, c.low, c.high, c.p, c.p_holm) == (-0.125, -0.125, -0.125, 0.0, 0.0)
+    assert c.verdict == "better"  # lower loss on every seed
+    assert c.seeds_needed is None
+    assert "the same difference on every seed" in c.sentence()
+
+
+def test_one_seed_is_too_few_and_stays_out_of_holm() -> None:
+    results = study(
+        "accuracy",
+        {"base": [10.0, 20.0, 30.0], "one": [11.0, None, None], "three": [13.0, 22.0, 34.0]},
+    )
+    one, three = compare(results, "base", "accuracy")
+    assert (one.n, one.diff, one.p, one.p_holm, one.seeds_needed) == (1, 1.0, None, None, None)
+    assert math.isnan(one.low) and math.isnan(one.high)
+    assert one.verdict == "too few seeds to test (1)"
+    assert three.p_holm == pytest.approx(three.p)  # only one comparison was tested
+    assert one.sentence() == "one vs base: accuracy +1.000 on 1 seed: too few seeds to test (1)."
+
+
+def test_no_shared_seed() -> None:
+    results = [run("base", 0, {"auc": 0.5}), run("trick", 1, {"auc": 0.6})]
+    (c,) = compare(results, "base", "auc")
+    assert c.n == 0 and math.isnan(c.diff) and c.p is None
+    assert c.verdict == "too few seeds to test (0)"
+    assert c.sentence() == "trick vs base: auc: too few seeds to test (0)."
+
+
+def test_none_drops_the_seed_from_the_pair() -> None:
+    # seed 1 has no auc for the variant, seed 3 none for the baseline: pairs are seeds 0 and 2.
+    results = study("auc", {"base": [0.5, 0.5, 0.75, None], "trick": [0.625, None, 0.75, 0.9]})
+    (c,) = compare(results, "base", "auc")
+    assert c.n == 2
+    assert c.diff == pytest.approx((0.125 + 0.0) / 2)
+    # sd of (0.125, 0) = 0.125 / sqrt(2); half-width T1 * sd / sqrt(2) = T1 * 0.0625
+    assert c.high == pytest.approx(0.0625 + T1 * 0.0625)
+    # t = 0.0625 / 0.0625 = 1 with df=1: two-sided p = 1 - 2 atan(1) / pi = 0.5
+    assert c.p == pytest.approx(0.5)
+
+
+def test_last_weights_and_variant_selection() -> None:
+    last = {"base": [10.0, 20.0, 30.0], "x": [13.0, 22.0, 34.0], "y": [1.0] * 3}
+    results = [
+        run(v, s, {"accuracy": 0.0}, {"accuracy": value})
+        for v, values in last.items()
+        for s, value in enumerate(values)
+    ]
+    (c,) = compare(results, "base", "accuracy", weights="last", variants=["base", "x"])
+    assert (c.variant, c.weights, c.diff) == ("x", "last", pytest.approx(3.0))
+    assert "accuracy (last weights)" in c.sentence()
+
+
+def test_compare_rejects_bad_input() -> None:
+    results = study("auc", {"base": [0.5, 0.6], "x": [0.5, 0.7]})
+    with pytest.raises(ValueError, match="baseline"):
+        compare(results, "nope", "auc")
+    with pytest.raises(ValueError, match="weights"):
+        compare(results, "base", "auc", weights="middle")
+    with pytest.raises(ValueError, match="two results"):
+        compare([*results, run("x", 0, {"auc": 0.1})], "base", "auc")
+
+
+# -- seeds needed --------------------------------------------------------------------------------
+def test_seeds_needed_textbook_values() -> None:
+    # Two-sided paired t-test, alpha 0.05, power 0.8 (Cohen; G*Power "means: difference from
+    # constant"): effect size dz = 1.0 needs n = 9.94 -> 10; dz = 0.5 needs 33.37 -> 34.
+    assert seeds_needed(1.0, 1.0) == 10
+    assert seeds_needed(-0.5, 1.0) == 34
+    assert seeds_needed(0.02, 0.04) == 34  # only the ratio |diff| / sd matters
+    assert seeds_needed(0.0, 1.0) is None
+    assert seeds_needed(1.0, 0.0) is None
+    assert seeds_needed(float("nan"), 1.0) is None
+
+
+def test_seeds_needed_is_monotone_even_where_the_solver_gives_up() -> None:
+    # statsmodels' solver returns nan for effect sizes above about 5; n never drops below 2.
+    needed = [seeds_needed(effect, 1.0) for effect in [0.3, 1, 2, 3, 4, 5, 6, 8, 10, 15, 30, 60]]
+    assert all(n is not None and n >= 2 for n in needed)
+    assert needed == sorted(needed, reverse=True)
+    assert needed[-1] == 2
+
+
+def test_seeds_needed_in_a_comparison() -> None:
+    # differences 0, 1, 2: mean 1, sd 1 -> effect size 1 -> 10 seeds; t = sqrt(3), p = 0.2254
+    results = study("accuracy", {"base": [10.0, 20.0, 30.0], "trick": [10.0, 21.0, 32.0]})
+    (c,) = compare(results, "base", "accuracy")
+    assert c.p == pytest.approx(1 - math.sqrt(3 / 5))
+    assert c.seeds_needed == 10
+    assert c.verdict == "no detectable difference with 3 seeds"
+    assert c.sentence() == (
+        "trick vs base: accuracy +1.000 [-1.484, 3.484], p=0.23 (Holm 0.23): "
+        "no detectable difference with 3 seeds; about 10 seeds would detect a difference this size."
+    )
+
+
+# -- sentences and the frame ---------------------------------------------------------------------
+def test_sentence_matches_the_documented_example() -> None:
+    c = Comparison(
+        variant="mse", baseline="baseline", metric="auc", weights="best", n=3,
+        diff=-0.021, low=-0.048, high=0.006, p=0.12, p_holm=0.24,
+        verdict="no detectable difference with 3 seeds", seeds_needed=9,
+    )  # fmt: skip
+    assert c.sentence() == (
+        "mse vs baseline: auc -0.021 [-0.048, 0.006], p=0.12 (Holm 0.24): "
+        "no detectable difference with 3 seeds; about 9 seeds would detect a difference this size."
+    )
+
+
+def test_sentence_small_values_and_small_p() -> None:
+    c = Comparison(
+        variant="bn", baseline="base", metric="loss", weights="best", n=5,
+        diff=-0.00042, low=-0.0006, high=-0.0002, p=0.0002, p_holm=0.0004,
+        verdict="better", seeds_needed=4,
+    )  # fmt: skip
+    assert c.sentence() == (
+        "bn vs base: loss -0.00042 [-0.00060, -0.00020], p<0.001 (Holm <0.001): better."
+    )
+
+
+def test_comparison_frame() -> None:
+    results = study(
+        "accuracy",
+        {"base": [10.0, 20.0, 30.0], "one": [11.0, None, None], "three": [13.0, 22.0, 34.0]},
+    )
+    frame = comparison_frame(compare(results, "base", "accuracy"))
+    assert list(frame.columns) == [
+        "variant", "baseline", "metric", "weights", "n", "diff", "low", "high",
+        "p", "p_holm", "verdict", "seeds_needed",
+    ]  # fmt: skip
+    assert list(frame["variant"]) == ["one", "three"]
+    assert math.isnan(frame.loc[0, "p"]) and math.isnan(frame.loc[0, "p_holm"])
+    assert frame.loc[1, "p"] == pytest.approx(p_df2(3 * math.sqrt(3)))
+    assert frame["seeds_needed"].dtype == "Int64"
+    assert frame.loc[0, "seeds_needed"] is pd.NA
+    assert comparison_frame([]).empty
+
+
+def test_summarize_identical_values_leave_no_rounding_residue() -> None:
+    # np.mean([0.1] * 3) is 0.10000000000000002: the spread must still be exactly zero
+    assert summarize([0.1, 0.1, 0.1]) == Summary(3, 0.1, 0.0, 0.1, 0.1)
