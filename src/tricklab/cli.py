@@ -9,16 +9,17 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from tricklab import __version__, _backend
 from tricklab.errors import TricklabError
 
 EXIT_BAD_INPUT = 2
 EXIT_RUNS_FAILED = 1
+EXIT_LINT_WARNINGS = 1
 
 Command = Callable[[argparse.Namespace, Console], int]
 
@@ -93,6 +94,28 @@ def _parser() -> argparse.ArgumentParser:
     lint.add_argument("study", type=Path)
     lint.set_defaults(handler=_lint)
 
+    export = sub.add_parser(
+        "export", parents=[backend], help="write a run's best model as a .keras file",
+        description="Write the best weights of one run as a .keras model file that plain "
+        "keras.saving.load_model loads; it takes raw feature values (the run's preprocessing "
+        "is part of the model).",
+    )
+    export.add_argument("run_dir", type=Path, help="runs/<study>/<variant>/seed-<n>")
+    export.add_argument("path", type=Path, nargs="?",
+                        help="output file (default: RUN_DIR/model.keras)")
+    export.set_defaults(handler=_export)
+
+    predict = sub.add_parser(
+        "predict", parents=[backend], help="predict the rows of a CSV with a run's best model",
+        description="Print the predictions of one run's best model for each row of a CSV of "
+        "raw feature values, as CSV (row, prediction, and a probability per class).",
+    )
+    predict.add_argument("run_dir", type=Path, help="runs/<study>/<variant>/seed-<n>")
+    predict.add_argument("csv", type=Path, help="features; a header row names the columns")
+    predict.add_argument("--no-header", action="store_true",
+                         help="the CSV has no header: exactly the model's features, in order")
+    predict.set_defaults(handler=_predict)
+
     data = sub.add_parser(
         "datasets", help="list the datasets",
         description="List built-in datasets: task, shapes, classes and where they are found.",
@@ -104,12 +127,14 @@ def _parser() -> argparse.ArgumentParser:
 # -- commands -----------------------------------------------------------------------------------
 def _run(args: argparse.Namespace, console: Console) -> int:
     from tricklab._progress import PlainLog, RichDisplay
+    from tricklab.lint import active
     from tricklab.spec import load_study
-    from tricklab.study import run_study
+    from tricklab.study import lint_study, run_study
 
     spec = load_study(args.study).select(args.variant, args.seeds)
     if args.epochs is not None:
         spec = spec.with_epochs(args.epochs)
+    _print_findings(console, active(lint_study(spec)))
     metric = spec.primary_metric
     epochs = {name: recipe.train.epochs for name, recipe in spec.variants.items()}
     interactive = console.is_terminal and not args.quiet
@@ -143,29 +168,65 @@ def _summary(args: argparse.Namespace, console: Console) -> int:
 
 
 def _lint(args: argparse.Namespace, console: Console) -> int:
+    from tricklab.lint import active
     from tricklab.spec import load_study
-    from tricklab.study import check_study, load_data
+    from tricklab.study import check_study, lint_study, load_data
 
     spec = load_study(args.study)
     check_study(spec, load_data(spec))
+    findings = lint_study(spec)
+    _print_findings(console, findings)
+    warnings = [f for f in active(findings) if f.severity == "warning"]
     console.print(
-        f"{args.study}: ok: {len(spec.variants)} variants "
-        f"({', '.join(spec.variants)}) x {len(spec.seeds)} seeds"
+        f"{args.study}: {len(spec.variants)} variants x {len(spec.seeds)} seeds; "
+        f"{len(warnings)} warning(s), {len(active(findings)) - len(warnings)} hint(s), "
+        f"{len(findings) - len(active(findings))} ignored"
     )
+    return EXIT_LINT_WARNINGS if warnings else 0
+
+
+def _print_findings(console: Console, findings: Sequence[Any]) -> None:
+    styles = {"warning": "yellow", "hint": "cyan"}
+    for finding in findings:
+        if finding.ignored is not None:
+            console.print(f"[dim]{finding.line()} (ignored: {finding.ignored})[/dim]",
+                          soft_wrap=True)
+        else:
+            style = styles.get(finding.severity, "")
+            console.print(f"[{style}]{finding.line()}[/{style}]", soft_wrap=True)
+
+
+def _export(args: argparse.Namespace, console: Console) -> int:
+    from tricklab.export import export_model
+
+    path = export_model(args.run_dir, args.path)
+    console.print(f"wrote {path} (load it with keras.saving.load_model)")
+    return 0
+
+
+def _predict(args: argparse.Namespace, console: Console) -> int:
+    from tricklab.export import predict_csv
+
+    frame = predict_csv(args.run_dir, args.csv, header=not args.no_header)
+    sys.stdout.write(frame.to_csv(index=False, float_format="%.6g"))
     return 0
 
 
 def _datasets(args: argparse.Namespace, console: Console) -> int:
     from tricklab.datasets import describe_datasets
 
-    rows = describe_datasets()
-    table = Table(title="datasets")
-    for column in rows[0]:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(str(v) for v in row.values()))
-    console.print(table)
-    console.print('A CSV of your own: dataset = {csv = "file.csv", target = "column"}')
+    for row in describe_datasets():
+        classes = ", ".join(row["classes"])
+        console.print(
+            f"[bold]{row['name']}[/bold]: {row['task']}, input {tuple(row['input_shape'])}, "
+            f"{row['n_train']} train / {row['n_test']} test ({row['test_split']}), "
+            f"{row['n_classes']} classes: {classes}",
+            soft_wrap=True,
+        )
+        console.print(f"  found: {row['source']}", soft_wrap=True, markup=False)
+        console.print(f"  cite: {row['citation']}", soft_wrap=True, markup=False)
+    console.print('a CSV of your own: dataset = {csv = "file.csv", target = "column"}',
+                  markup=False)
     return 0
 
 

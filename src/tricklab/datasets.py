@@ -228,6 +228,7 @@ class Dataset:
     source: str
     citation: str | None
     fingerprint: str
+    raw_scale: float = 1.0  # x = raw values * raw_scale (images: 1/255); undone by exported models
 
     @property
     def n_classes(self) -> int:
@@ -353,6 +354,7 @@ def _fashion_dataset(spec: FashionMnistSpec, raw: _idx.RawFashion) -> Dataset:
         class_names=_idx.CLASS_NAMES,
         source=str(raw.directory),
         citation=FASHION_CITATION,
+        raw_scale=1 / 255.0,
     )
 
 
@@ -781,7 +783,7 @@ def _describe_thoracic() -> dict[str, Any]:
         "input_shape": data.input_shape,
         "n_train": len(data.y) - n_test,
         "n_test": n_test,
-        "test_split": f"{spec.test:.0%} stratified hold-out, drawn per seed",
+        "test_split": f"{spec.test:.0%} stratified hold-out, the `test` option",
         "n_classes": data.n_classes,
         "classes": list(data.class_names),
         "source": f"built in: {data.source}",

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from tricklab.build import logged_names
-from tricklab.components import REGRESSION_LOSSES
+from tricklab.components import ONE_HOT_LOSSES, REGRESSION_LOSSES
 from tricklab.datasets import Dataset, ThoracicSpec
 from tricklab.errors import SpecError
 from tricklab.registry import Component
@@ -59,8 +59,8 @@ __all__ = ["RULES", "SEVERITIES", "Finding", "active", "format_findings", "lint"
 RULES: dict[str, str] = {
     "TL001": "a Dense layer without activation feeds another Dense layer: the two collapse into "
     "one linear map",
-    "TL002": "the output activation does not fit the output: softmax on one unit, or sigmoid on "
-    "several units with a categorical loss",
+    "TL002": "the output does not fit the loss: softmax or a categorical loss on one unit, or "
+    "sigmoid on several units with a categorical loss",
     "TL003": "a regression loss (mean_squared_error, ...) on a classification target",
     "TL004": "mean_absolute_percentage_error on targets that are 0 (it divides by the target)",
     "TL005": 'validation = "test": the chosen epoch and early stopping peek at the test set',
@@ -331,6 +331,16 @@ def _output_activation(recipe: Recipe) -> Iterator[Finding]:
     for later in range(index + 1, len(layers)):
         if isinstance(layers[later], ActivationLayer):
             where, activation = later, layers[later].activation
+    loss = recipe.train.loss.name
+    if loss in ONE_HOT_LOSSES and output.units == 1:
+        yield _finding(
+            "TL002",
+            "train.loss",
+            f"'{loss}' on a single output unit: Keras normalises the predictions over the "
+            "output units, which makes one unit always 1.0, so the loss is constant and the "
+            "model cannot learn.",
+            "use binary_crossentropy with 1 sigmoid unit, or softmax with one unit per class.",
+        )
     if activation is None:
         return
     path = f"model.layers[{where}].activation"
@@ -342,7 +352,6 @@ def _output_activation(recipe: Recipe) -> Iterator[Finding]:
             f"{_NORMALISING[activation.name]}, so the model cannot learn.",
             "use sigmoid with 1 unit, or softmax with one unit per class.",
         )
-    loss = recipe.train.loss.name
     if activation.name == "sigmoid" and output.units > 1 and loss in _CATEGORICAL_LOSSES:
         yield _finding(
             "TL002",

@@ -80,6 +80,10 @@ class RunResult:
     validated_on: str  # "validation split" or "test set"
     split_sizes: dict[str, int]
     confusion_matrix: list[list[int]] | None = None  # best weights, rows = true class
+    input_shape: list[int] = field(default_factory=list)
+    #: How raw inputs became model inputs: {"scale": s} and/or {"mean": [...], "std": [...]}
+    #: (standardisation with training-split statistics); exported models include it.
+    preprocessing: dict[str, Any] = field(default_factory=dict)
     history: dict[str, list[float]] = field(default_factory=dict)
     finished_at: str = ""
     schema: int = RESULT_SCHEMA

@@ -65,6 +65,13 @@ def load_data(spec: StudySpec) -> Dataset:
         raise DataError(prefix + str(exc)) from None
 
 
+def lint_study(spec: StudySpec, dataset: Dataset | None = None) -> list[Any]:
+    """The linter's findings for this study (its data loaded if not given)."""
+    from tricklab.lint import lint
+
+    return lint(spec, dataset if dataset is not None else load_data(spec))
+
+
 def check_study(spec: StudySpec, dataset: Dataset) -> None:
     """Raise one :class:`SpecError` listing every variant that cannot train on this data."""
     problems = []
@@ -141,7 +148,7 @@ def run_study(
             notify(RunEvent("reused", plan, 0, 0, result=stored))
         else:
             todo.append(plan)
-    _write_index(store, spec, dataset, plans)
+    _write_index(store, spec, dataset, plans, lint_study(spec, dataset))
 
     failed: list[tuple[RunPlan, str]] = []
     splits_cache: dict[int, Splits] = {}
@@ -187,7 +194,9 @@ def _train_one(
     return result
 
 
-def _write_index(store: RunStore, spec: StudySpec, dataset: Dataset, plans: list[RunPlan]) -> None:
+def _write_index(
+    store: RunStore, spec: StudySpec, dataset: Dataset, plans: list[RunPlan], findings: list[Any]
+) -> None:
     splits = make_splits(dataset, validation=spec.validation, seed=spec.split_seed)
     store.write_index(
         {
@@ -204,6 +213,7 @@ def _write_index(store: RunStore, spec: StudySpec, dataset: Dataset, plans: list
                 "task": dataset.task,
                 "classes": list(dataset.class_names),
                 "features": len(dataset.feature_names),
+                "feature_names": list(dataset.feature_names),
                 "input_shape": list(dataset.input_shape),
                 "source": dataset.source,
                 "citation": dataset.citation,
@@ -221,6 +231,11 @@ def _write_index(store: RunStore, spec: StudySpec, dataset: Dataset, plans: list
                 {"variant": p.variant, "seed": p.seed, "key": p.key,
                  "dir": str(store.run_dir(p.variant, p.seed).relative_to(store.root))}
                 for p in plans
+            ],
+            "lint": [
+                {"code": f.code, "severity": f.severity, "scope": f.scope, "path": f.path,
+                 "message": f.message, "fix": f.fix, "ignored": f.ignored}
+                for f in findings
             ],
             "updated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }

@@ -100,9 +100,22 @@ def train_run(
         validated_on="test set" if splits.validation_is_test else "validation split",
         split_sizes=splits.sizes(),
         confusion_matrix=best_scores.get("confusion_matrix"),
+        input_shape=list(splits.x_train.shape[1:]),
+        preprocessing=preprocessing(dataset, splits),
         history={k: [float(v) for v in values] for k, values in history.items()},
         finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
+
+
+def preprocessing(dataset: Dataset, splits: Splits) -> dict[str, Any]:
+    """What turned raw feature values into this run's inputs (for exported models)."""
+    out: dict[str, Any] = {}
+    if dataset.raw_scale != 1.0:
+        out["scale"] = dataset.raw_scale
+    if splits.feature_mean is not None and splits.feature_std is not None:
+        out["mean"] = [float(v) for v in np.ravel(splits.feature_mean)]
+        out["std"] = [float(v) for v in np.ravel(splits.feature_std)]
+    return out
 
 
 def _scores(scores: dict[str, Any]) -> dict[str, float | None]:

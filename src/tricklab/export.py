@@ -1,0 +1,139 @@
+"""Trained models out of the store: a ``.keras`` file plain Keras loads, and predictions.
+
+The exported model starts with the preprocessing the run was trained with (rescaling of pixels,
+standardisation with the training split's mean and std), so it takes raw feature values:
+
+    >>> model = keras.saving.load_model("model.keras")      # no tricklab needed
+    >>> model.predict(raw_rows)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tricklab import _backend
+from tricklab.build import build_model
+from tricklab.errors import DataError, StoreError
+from tricklab.result import RunResult
+from tricklab.spec import Recipe
+from tricklab.store import INDEX, WEIGHTS, load_result
+
+
+def load_run(run_dir: str | Path) -> tuple[RunResult, Recipe, dict[str, Any]]:
+    """A finished run's result, its recipe and its study index."""
+    run_dir = Path(run_dir)
+    result = load_result(run_dir)
+    if result is None or not (run_dir / WEIGHTS).exists():
+        raise StoreError(
+            f"{run_dir}: not a finished run (expected result.json and {WEIGHTS}). "
+            "Runs are stored as runs/<study>/<variant>/seed-<n>/."
+        )
+    spec = json.loads((run_dir / "spec.json").read_text(encoding="utf-8"))
+    index_path = run_dir.parent.parent / INDEX
+    index = json.loads(index_path.read_text(encoding="utf-8")) if index_path.exists() else {}
+    return result, Recipe.model_validate(spec["recipe"]), index
+
+
+def trained_model(run_dir: str | Path) -> Any:
+    """The run's best weights in a Keras model that takes raw inputs (see module docstring)."""
+    keras = _backend.keras()
+    result, recipe, _ = load_run(run_dir)
+    shape = tuple(result.input_shape)
+    core = build_model(recipe, shape)
+    core.load_weights(str(Path(run_dir) / WEIGHTS))
+    layers: list[Any] = [keras.Input(shape=shape)]
+    prep = result.preprocessing
+    if "scale" in prep:
+        layers.append(keras.layers.Rescaling(prep["scale"], name="rescale_raw_inputs"))
+    if "mean" in prep:
+        std = np.asarray(prep["std"], dtype="float32")
+        layers.append(keras.layers.Normalization(
+            mean=np.asarray(prep["mean"], dtype="float32"), variance=std**2,
+            name="standardize_with_training_statistics",
+        ))
+    return keras.Sequential([*layers, core], name=f"{result.variant}_seed{result.seed}")
+
+
+def export_model(run_dir: str | Path, path: str | Path | None = None) -> Path:
+    """Write the run's best model as a ``.keras`` file (default: ``<run_dir>/model.keras``)."""
+    target = Path(path) if path is not None else Path(run_dir) / "model.keras"
+    if target.suffix != ".keras":
+        raise StoreError(f"{target}: the model file name must end in .keras.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    trained_model(run_dir).save(target)
+    return target
+
+
+def predict_csv(run_dir: str | Path, csv_path: str | Path, *, header: bool = True) -> pd.DataFrame:
+    """Predictions of the run's best model for every row of a CSV of raw features."""
+    result, _, index = load_run(run_dir)
+    features = _features(Path(csv_path), index, result.input_shape, header)
+    outputs = np.asarray(trained_model(run_dir).predict(features, verbose=0))
+    dataset = index.get("dataset", {})
+    classes = [str(c) for c in dataset.get("classes", [])]
+    frame = pd.DataFrame({"row": np.arange(1, len(features) + 1)})
+    if dataset.get("task") == "regression" or not classes:
+        frame["prediction"] = outputs[:, 0]
+        return frame
+    if outputs.shape[-1] == 1:
+        probabilities = np.column_stack([1 - outputs[:, 0], outputs[:, 0]])
+    else:
+        probabilities = outputs
+    frame["prediction"] = [classes[i] for i in probabilities.argmax(axis=1)]
+    for i, name in enumerate(classes):
+        frame[f"p({name})"] = probabilities[:, i]
+    return frame
+
+
+def _features(path: Path, index: dict[str, Any], input_shape: list[int], header: bool) -> np.ndarray:
+    try:
+        table = pd.read_csv(path, header=0 if header else None)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file.") from None
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
+        raise DataError(f"{path}: not a readable CSV ({exc}).") from None
+    names = index.get("dataset", {}).get("feature_names") or []
+    size = math.prod(input_shape)
+    if names and header:
+        table = _named_columns(path, table, names)
+    elif table.shape[1] != size:
+        raise DataError(
+            f"{path}: expected {size} feature columns" + (f" ({', '.join(names)})" if names else "")
+            + f", found {table.shape[1]}. Give a header row with the feature names to select "
+            "columns by name." * bool(names)
+        )
+    values = table.to_numpy()
+    if not np.issubdtype(values.dtype, np.number):
+        raise DataError(f"{path}: every feature value must be a number after encoding.")
+    return values.astype("float32").reshape(-1, *input_shape)
+
+
+def _named_columns(path: Path, table: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """The model's features by name; ``col=value`` features are rebuilt from column ``col``."""
+    out = {}
+    missing = []
+    for name in names:
+        column, _, value = name.partition("=")
+        if name in table.columns:
+            out[name] = pd.to_numeric(table[name], errors="coerce")
+        elif value and column in table.columns:
+            out[name] = (table[column].astype(str) == value).astype("float32")
+        else:
+            missing.append(name)
+    if missing:
+        raise DataError(
+            f"{path}: missing feature column(s): {', '.join(missing)}. "
+            f"The model was trained on: {', '.join(names)}."
+        )
+    frame = pd.DataFrame(out)
+    bad = frame.isna().any(axis=1)
+    if bad.any():
+        line = int(np.argmax(bad.to_numpy())) + 2  # 1-based, after the header line
+        raise DataError(f"{path}: line {line}: a feature value is missing or not a number.")
+    return frame

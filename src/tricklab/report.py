@@ -1,0 +1,687 @@
+"""Reports of a study: the terminal table, ``report.md`` and a self-contained ``report.html``.
+
+    >>> from tricklab.report import build_report, terminal_table
+    >>> report = build_report("runs/thoracic-losses")
+    >>> rich.print(terminal_table(report))
+
+:func:`build_report` reads the study index (``study.json``) and the finished runs it lists (a run
+counts only when its stored key is the one the index plans: results of removed or changed
+variants are left out), computes the statistics of :mod:`tricklab.stats` and writes, under the
+study directory::
+
+    report.md          Markdown; figures referenced as files
+    report.html        one file: CSS inline, figures inlined as data: URIs, no scripts
+    figures/*.png      the figures of report.md
+
+Nothing here imports Keras.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+import pandas as pd
+from rich.table import Table
+from rich.text import Text
+
+from tricklab import __version__, plots
+from tricklab.errors import StoreError
+from tricklab.result import RESULT_SCHEMA, RunResult
+from tricklab.stats import (
+    CONFIDENCE,
+    COUNTED_STATUSES,
+    Comparison,
+    compare,
+    default_primary_metric,
+    higher_is_better,
+    variant_table,
+)
+from tricklab.store import RunStore, load_result
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["Report", "build_report", "report_text", "terminal_table"]
+
+MARKDOWN = "report.md"
+HTML = "report.html"
+FIGURES = "figures"
+#: Resolution of the PNG figures (the HTML shows them at most 1000 px wide).
+DPI = 110
+TEST_SET_CAPTION = "validated on the TEST SET (the lecture's protocol): test scores are optimistic"
+DASH = "–"
+
+
+@dataclass
+class Report:
+    """A written report: where its files are, and the numbers and figures they show.
+
+    ``table`` is :func:`tricklab.stats.variant_table` (index order = the study's variants);
+    ``comparisons`` compare every variant with the baseline on the primary metric of the best
+    weights. ``index`` is the study index the report was built from and ``results`` the finished
+    runs it counted.
+    """
+
+    root: Path
+    markdown: Path
+    html: Path
+    table: pd.DataFrame
+    comparisons: list[Comparison]
+    primary_metric: str
+    figures: dict[str, Figure]
+    study: str = ""
+    index: dict[str, Any] = field(default_factory=dict)
+    results: list[RunResult] = field(default_factory=list)
+
+    @property
+    def baseline(self) -> str:
+        return str(self.index.get("baseline") or next(iter(self.table.index), ""))
+
+    @property
+    def validated_on_test(self) -> bool:
+        return self.index.get("protocol", {}).get("validated_on") == "test set"
+
+    def ranked(self) -> list[str]:
+        """Variants by the primary metric of the best weights, best first (no value last)."""
+        column = self.table[f"{self.primary_metric}_best_mean"]
+        sign = -1.0 if higher_is_better(self.primary_metric) else 1.0
+
+        def key(variant: str) -> tuple[bool, float]:
+            value = float(column[variant])
+            return (not math.isfinite(value), sign * value if math.isfinite(value) else 0.0)
+
+        return sorted(self.table.index, key=key)
+
+
+# -- building ------------------------------------------------------------------------------------
+def build_report(root: str | Path) -> Report:
+    """Read the study in ``root`` (``runs/<study>``), write its reports, return them.
+
+    Raises :class:`StoreError` when ``root`` holds no study index or none of its runs finished.
+    """
+    root = Path(root)
+    store = RunStore(root)
+    index = store.read_index()
+    study = str(index.get("study") or root.name)
+    results, missing = _load_runs(root, index)
+    if not results:
+        planned = len(index.get("runs", []))
+        raise StoreError(
+            f"{root}: no run of study {study!r} has finished yet ({planned} planned). "
+            "Run `tricklab run STUDY.toml` to train them."
+        )
+    variants = list(index.get("variants") or dict.fromkeys(r.variant for r in results))
+    task = index.get("dataset", {}).get("task", "binary")
+    primary = index.get("primary_metric") or default_primary_metric(task)
+    table = variant_table(results, variants, _metric_names(results, primary))
+    baseline = index.get("baseline") or variants[0]
+    counted = {r.variant for r in results if r.status in COUNTED_STATUSES}
+    comparisons = (
+        compare(results, baseline, primary, "best", variants=variants)
+        if baseline in counted else []
+    )
+    report = Report(
+        root=root,
+        markdown=root / MARKDOWN,
+        html=root / HTML,
+        table=table,
+        comparisons=comparisons,
+        primary_metric=primary,
+        figures={},
+        study=study,
+        index=index,
+        results=results,
+    )
+    report.figures = _figures(report)
+    images = _write_figures(root / FIGURES, report.figures)
+    context = _context(report, missing, images)
+    report.markdown.write_text(_render("report.md.j2", context, html=False), encoding="utf-8")
+    report.html.write_text(_render("report.html.j2", context, html=True), encoding="utf-8")
+    return report
+
+
+def report_text(report: Report) -> str:
+    """The Markdown report, for printing or a notebook cell."""
+    return report.markdown.read_text(encoding="utf-8")
+
+
+def _load_runs(root: Path, index: dict[str, Any]) -> tuple[list[RunResult], list[dict[str, Any]]]:
+    """The finished runs the index plans (matched by key), and what is missing for the others."""
+    results: list[RunResult] = []
+    missing: list[dict[str, Any]] = []
+    for entry in index.get("runs", []):
+        variant, seed, key = entry["variant"], int(entry["seed"]), entry.get("key")
+        run_dir = root / entry.get("dir", f"{variant}/seed-{seed}")
+        try:
+            result = load_result(run_dir)
+        except StoreError as exc:
+            missing.append({"variant": variant, "seed": seed, "why": f"unreadable: {exc}"})
+            continue
+        if (
+            result is not None
+            and result.key == key
+            and result.schema == RESULT_SCHEMA
+            and result.variant == variant
+            and result.seed == seed
+        ):
+            results.append(result)
+            continue
+        if (run_dir / "failed.json").exists():
+            why = "failed (see failed.json)"
+        elif result is not None:
+            why = "stored result is out of date (the recipe changed)"
+        else:
+            why = "not trained yet"
+        missing.append({"variant": variant, "seed": seed, "why": why})
+    return results, missing
+
+
+def _metric_names(results: Sequence[RunResult], primary: str) -> list[str]:
+    """Test metrics of the results (and the primary metric): loss first, then alphabetical."""
+    names = {m for r in results for m in r.test.get("best", {})} | {primary}
+    return sorted(names, key=lambda m: (m != "loss", m))
+
+
+# -- figures -------------------------------------------------------------------------------------
+def _is_classification(report: Report) -> bool:
+    return report.index.get("dataset", {}).get("task") in ("binary", "multiclass")
+
+
+def _majority(report: Report) -> float | None:
+    """Test accuracy of always answering the majority class (of the training rows)."""
+    column = "majority_baseline_best_mean"
+    if column in report.table.columns:
+        values = [v for v in report.table[column] if math.isfinite(v)]
+        if values:
+            return float(sum(values) / len(values))
+    value = report.index.get("dataset", {}).get("majority_fraction")
+    return float(value) if value is not None else None
+
+
+def _best_variant_matrix(report: Report) -> tuple[str, list[list[int]], int] | None:
+    """The best variant (primary metric) with confusion matrices, their sum and their count."""
+    for variant in report.ranked():
+        matrices = [
+            r.confusion_matrix
+            for r in report.results
+            if r.variant == variant and r.status in COUNTED_STATUSES and r.confusion_matrix
+        ]
+        if matrices:
+            total = [[sum(m[i][j] for m in matrices) for j in range(len(matrices[0]))]
+                     for i in range(len(matrices[0]))]
+            return variant, total, len(matrices)
+    return None
+
+
+def _figures(report: Report) -> dict[str, Figure]:
+    variants = list(report.table.index)
+    metric = report.primary_metric
+    classification = _is_classification(report)
+    majority = _majority(report) if classification else None
+    figures: dict[str, Figure] = {
+        "learning_curves": plots.learning_curves(report.results, variants),
+        f"{metric}_intervals": plots.metric_intervals(
+            report.table, metric, "best", report.baseline, majority
+        ),
+    }
+    if classification and metric != "accuracy" and "accuracy_best_mean" in report.table.columns:
+        figures["accuracy_intervals"] = plots.metric_intervals(
+            report.table, "accuracy", "best", report.baseline, majority
+        )
+    if classification:
+        best = _best_variant_matrix(report)
+        if best is not None:
+            variant, matrix, n = best
+            classes = report.index.get("dataset", {}).get("classes", [])
+            title = (f"Confusion matrix of {variant} (best {metric}): test rows, best weights, "
+                     f"summed over {n} seed{'s' if n != 1 else ''}")
+            figures["confusion_matrix"] = plots.confusion_matrix(matrix, classes, title)
+    return figures
+
+
+def _write_figures(folder: Path, figures: dict[str, Figure]) -> dict[str, dict[str, str]]:
+    """Save each figure as ``folder/<name>.png`` (old PNGs removed); their files and data URIs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()
+    out: dict[str, dict[str, str]] = {}
+    for name, figure in figures.items():
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=DPI, facecolor="white")
+        data = buffer.getvalue()
+        (folder / f"{name}.png").write_bytes(data)
+        out[name] = {
+            "file": f"{FIGURES}/{name}.png",
+            "uri": "data:image/png;base64," + base64.b64encode(data).decode("ascii"),
+        }
+    return out
+
+
+# -- number formatting ---------------------------------------------------------------------------
+def _finite(value: Any) -> bool:
+    return value is not None and isinstance(value, int | float) and math.isfinite(value)
+
+
+def _num(value: Any, digits: int = 4, *, sign: bool = False) -> str:
+    """``value`` with ``digits`` significant digits; a dash when it is missing or not finite."""
+    if not _finite(value):
+        return DASH
+    if value == 0:
+        return "0"
+    return f"{value:{'+' if sign else ''}.{digits}g}"
+
+
+def _count(value: Any) -> str:
+    """A mean of whole numbers (epochs): an int when it is one, else one decimal."""
+    if not _finite(value):
+        return DASH
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+
+
+def _mean_std(row: pd.Series, prefix: str, digits: int = 4) -> str:
+    mean, std = row.get(f"{prefix}_mean"), row.get(f"{prefix}_std")
+    if not _finite(mean):
+        return DASH
+    return _num(mean, digits) + (f" ± {_num(std, 2)}" if _finite(std) else "")
+
+
+def _interval(low: Any, high: Any, digits: int = 4) -> str:
+    if not (_finite(low) and _finite(high)):
+        return DASH
+    return f"[{_num(low, digits)}, {_num(high, digits)}]"
+
+
+def _row_interval(row: pd.Series, prefix: str) -> str:
+    return _interval(row.get(f"{prefix}_low"), row.get(f"{prefix}_high"))
+
+
+# -- the summary table (terminal, Markdown and HTML) ---------------------------------------------
+@dataclass(frozen=True)
+class _Column:
+    """A table column; ``ci``: its cells have an interval (``sub``), a column of its own in
+    Markdown and a second line in the terminal and in HTML."""
+
+    key: str
+    header: str
+    numeric: bool = True
+    ci: bool = False
+
+
+def _summary_columns(report: Report) -> list[_Column]:
+    metric = report.primary_metric
+    columns = [
+        _Column("variant", "variant", numeric=False),
+        _Column("seeds", "seeds"),
+        _Column("best", f"{metric} best weights", ci=True),
+        _Column("last", f"{metric} last weights", ci=True),
+    ]
+    table = report.table
+    if "majority_baseline_best_mean" in table.columns and metric != "majority_baseline":
+        columns.append(_Column("majority", "majority class"))
+    if "balanced_accuracy_best_mean" in table.columns and metric != "balanced_accuracy":
+        columns.append(_Column("balanced", "balanced accuracy"))
+    columns += [
+        _Column("epochs", "epochs (best)"),
+        _Column("gap", "train−val gap"),
+        _Column("diff", f"Δ {metric} vs {report.baseline}", ci=True),
+        _Column("verdict", "verdict", numeric=False),
+    ]
+    return columns
+
+
+def _seeds_cell(report: Report, variant: str, row: pd.Series) -> str:
+    planned = sum(1 for r in report.index.get("runs", []) if r["variant"] == variant)
+    seeds = int(row["seeds"])
+    text = f"{seeds}/{planned}" if planned and planned != seeds else str(seeds)
+    diverged = int(row.get("diverged", 0) or 0)
+    return text + (f" ({diverged} diverged)" if diverged else "")
+
+
+def _difference(comparison: Comparison) -> tuple[str, str]:
+    """The paired difference and its interval, with the decimals of 3 significant digits of the
+    largest of them (so that the three line up)."""
+    values = [v for v in (comparison.diff, comparison.low, comparison.high) if _finite(v)]
+    if not _finite(comparison.diff):
+        return DASH, DASH
+    scale = max(abs(v) for v in values)
+    decimals = 3 if scale == 0 else max(0, 2 - math.floor(math.log10(scale)))
+    diff = f"{comparison.diff:+.{decimals}f}"
+    if not (_finite(comparison.low) and _finite(comparison.high)):
+        return diff, DASH
+    return diff, f"[{comparison.low:.{decimals}f}, {comparison.high:.{decimals}f}]"
+
+
+def _summary_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
+    """One row per variant, best primary metric first: cells by column key."""
+    metric = report.primary_metric
+    by_variant = {c.variant: c for c in report.comparisons}
+    rows = []
+    for variant in report.ranked():
+        row = report.table.loc[variant]
+        cells = {
+            "variant": _cell(variant, numeric=False),
+            "seeds": _cell(_seeds_cell(report, variant, row)),
+            "best": _cell(_mean_std(row, f"{metric}_best"), _row_interval(row, f"{metric}_best")),
+            "last": _cell(_mean_std(row, f"{metric}_last"), _row_interval(row, f"{metric}_last")),
+            "majority": _cell(_num(row.get("majority_baseline_best_mean"))),
+            "balanced": _cell(_mean_std(row, "balanced_accuracy_best")),
+            "epochs": _cell(f"{_count(row['epochs_run_mean'])} ({_count(row['best_epoch_mean'])})"),
+            "gap": _cell(_mean_std(row, "gap")),
+        }
+        comparison = by_variant.get(variant)
+        if variant == report.baseline:
+            cells["diff"], verdict = _cell(DASH), "baseline"
+        elif comparison is None:
+            cells["diff"], verdict = _cell(DASH), "not compared"
+        else:
+            cells["diff"], verdict = _cell(*_difference(comparison)), comparison.verdict
+        cells["verdict"] = _cell(verdict, numeric=False)
+        rows.append(cells)
+    return rows
+
+
+def _caption(report: Report) -> str:
+    if report.validated_on_test:
+        return TEST_SET_CAPTION
+    seeds = len(report.index.get("seeds", [])) or int(report.table["seeds"].max())
+    return (
+        f"validated on a validation split carved from the training data; mean ± std over "
+        f"{seeds} seeds, {CONFIDENCE:.0%} t-intervals in brackets; Δ = variant − "
+        f"{report.baseline}, paired by seed, Holm-corrected across variants; epochs = epochs run "
+        "(best epoch); gap = train loss − validation loss at the best epoch"
+    )
+
+
+def terminal_table(report: Report) -> Table:
+    """The study in one rich table: a row per variant, best primary metric first."""
+    columns = _summary_columns(report)
+    test_set = report.validated_on_test
+    direction = "higher" if higher_is_better(report.primary_metric) else "lower"
+    table = Table(
+        title=f"{report.study}: test {report.primary_metric} ({direction} is better), "
+        f"baseline {report.baseline}",
+        caption=Text(_caption(report), style="bold red" if test_set else "dim"),
+        caption_justify="left",
+        header_style="bold",
+    )
+    for column in columns:
+        table.add_column(column.header, justify="right" if column.numeric else "left")
+    for cells in _summary_rows(report):
+        verdict = cells["verdict"]["text"]
+        values = []
+        for column in columns:
+            cell = cells[column.key]
+            style = {"better": "green", "worse": "red"}.get(verdict, "") if (
+                column.key == "verdict") else ""
+            text = Text(cell["text"], style=style)
+            if column.ci and cell["sub"]:
+                text.append("\n" + cell["sub"], style="dim")
+            values.append(text)
+        table.add_row(*values, style="bold" if verdict == "baseline" else None)
+    return table
+
+
+# -- the full tables -----------------------------------------------------------------------------
+def _cell(text: str, sub: str = "", numeric: bool = True) -> dict[str, Any]:
+    return {"text": text, "sub": "" if sub == DASH else sub, "num": numeric}
+
+
+def _metrics_table(report: Report) -> dict[str, Any]:
+    """Every test metric, best and last weights: mean ± std and interval, a row per variant x
+    weights."""
+    metrics = _metric_names(report.results, report.primary_metric)
+    headers = [_Column("variant", "variant", False), _Column("weights", "weights", False)]
+    headers += [_Column(m, m) for m in metrics]
+    rows = []
+    for variant in report.ranked():
+        row = report.table.loc[variant]
+        for weights in ("best", "last"):
+            cells = [_cell(variant if weights == "best" else "", numeric=False),
+                     _cell(weights, numeric=False)]
+            cells += [
+                _cell(_mean_std(row, f"{m}_{weights}"), _row_interval(row, f"{m}_{weights}"))
+                for m in metrics
+            ]
+            rows.append(cells)
+    return {"columns": headers, "rows": rows}
+
+
+def _training_table(report: Report) -> dict[str, Any]:
+    monitors = sorted({r.monitor for r in report.results if r.monitor})
+    monitor = " / ".join(monitors) or "monitored value"
+    headers = [
+        _Column("variant", "variant", False),
+        _Column("seeds", "seeds"),
+        _Column("best_val", f"best {monitor}"),
+        _Column("best_epoch", "best epoch"),
+        _Column("epochs", "epochs run"),
+        _Column("gap", "train−val gap"),
+        _Column("seconds", "seconds"),
+    ]
+    rows = []
+    for variant in report.ranked():
+        row = report.table.loc[variant]
+        rows.append([
+            _cell(variant, numeric=False),
+            _cell(_seeds_cell(report, variant, row)),
+            _cell(_mean_std(row, "best_val"), _row_interval(row, "best_val")),
+            _cell(_mean_std(row, "best_epoch", 3)),
+            _cell(_mean_std(row, "epochs_run", 3)),
+            _cell(_mean_std(row, "gap"), _row_interval(row, "gap")),
+            _cell(_mean_std(row, "seconds", 3)),
+        ])
+    return {"columns": headers, "rows": rows}
+
+
+# -- the template context ------------------------------------------------------------------------
+_FIGURE_CAPTIONS = {
+    "learning_curves": "Training (dashed) and validation (solid) loss per epoch: the mean over "
+    "seeds, with a band from the lowest to the highest seed. Runs stopped early leave the mean "
+    "at the epoch they stopped.",
+    "accuracy_intervals": "Test accuracy (best weights) with 95% intervals. The dashed line is "
+    "the accuracy of always answering the majority class: a model on it has learned nothing "
+    "accuracy can show.",
+    "confusion_matrix": "Rows are the true classes of the test rows, columns the predictions; "
+    "each cell gives the count and its share of the row.",
+}
+
+
+def _figure_entries(report: Report, images: dict[str, dict[str, str]]) -> list[dict[str, str]]:
+    metric = report.primary_metric
+    entries = []
+    for name in report.figures:
+        caption = _FIGURE_CAPTIONS.get(name)
+        if name == f"{metric}_intervals":
+            caption = (f"Test {metric} (best weights, the primary metric): the mean over seeds "
+                       f"and its 95% interval; the baseline variant ({report.baseline}) is in "
+                       "red.")
+            if metric == "accuracy" and _is_classification(report):
+                caption += " The dashed line is the accuracy of always answering the majority class."
+        title = {"learning_curves": "Learning curves", "confusion_matrix": "Confusion matrix"}.get(
+            name, f"Test {name.removesuffix('_intervals')} per variant"
+        )
+        entries.append({"name": name, "title": title, "caption": caption or "", **images[name]})
+    return entries
+
+
+def _lint_entries(index: dict[str, Any]) -> dict[str, Any] | None:
+    if "lint" not in index:
+        return None
+    findings = index.get("lint") or []
+
+    def line(f: dict[str, Any]) -> dict[str, str]:
+        where = ": ".join(p for p in (f.get("scope"), f.get("path")) if p)
+        return {
+            "code": str(f.get("code", "")),
+            "severity": str(f.get("severity", "warning")),
+            "where": where,
+            "message": str(f.get("message", "")),
+            "fix": str(f.get("fix", "")),
+            "ignored": "" if f.get("ignored") is None else str(f["ignored"]),
+        }
+
+    entries = [line(f) for f in findings]
+    return {
+        "active": [e for e in entries if not e["ignored"]],
+        "ignored": [e for e in entries if e["ignored"]],
+    }
+
+
+def _versions(results: Sequence[RunResult]) -> str:
+    found: dict[str, list[str]] = {}
+    for result in results:
+        for package, version in result.versions.items():
+            seen = found.setdefault(package, [])
+            if version not in seen:
+                seen.append(version)
+    parts = [f"{package} {' / '.join(versions)}" for package, versions in found.items()]
+    mixed = any(len(v) > 1 for v in found.values())
+    return ", ".join(parts) + (" (runs trained with different versions)" if mixed else "")
+
+
+def _protocol(report: Report, missing: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    index = report.index
+    data = index.get("dataset", {})
+    protocol = index.get("protocol", {})
+    sizes = protocol.get("split_sizes", {})
+    items: list[tuple[str, str]] = []
+    task = data.get("task", "?")
+    classes = data.get("classes") or []
+    description = f"{data.get('name', '?')} ({task}"
+    if classes:
+        description += f", {len(classes)} classes: {', '.join(map(str, classes))}"
+    if data.get("features") is not None:
+        description += f"; {data['features']} features"
+    if data.get("input_shape"):
+        description += f", input shape ({', '.join(map(str, data['input_shape']))})"
+    items.append(("Dataset", description + ")"))
+    if data.get("majority_fraction") is not None:
+        items.append(("Majority class", f"{data['majority_fraction']:.1%} of the rows"))
+    items.append(("Source", str(data.get("source") or DASH)))
+    items.append(("Citation", str(data.get("citation") or DASH)))
+    if sizes:
+        split = ", ".join(f"{k} {v}" for k, v in sizes.items())
+        items.append(("Split sizes (rows)", split))
+    if report.validated_on_test:
+        items.append((
+            "Validation",
+            "THE TEST SET: the best epoch (checkpoint) and early stopping were chosen on the test "
+            "rows, so the study is validated on the test set and its test scores are optimistic",
+        ))
+    else:
+        fraction = protocol.get("validation")
+        share = f" ({fraction:.0%} of the non-test rows)" if isinstance(fraction, float) else ""
+        items.append(("Validation", f"a validation split carved from the training data{share}"))
+    if protocol.get("resplit"):
+        items.append(("Split", "drawn anew for every seed (split seed = run seed), the same for "
+                               "every variant of a seed"))
+    else:
+        items.append(("Split", f"one fixed split for every run, drawn with seed "
+                               f"{protocol.get('split_seed', 0)}"))
+    seeds = index.get("seeds", [])
+    items.append(("Seeds", f"{', '.join(map(str, seeds))} ({len(seeds)} per variant); a seed "
+                           "fixes initial weights, dropout masks and batch order"))
+    planned = len(index.get("runs", []))
+    runs = f"{len(report.results)} of {planned} planned runs finished"
+    if missing:
+        runs += "; missing: " + "; ".join(
+            f"{m['variant']} seed {m['seed']} ({m['why']})" for m in missing
+        )
+    items.append(("Runs", runs))
+    monitors = sorted({r.monitor for r in report.results if r.monitor})
+    items.append(("Weights", f"best = the checkpoint of the epoch with the best "
+                             f"{' / '.join(monitors) or 'monitored value'}; last = after the "
+                             "final epoch"))
+    items.append(("Statistics", f"mean ± sample std over seeds, {CONFIDENCE:.0%} t-intervals; "
+                                "variants paired with the baseline by seed (paired t-test), "
+                                "p-values Holm-corrected across variants"))
+    engines = sorted({r.engine for r in report.results})
+    backends = sorted({r.backend for r in report.results}) or [str(index.get("backend", "?"))]
+    items.append(("Backend", f"{', '.join(backends)}; engine {', '.join(engines)}"))
+    items.append(("Library versions", _versions(report.results) or DASH))
+    finished = sorted(r.finished_at for r in report.results if r.finished_at)
+    if finished:
+        span = finished[0] if finished[0] == finished[-1] else f"{finished[0]} to {finished[-1]}"
+        items.append(("Trained", span))
+    if index.get("source"):
+        items.append(("Study file", str(index["source"])))
+    items.append(("Report written", dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+                  + f" by tricklab {__version__}"))
+    return items
+
+
+def _comparison_lead(report: Report) -> str:
+    metric = report.primary_metric
+    compared = len(report.comparisons)
+    if not compared:
+        if report.baseline not in {r.variant for r in report.results}:
+            return f"No comparison: the baseline variant ({report.baseline}) has no finished run."
+        return "No comparison: the study has a single variant."
+    return (
+        f"Each variant is compared with the baseline variant ({report.baseline}) on the primary "
+        f"metric, test {metric} of the best weights: the difference variant − baseline, paired "
+        f"by seed, with its {CONFIDENCE:.0%} interval and a paired t-test; the Holm correction "
+        f"is across the {compared} variant{'s' if compared != 1 else ''} compared with the "
+        "baseline."
+    )
+
+
+def _context(
+    report: Report, missing: list[dict[str, Any]], images: dict[str, dict[str, str]]
+) -> dict[str, Any]:
+    index = report.index
+    metric = report.primary_metric
+    return {
+        "study": report.study,
+        "description": index.get("description") or "",
+        "test_set": report.validated_on_test,
+        "primary_metric": metric,
+        "direction": "higher" if higher_is_better(metric) else "lower",
+        "baseline": report.baseline,
+        "summary": {"columns": _summary_columns(report), "rows": _summary_rows(report)},
+        "caption": _caption(report),
+        "comparison_lead": _comparison_lead(report),
+        "sentences": [c.sentence() for c in report.comparisons],
+        "figures": _figure_entries(report, images),
+        "metrics_table": _metrics_table(report),
+        "training_table": _training_table(report),
+        "lint": _lint_entries(index),
+        "protocol": _protocol(report, missing),
+        "missing": missing,
+        "version": __version__,
+    }
+
+
+# -- rendering -----------------------------------------------------------------------------------
+def _md_cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+_ENVIRONMENTS: dict[bool, jinja2.Environment] = {}
+
+
+def _environment(html: bool) -> jinja2.Environment:
+    if html not in _ENVIRONMENTS:
+        env = jinja2.Environment(
+            loader=jinja2.PackageLoader("tricklab", "templates"),
+            autoescape=html,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        env.filters["md"] = _md_cell
+        _ENVIRONMENTS[html] = env
+    return _ENVIRONMENTS[html]
+
+
+def _render(template: str, context: dict[str, Any], *, html: bool) -> str:
+    return _environment(html).get_template(template).render(**context)

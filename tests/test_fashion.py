@@ -1,0 +1,38 @@
+"""The lecture's Fashion-MNIST softmax regression, reproduced on the real data (slow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tricklab import _idx
+from tricklab.errors import DataError
+from tricklab.spec import StudySpec
+from tricklab.study import run_study
+
+pytestmark = pytest.mark.slow
+
+
+def test_lecture_softmax_regression(tmp_path: Path) -> None:
+    if _idx.find_local() is None:
+        pytest.skip("Fashion-MNIST not found locally; apt-get install dataset-fashion-mnist")
+    spec = StudySpec.from_dict({
+        "name": "softmax",
+        "dataset": "fashion_mnist",
+        "seeds": [3],
+        "model": {"layers": [{"type": "flatten"},
+                             {"type": "dense", "units": 10, "activation": "softmax"}]},
+        "train": {"loss": "sparse_categorical_crossentropy", "optimizer": "adam",
+                  "batch_size": 30, "epochs": 2},
+    })
+    try:
+        outcome = run_study(spec, out=tmp_path)
+    except DataError as exc:  # pragma: no cover - only without the data
+        pytest.skip(str(exc))
+    (result,) = outcome.results
+    assert result.params == 7850  # "총 7850 parameters (10 bias)"
+    assert result.epochs_run == 2
+    assert result.split_sizes == {"train": 54000, "validation": 6000, "test": 10000}
+    assert result.test["best"]["accuracy"] > 0.81
+    assert result.test["last"]["accuracy"] > 0.81

@@ -1,0 +1,120 @@
+"""Studies and the run store: every run kept, nothing retrained needlessly, failures isolated."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tricklab.spec import StudySpec
+from tricklab.store import RunStore
+from tricklab.study import RunEvent, run_study
+from tricklab.train import train_run
+
+
+@pytest.fixture
+def study(tiny: dict) -> dict:
+    tiny["seeds"] = 2
+    tiny["train"]["epochs"] = 1
+    tiny["variants"] = {"bce": {}, "mse": {"train.loss": "mean_squared_error"}}
+    return tiny
+
+
+def trained(events: list[RunEvent]) -> list[tuple[str, int]]:
+    return [(e.plan.variant, e.plan.seed) for e in events if e.kind == "done"]
+
+
+def test_rerun_reuses_changed_variant_and_deleted_run_retrain(study: dict, tmp_path: Path) -> None:
+    events: list[RunEvent] = []
+    first = run_study(StudySpec.from_dict(study), out=tmp_path, listener=events.append)
+    assert (first.trained, first.reused) == (4, 0)
+    assert trained(events) == [("bce", 0), ("bce", 1), ("mse", 0), ("mse", 1)]
+
+    events.clear()
+    again = run_study(StudySpec.from_dict(study), out=tmp_path, listener=events.append)
+    assert (again.trained, again.reused) == (0, 4)
+    assert [r.history for r in again.results] == [r.history for r in first.results]
+
+    study["variants"]["mse"]["train.epochs"] = 2  # a changed variant retrains only itself
+    events.clear()
+    changed = run_study(StudySpec.from_dict(study), out=tmp_path, listener=events.append)
+    assert trained(events) == [("mse", 0), ("mse", 1)]
+    assert changed.reused == 2
+
+    shutil.rmtree(tmp_path / "tiny" / "bce" / "seed-1")  # a deleted run is retrained
+    events.clear()
+    run_study(StudySpec.from_dict(study), out=tmp_path, listener=events.append)
+    assert trained(events) == [("bce", 1)]
+
+    events.clear()
+    run_study(StudySpec.from_dict(study), out=tmp_path, fresh=True, listener=events.append)
+    assert len(trained(events)) == 4
+
+
+def test_run_directory_files(study: dict, tmp_path: Path) -> None:
+    outcome = run_study(StudySpec.from_dict(study).select(["bce"], seeds=1), out=tmp_path)
+    run_dir = tmp_path / "tiny" / "bce" / "seed-0"
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "best.weights.h5", "history.csv", "result.json", "spec.json"]
+    result = json.loads((run_dir / "result.json").read_text())
+    assert set(result["test"]) == {"best", "last"}
+    for key in ("loss", "accuracy", "auc", "balanced_accuracy", "majority_baseline"):
+        assert key in result["test"]["best"]
+    for key in ("epochs_run", "best_epoch", "params", "seconds_per_epoch", "backend", "engine",
+                "versions", "status"):
+        assert key in result
+    with (run_dir / "history.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["epoch", "loss", "val_loss", "accuracy", "val_accuracy"]
+    assert len(rows) == result["epochs_run"]
+    spec = json.loads((run_dir / "spec.json").read_text())
+    assert spec["recipe"]["train"]["loss"] == "binary_crossentropy"
+    assert spec["seed"] == 0 and spec["backend"] == "jax"
+    index = json.loads((tmp_path / "tiny" / "study.json").read_text())
+    assert index["protocol"]["validated_on"] == "validation split"
+    assert index["runs"][0]["key"] == outcome.results[0].key
+
+
+def test_a_failing_run_keeps_the_others_and_is_retried(study: dict, tmp_path: Path) -> None:
+    def flaky(plan: Any, *args: Any, **kwargs: Any) -> Any:
+        if plan.variant == "mse" and plan.seed == 1:
+            raise RuntimeError("out of memory (simulated)")
+        return train_run(plan, *args, **kwargs)
+
+    outcome = run_study(StudySpec.from_dict(study), out=tmp_path, engine=flaky)
+    assert outcome.trained == 3
+    assert [(p.variant, p.seed) for p, _ in outcome.failed] == [("mse", 1)]
+    assert "out of memory" in outcome.failed[0][1]
+    assert (tmp_path / "tiny" / "mse" / "seed-1" / "failed.json").exists()
+    events: list[RunEvent] = []
+    retry = run_study(StudySpec.from_dict(study), out=tmp_path, listener=events.append)
+    assert trained(events) == [("mse", 1)]
+    assert retry.reused == 3 and not retry.failed
+    assert not (tmp_path / "tiny" / "mse" / "seed-1" / "failed.json").exists()
+
+
+def test_results_are_reused_whatever_engine_wrote_them(study: dict, tmp_path: Path) -> None:
+    def other_engine(*args: Any, **kwargs: Any) -> Any:
+        result = train_run(*args, **kwargs)
+        result.engine = "population"
+        return result
+
+    spec = StudySpec.from_dict(study).select(["bce"], seeds=1)
+    run_study(spec, out=tmp_path, engine=other_engine)
+    again = run_study(spec, out=tmp_path)
+    assert again.reused == 1 and again.results[0].engine == "population"
+
+
+def test_split_is_fixed_per_study_unless_resplit(study: dict, tmp_path: Path) -> None:
+    plain = run_study(StudySpec.from_dict(study).select(["bce"]), out=tmp_path / "a")
+    study["resplit"] = True
+    resplit = run_study(StudySpec.from_dict(study).select(["bce"]), out=tmp_path / "b")
+    store_a, store_b = RunStore(tmp_path / "a" / "tiny"), RunStore(tmp_path / "b" / "tiny")
+    split_seeds = [json.loads((s.run_dir("bce", seed) / "spec.json").read_text())["split_seed"]
+                   for s in (store_a, store_b) for seed in (0, 1)]
+    assert split_seeds == [0, 0, 0, 1]
+    assert plain.results[0].test != resplit.results[1].test
