@@ -44,8 +44,8 @@ def train_tiny(study: dict[str, Any], variant: str | None = None, seed: int = 0,
 
     from tricklab import _backend
     from tricklab.datasets import load_dataset, make_splits
-    from tricklab.result import RunPlan
     from tricklab.spec import StudySpec
+    from tricklab.study import make_plan
     from tricklab.train import train_run
 
     keras = _backend.keras()
@@ -53,9 +53,7 @@ def train_tiny(study: dict[str, Any], variant: str | None = None, seed: int = 0,
     variant = variant or spec.baseline_variant
     dataset = load_dataset(spec.dataset)
     splits = make_splits(dataset, validation=spec.validation, seed=spec.split_seed)
-    plan = RunPlan(spec.name, variant, seed, spec.variants[variant],
-                   spec.dataset.model_dump(mode="json"), dataset.fingerprint, spec.validation,
-                   spec.split_seed, _backend.name())
+    plan = make_plan(spec, variant, seed, dataset)
 
     class Capture(keras.callbacks.Callback):
         def on_train_end(self, logs: Any = None) -> None:

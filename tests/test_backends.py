@@ -13,6 +13,8 @@ import pytest
 from conftest import write_study
 from test_cli import TINY_TOML
 
+from tricklab.store import load_result
+
 
 def run(study: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -29,7 +31,7 @@ def result(study: Path) -> dict:
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None,
                     reason="the tensorflow extra is not installed (pip install 'tricklab[tensorflow]')")
 def test_tensorflow_backend_trains_the_same_study(tmp_path: Path) -> None:
-    study = write_study(tmp_path / "tiny.toml", TINY_TOML)
+    study = write_study(tmp_path / "tiny.toml", "diagnostics = true\n" + TINY_TOML)
     out = run(study, "--backend", "tensorflow")
     assert out.returncode == 0, out.stderr
     assert "on tensorflow" in out.stdout
@@ -37,6 +39,9 @@ def test_tensorflow_backend_trains_the_same_study(tmp_path: Path) -> None:
     assert tf["backend"] == "tensorflow"
     assert {"tensorflow", "tensorflow-cpu"} & set(tf["versions"])
     assert tf["status"] == "ok" and tf["epochs_run"] == 2
+    rows = load_result(study.parent / "runs" / "tiny" / "baseline" / "seed-0").diagnostics
+    assert [r["epoch"] for r in rows] == [0, 1, 2]  # gradients through tf.GradientTape
+    assert all(r["kernel_grad_norm"] > 0 for r in rows)
 
     # the backend is part of a run's key: switching retrains instead of reusing
     again = run(study, env={"KERAS_BACKEND": "jax"})

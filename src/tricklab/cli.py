@@ -27,8 +27,8 @@ Command = Callable[[argparse.Namespace, Console], int]
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    console = Console(highlight=False)
-    errors = Console(stderr=True, highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_BAD_INPUT

@@ -32,6 +32,7 @@ class RunPlan:
     validation: float | str  # a fraction of the training data, or "test"
     split_seed: int  # the seed the train/validation/test split was drawn with
     backend: str
+    diagnostics: dict[str, Any] | None = None  # DiagnosticsSpec as data, when measured
 
     def resolved(self) -> dict[str, Any]:
         """Everything that determines this run's numbers (spec.json)."""
@@ -45,6 +46,7 @@ class RunPlan:
             "validation": self.validation,
             "split_seed": self.split_seed,
             "backend": self.backend,
+            "diagnostics": self.diagnostics,
             "result_schema": RESULT_SCHEMA,
         }
 
@@ -85,18 +87,26 @@ class RunResult:
     #: (standardisation with training-split statistics); exported models include it.
     preprocessing: dict[str, Any] = field(default_factory=dict)
     history: dict[str, list[float]] = field(default_factory=dict)
+    #: Per hidden layer and epoch (diagnostics.csv), when the study asks for diagnostics.
+    diagnostics: list[dict[str, Any]] = field(default_factory=list)
     finished_at: str = ""
     schema: int = RESULT_SCHEMA
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("history")
+        out.pop("diagnostics")
         return _finite(out)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], history: dict[str, list[float]]) -> RunResult:
+    def from_json(
+        cls,
+        data: dict[str, Any],
+        history: dict[str, list[float]],
+        diagnostics: list[dict[str, Any]] | None = None,
+    ) -> RunResult:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**{**known, "history": history})
+        return cls(**{**known, "history": history, "diagnostics": diagnostics or []})
 
 
 def _finite(value: Any) -> Any:

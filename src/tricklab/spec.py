@@ -248,6 +248,21 @@ def _validation_choice(value: Any) -> Any:
     )
 
 
+class DiagnosticsSpec(_Spec):
+    """Per-layer training diagnostics (see :mod:`tricklab.diagnostics`); ``true`` = defaults."""
+
+    batch_size: PosInt = 256  # validation samples the statistics are computed on
+    every: PosInt = 1  # epochs between measurements
+
+
+def _diagnostics(value: Any) -> Any:
+    if value is True:
+        return DiagnosticsSpec()
+    if value is False:
+        return None
+    return value
+
+
 class LintSpec(_Spec):
     """Rules this study breaks on purpose: ``ignore = {CODE = "reason"}``."""
 
@@ -272,6 +287,7 @@ class StudySpec(_Spec):
     model: ModelSpec
     train: TrainSpec
     lint: LintSpec = LintSpec()
+    diagnostics: Annotated[DiagnosticsSpec | None, BeforeValidator(_diagnostics)] = None
     variants: dict[str, Recipe]
     overrides: dict[str, dict[str, Any]]
     source: str | None = None
@@ -368,14 +384,13 @@ class StudySpec(_Spec):
                 f"Received: {name!r}.",
                 where=where,
             )
-        outside = [k for k in override if _merge.split_path(k)[0] not in ("model", "train")]
-        if outside:
-            raise SpecError(
-                f"unknown key '{outside[0]}'. A variant overrides the base recipe: keys under "
-                "model or train (e.g. train.loss, \"model.layers[1].rate\").",
-                where=where,
-            )
         try:
+            outside = [k for k in override if _merge.split_path(k)[0] not in ("model", "train")]
+            if outside:
+                raise SpecError(
+                    f"unknown key '{outside[0]}'. A variant overrides the base recipe: keys "
+                    "under model or train (e.g. train.loss, \"model.layers[1].rate\").",
+                )
             merged = _merge.merge(base, override)
             return Recipe.model_validate(merged)
         except SpecError as exc:

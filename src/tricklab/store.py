@@ -6,6 +6,7 @@ Layout (``runs/<study>/``)::
     <variant>/seed-<n>/spec.json   the resolved run spec (what determines the numbers)
     <variant>/seed-<n>/history.csv one row per epoch: epoch, loss, val_loss and every metric
     <variant>/seed-<n>/best.weights.h5
+    <variant>/seed-<n>/diagnostics.csv  per hidden layer and epoch, when the study asks for it
     <variant>/seed-<n>/result.json written last: a run is finished when it exists with its key
 
 A run is trained in ``<run dir>/.partial/`` and moved into place when it finished, so a crash
@@ -26,6 +27,7 @@ from tricklab.errors import StoreError
 from tricklab.result import RESULT_SCHEMA, RunPlan, RunResult
 
 WEIGHTS = "best.weights.h5"
+DIAGNOSTICS = "diagnostics.csv"
 INDEX = "study.json"
 
 
@@ -65,11 +67,14 @@ class RunStore:
     def save(self, plan: RunPlan, result: RunResult, staging: Path) -> Path:
         """Move a finished run from ``staging`` into its run directory; result.json last."""
         run_dir = self.run_dir(plan.variant, plan.seed)
-        for stale in ("result.json", "spec.json", "history.csv", WEIGHTS, "failed.json"):
+        for stale in ("result.json", "spec.json", "history.csv", WEIGHTS, DIAGNOSTICS,
+                      "failed.json"):
             (run_dir / stale).unlink(missing_ok=True)
         _write_json(staging / "spec.json", plan.resolved())
         write_history(staging / "history.csv", result.history)
-        for name in ("spec.json", "history.csv", WEIGHTS):
+        if result.diagnostics:
+            write_rows(staging / DIAGNOSTICS, result.diagnostics)
+        for name in ("spec.json", "history.csv", WEIGHTS, DIAGNOSTICS):
             if (staging / name).exists():
                 os.replace(staging / name, run_dir / name)
         _write_json(run_dir / "result.json", result.to_json())
@@ -111,7 +116,9 @@ def load_result(run_dir: Path) -> RunResult | None:
     data = _read_json(path)
     history_path = run_dir / "history.csv"
     history = read_history(history_path) if history_path.exists() else {}
-    return RunResult.from_json(data, history)
+    diagnostics_path = run_dir / DIAGNOSTICS
+    diagnostics = read_rows(diagnostics_path) if diagnostics_path.exists() else []
+    return RunResult.from_json(data, history, diagnostics)
 
 
 def write_history(path: Path, history: dict[str, list[float]]) -> None:
@@ -131,6 +138,27 @@ def read_history(path: Path) -> dict[str, list[float]]:
     if not rows:
         return {}
     return {c: [float(r[c]) for r in rows] for c in rows[0] if c != "epoch"}
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a CSV with numbers parsed (text columns stay text)."""
+    with path.open(newline="") as handle:
+        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def _number(text: str) -> Any:
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return int(value) if value.is_integer() and "." not in text and "e" not in text else value
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -84,23 +84,29 @@ def check_study(spec: StudySpec, dataset: Dataset) -> None:
 def plan_study(spec: StudySpec, dataset: Dataset, backend: str | None = None) -> list[RunPlan]:
     """Every variant x seed of the study, checked against the data first."""
     check_study(spec, dataset)
-    backend = backend or _backend.name()
-    dataset_spec = spec.dataset.model_dump(mode="json")
     return [
-        RunPlan(
-            study=spec.name,
-            variant=variant,
-            seed=seed,
-            recipe=recipe,
-            dataset=dataset_spec,
-            data_fingerprint=dataset.fingerprint,
-            validation=spec.validation,
-            split_seed=seed if spec.resplit else spec.split_seed,
-            backend=backend,
-        )
-        for variant, recipe in spec.variants.items()
+        make_plan(spec, variant, seed, dataset, backend)
+        for variant in spec.variants
         for seed in spec.seeds
     ]
+
+
+def make_plan(
+    spec: StudySpec, variant: str, seed: int, dataset: Dataset, backend: str | None = None
+) -> RunPlan:
+    """One run of the study, fully resolved."""
+    return RunPlan(
+        study=spec.name,
+        variant=variant,
+        seed=seed,
+        recipe=spec.variants[variant],
+        dataset=spec.dataset.model_dump(mode="json"),
+        data_fingerprint=dataset.fingerprint,
+        validation=spec.validation,
+        split_seed=seed if spec.resplit else spec.split_seed,
+        backend=backend or _backend.name(),
+        diagnostics=spec.diagnostics.model_dump() if spec.diagnostics else None,
+    )
 
 
 @dataclass

@@ -55,6 +55,9 @@ def train_run(
     fit_callbacks = [timer, checkpoint, best, keras.callbacks.TerminateOnNaN()]
     if train.early_stopping is not None:
         fit_callbacks.append(keras.callbacks.EarlyStopping(**train.early_stopping.model_dump()))
+    probe = _diagnostics(plan, splits, target)
+    if probe is not None:
+        fit_callbacks.append(probe)
 
     started = time.perf_counter()
     history = model.fit(
@@ -103,8 +106,20 @@ def train_run(
         input_shape=list(splits.x_train.shape[1:]),
         preprocessing=preprocessing(dataset, splits),
         history={k: [float(v) for v in values] for k, values in history.items()},
+        diagnostics=probe.rows if probe is not None else [],
         finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
+
+
+def _diagnostics(plan: RunPlan, splits: Splits, target: Target) -> Any:
+    """The diagnostics callback on a fixed validation batch, if the study asks for it."""
+    if plan.diagnostics is None:
+        return None
+    from tricklab.diagnostics import make_callback
+
+    n = plan.diagnostics["batch_size"]
+    return make_callback(splits.x_val[:n], target.encode(splits.y_val[:n]),
+                         every=plan.diagnostics["every"])
 
 
 def preprocessing(dataset: Dataset, splits: Splits) -> dict[str, Any]:
