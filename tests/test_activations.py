@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
-import textwrap
-from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +16,6 @@ from tricklab.activations import (
     softmax_example,
 )
 from tricklab.errors import TricklabError
-
-SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 def at(name: str, x: float, slope: float = 0.2) -> tuple[float, float]:
@@ -114,25 +107,5 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
     assert image.std() > 0.05  # not a blank image
 
 
-@pytest.mark.skipif(find_spec("tensorflow") is None, reason="tensorflow is not installed")
-def test_tensorflow_backend_differentiates_with_gradient_tape() -> None:
-    script = textwrap.dedent(
-        """
-        import math
-        from tricklab import _backend
-        from tricklab.activations import activation_curves
-        assert _backend.keras().backend.backend() == "tensorflow"
-        c = activation_curves(["sigmoid", "leaky_relu", "elu"], [-1.0, 0.0], 0.3)
-        assert abs(c["sigmoid"][1][1] - 0.25) < 1e-6, c
-        assert abs(c["leaky_relu"][1][0] - 0.3) < 1e-6, c
-        assert abs(c["elu"][1][0] - math.exp(-1)) < 1e-6, c
-        print("ok")
-        """
-    )
-    path = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": path}
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip().endswith("ok")
+# The tensorflow backend (tf.GradientTape) is checked in test_schedules.py, in the same
+# subprocess as momentum cycling: starting TensorFlow costs seconds.

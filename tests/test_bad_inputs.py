@@ -66,7 +66,7 @@ CASES = [
         BASE.replace("seeds = 2", "sedes = 2"),
         None,
         ["{file}: unknown key 'sedes'. Did you mean 'seeds'? Expected one of: baseline, "
-         "dataset, description, lint, model, name, overrides, primary_metric, resplit, seeds, "
+         "dataset, description, diagnostics, lint, model, name, overrides, primary_metric, resplit, seeds, "
          "source, split_seed, train, validation, variants."],
     ),
     (

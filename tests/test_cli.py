@@ -13,7 +13,8 @@ from conftest import write_study
 
 from tricklab.cli import main
 
-COMMANDS = ["run", "summary", "lint", "datasets", "export", "predict"]
+COMMANDS = ["run", "summary", "lint", "datasets", "report", "export", "predict",
+            "activations", "lr-find"]
 
 TINY_TOML = """
 name = "tiny"

@@ -155,7 +155,7 @@ def test_recorder_stops_when_the_smoothed_loss_diverges() -> None:
     assert smoothed[-2] <= 4 * smoothed[: stop - 1].min()  # it stopped at the first such batch
 
 
-# -- a real run -------------------------------------------------------------------------------------
+# -- a real run ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def result(spec: StudySpec) -> LRFindResult:
     # BCE after a sigmoid is bounded (Keras clips at 1e-7): a wide range and a low stop_factor
@@ -208,7 +208,7 @@ def test_lr_find_command_writes_the_plot(study_file: Path, tmp_path: Path) -> No
 
 
 def test_bad_arguments(spec: StudySpec) -> None:
-    with pytest.raises(SpecError, match="no variant named 'bsae'.*Did you mean 'base'"):
+    with pytest.raises(SpecError, match=r"no variant named 'bsae'.*Did you mean 'base'"):
         lr_find(spec, "bsae")
     with pytest.raises(SpecError, match=r"no variant named 'x'.*Expected one of: base, sgd\."):
         lr_find(spec, "x")

@@ -117,10 +117,20 @@ def test_html_renders_in_chromium(report: Report, tmp_path: Path) -> None:
     page.write_text(report.html.read_text(encoding="utf-8").replace("</body>", probe + "</body>"))
     screenshot = tmp_path / "report.png"
     command = [
-        str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
-        "--disable-background-networking", "--no-first-run", "--disable-component-update",
-        "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr",
-        "--v=0", "--dump-dom", f"--screenshot={screenshot}", "--window-size=1280,2400",
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--no-first-run",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--dump-dom",
+        f"--screenshot={screenshot}",
+        "--window-size=1280,2400",
         page.as_uri(),
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=90)
@@ -151,8 +161,9 @@ def test_html_renders_in_chromium(report: Report, tmp_path: Path) -> None:
 CLASSES = {"binary": ["survived", "died"], "multiclass": ["a", "b", "c"], "regression": []}
 
 
-def _result(study: str, variant: str, seed: int, task: str, validated_on: str,
-            scale: float) -> RunResult:
+def _result(
+    study: str, variant: str, seed: int, task: str, validated_on: str, scale: float
+) -> RunResult:
     rng = np.random.default_rng(1000 * seed + len(variant))
     epochs = 6 + 2 * seed  # early stopping: seeds run for different numbers of epochs
     decay = np.exp(-0.3 * np.arange(epochs))
@@ -169,42 +180,77 @@ def _result(study: str, variant: str, seed: int, task: str, validated_on: str,
     matrix = None
     if task != "regression":
         k = len(CLASSES[task])
-        matrix = [[int(rng.integers(0, 30)) + (40 if i == j else 0) for j in range(k)]
-                  for i in range(k)]
-        best |= {"accuracy": 0.8 + 0.01 * seed + 0.02 * len(variant) % 0.1,
-                 "balanced_accuracy": 0.6 + 0.01 * seed, "majority_baseline": 0.85}
+        matrix = [
+            [int(rng.integers(0, 30)) + (40 if i == j else 0) for j in range(k)] for i in range(k)
+        ]
+        best |= {
+            "accuracy": 0.8 + 0.01 * seed + 0.02 * len(variant) % 0.1,
+            "balanced_accuracy": 0.6 + 0.01 * seed,
+            "majority_baseline": 0.85,
+        }
         if task == "binary":
             best["auc"] = 0.7 + 0.02 * seed + (0.05 if variant == "dropout" else 0.0)
     else:
         best["mean_absolute_error"] = 2.0 + 0.1 * seed
     return RunResult(
-        key=f"{variant}-{seed}", study=study, variant=variant, seed=seed, status=status,
+        key=f"{variant}-{seed}",
+        study=study,
+        variant=variant,
+        seed=seed,
+        status=status,
         test={"best": best, "last": {k: v * 1.01 for k, v in best.items()}},
-        epochs_run=epochs, best_epoch=epochs - 2, monitor="val_loss",
-        best_monitor_value=float(history["val_loss"][epochs - 3]), params=145,
-        seconds_per_epoch=0.01, first_epoch_seconds=1.0, seconds_total=1.2, backend="jax",
-        engine="keras-solo", versions={"python": "3.11", "keras": "3.10"},
-        validated_on=validated_on, split_sizes={"train": 300, "validation": 40, "test": 90},
-        confusion_matrix=matrix, history=history, finished_at="2025-01-01T00:00:00+00:00",
+        epochs_run=epochs,
+        best_epoch=epochs - 2,
+        monitor="val_loss",
+        best_monitor_value=float(history["val_loss"][epochs - 3]),
+        params=145,
+        seconds_per_epoch=0.01,
+        first_epoch_seconds=1.0,
+        seconds_total=1.2,
+        backend="jax",
+        engine="keras-solo",
+        versions={"python": "3.11", "keras": "3.10"},
+        validated_on=validated_on,
+        split_sizes={"train": 300, "validation": 40, "test": 90},
+        confusion_matrix=matrix,
+        history=history,
+        finished_at="2025-01-01T00:00:00+00:00",
     )
 
 
-def write_study(root: Path, *, task: str = "binary", validation: Any = "test",
-                variants: tuple[str, ...] = ("baseline", "dropout", "unstable"),
-                seeds: tuple[int, ...] = (0, 1, 2)) -> Path:
+def write_fake_study(
+    root: Path,
+    *,
+    task: str = "binary",
+    validation: Any = "test",
+    variants: tuple[str, ...] = ("baseline", "dropout", "unstable"),
+    seeds: tuple[int, ...] = (0, 1, 2),
+) -> Path:
     """A study directory with an index and finished runs, written without training."""
     validated_on = "test set" if validation == "test" else "validation split"
     runs = []
     for variant in variants:
         for seed in seeds:
-            result = _result(root.name, variant, seed, task, validated_on,
-                             1000.0 if variant == "unstable" else 1.0)
+            result = _result(
+                root.name,
+                variant,
+                seed,
+                task,
+                validated_on,
+                1000.0 if variant == "unstable" else 1.0,
+            )
             run_dir = root / variant / f"seed-{seed}"
             run_dir.mkdir(parents=True)
             (run_dir / "result.json").write_text(json.dumps(result.to_json()))
             write_history(run_dir / "history.csv", result.history)
-            runs.append({"variant": variant, "seed": seed, "key": result.key,
-                         "dir": f"{variant}/seed-{seed}"})
+            runs.append(
+                {
+                    "variant": variant,
+                    "seed": seed,
+                    "key": result.key,
+                    "dir": f"{variant}/seed-{seed}",
+                }
+            )
     index = {
         "study": root.name,
         "description": "Made up <b>numbers</b> & no training.",
@@ -214,21 +260,44 @@ def write_study(root: Path, *, task: str = "binary", validation: Any = "test",
         "seeds": list(seeds),
         "baseline": variants[0],
         "primary_metric": None,
-        "dataset": {"name": "made-up", "task": task, "classes": CLASSES[task], "features": 4,
-                    "input_shape": [4], "source": "made-up.csv", "citation": None,
-                    "majority_fraction": None if task == "regression" else 0.85},
-        "protocol": {"validation": validation, "validated_on": validated_on,
-                     "split_sizes": {"train": 300, "validation": 40, "test": 90},
-                     "resplit": True, "split_seed": 0},
+        "dataset": {
+            "name": "made-up",
+            "task": task,
+            "classes": CLASSES[task],
+            "features": 4,
+            "input_shape": [4],
+            "source": "made-up.csv",
+            "citation": None,
+            "majority_fraction": None if task == "regression" else 0.85,
+        },
+        "protocol": {
+            "validation": validation,
+            "validated_on": validated_on,
+            "split_sizes": {"train": 300, "validation": 40, "test": 90},
+            "resplit": True,
+            "split_seed": 0,
+        },
         "backend": "jax",
         "runs": runs,
         "lint": [
-            {"code": "TL005", "severity": "warning", "scope": None, "path": "validation",
-             "message": 'validation = "test" peeks at the test set.',
-             "fix": "validation = 0.1", "ignored": None},
-            {"code": "TL003", "severity": "warning", "scope": "variants.unstable",
-             "path": "train.loss", "message": "a regression loss on classes.",
-             "fix": "binary_crossentropy", "ignored": "on purpose, to show it"},
+            {
+                "code": "TL005",
+                "severity": "warning",
+                "scope": None,
+                "path": "validation",
+                "message": 'validation = "test" peeks at the test set.',
+                "fix": "validation = 0.1",
+                "ignored": None,
+            },
+            {
+                "code": "TL003",
+                "severity": "warning",
+                "scope": "variants.unstable",
+                "path": "train.loss",
+                "message": "a regression loss on classes.",
+                "fix": "binary_crossentropy",
+                "ignored": "on purpose, to show it",
+            },
         ],
         "updated_at": "2025-01-01T00:00:00+00:00",
     }
@@ -237,7 +306,7 @@ def write_study(root: Path, *, task: str = "binary", validation: Any = "test",
 
 
 def test_validated_on_test_set_says_so_everywhere(tmp_path: Path) -> None:
-    report = build_report(write_study(tmp_path / "lecture"))
+    report = build_report(write_fake_study(tmp_path / "lecture"))
     md = report_text(report)
     html = report.html.read_text(encoding="utf-8")
     assert TEST_SET in md and TEST_SET in html
@@ -264,8 +333,11 @@ def test_validated_on_test_set_says_so_everywhere(tmp_path: Path) -> None:
     ],
 )
 def test_other_tasks(tmp_path: Path, task: str, figures: set[str]) -> None:
-    report = build_report(write_study(tmp_path / task, task=task, validation=0.1,
-                                      variants=("baseline", "wide"), seeds=(0, 1)))
+    report = build_report(
+        write_fake_study(
+            tmp_path / task, task=task, validation=0.1, variants=("baseline", "wide"), seeds=(0, 1)
+        )
+    )
     assert set(report.figures) == figures
     assert report.primary_metric == {"multiclass": "accuracy", "regression": "loss"}[task]
     md = report_text(report)
@@ -278,12 +350,12 @@ def test_other_tasks(tmp_path: Path, task: str, figures: set[str]) -> None:
 def test_empty_directory_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=re.escape(str(tmp_path))):
         build_report(tmp_path)
-    with pytest.raises(StoreError, match="no such|not a tricklab study"):
+    with pytest.raises(StoreError, match=r"not a tricklab study directory"):
         build_report(tmp_path / "missing")
 
 
 def test_no_finished_run_is_a_store_error(tmp_path: Path) -> None:
-    root = write_study(tmp_path / "unfinished", seeds=(0,))
+    root = write_fake_study(tmp_path / "unfinished", seeds=(0,))
     for result in root.glob("*/seed-*/result.json"):
         result.unlink()
     with pytest.raises(StoreError, match=r"no run of study 'unfinished' has finished"):

@@ -181,21 +181,21 @@ def test_momentum_cycles_inside_the_compiled_step(
     x, y = data()
 
     def fit(cycle: bool, eager: bool) -> tuple[np.ndarray, Any]:
-        schedule = OneCycle(0.05, total_steps=16, pct_start=0.5, cycle_momentum=cycle)
+        schedule = OneCycle(0.05, total_steps=8, pct_start=0.5, cycle_momentum=cycle)
         opt = apply_momentum_cycle(optimizer(learning_rate=schedule, **{attribute: 0.95}))
         m = model()
         m.compile(opt, "binary_crossentropy", steps_per_execution=1 if eager else 4,
                   run_eagerly=eager)  # fmt: skip
         callbacks = [SetMomentumEachBatch(schedule, attribute)] if eager else []
-        m.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=callbacks)
+        m.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)
         return weights(m), opt
 
     cycled, opt = fit(cycle=True, eager=False)
     reference, _ = fit(cycle=False, eager=True)
     constant, plain = fit(cycle=False, eager=False)
     assert type(opt) is cycled_class and type(plain) is optimizer
-    # The value the last (16th) step used, read back from the optimizer variable.
-    assert value(opt.cycled_momentum) == pytest.approx(value(opt.one_cycle.momentum(15)))
+    # The value the last (8th) step used, read back from the optimizer variable.
+    assert value(opt.cycled_momentum) == pytest.approx(value(opt.one_cycle.momentum(7)))
     assert value(opt.cycled_momentum) != pytest.approx(0.95, abs=1e-3)
     assert getattr(opt, attribute) == 0.95  # the attribute itself is restored after each step
     np.testing.assert_allclose(cycled, reference, atol=1e-5)
@@ -279,8 +279,9 @@ def test_bad_one_cycle_in_a_variant_names_the_variant() -> None:
 
 # -- TensorFlow ----------------------------------------------------------------------------------
 @pytest.mark.skipif(find_spec("tensorflow") is None, reason="tensorflow is not installed")
-def test_momentum_cycles_under_tf_function() -> None:
-    """The same mechanism on the tensorflow backend (a compiled tf.function train step)."""
+def test_tensorflow_backend() -> None:
+    """On tensorflow: momentum cycles inside the compiled tf.function train step, and the
+    activation curves are differentiated with tf.GradientTape (one process: TF starts slowly)."""
     script = textwrap.dedent(
         """
         import numpy as np
@@ -307,6 +308,12 @@ def test_momentum_cycles_under_tf_function() -> None:
         assert abs(used - float(opt.one_cycle.momentum(15))) < 1e-6, used
         assert abs(used - 0.95) > 1e-3, used
         assert np.abs(cycled - constant).max() > 1e-3
+        import math
+        from tricklab.activations import activation_curves
+        c = activation_curves(["sigmoid", "leaky_relu", "elu"], [-1.0, 0.0], 0.3)
+        assert abs(c["sigmoid"][1][1] - 0.25) < 1e-6, c
+        assert abs(c["leaky_relu"][1][0] - 0.3) < 1e-6, c
+        assert abs(c["elu"][1][0] - math.exp(-1)) < 1e-6, c
         print("ok")
         """
     )

@@ -17,14 +17,35 @@ from tricklab.datasets import DATASETS, Dataset, Splits, load_dataset, make_spli
 from tricklab.errors import DataError, SpecError, StoreError, TricklabError
 from tricklab.result import RunPlan, RunResult
 from tricklab.spec import Recipe, StudySpec, load_study
-from tricklab.store import RunStore
+from tricklab.store import RunStore, load_result
 from tricklab.study import StudyRun, run_study
+
+# Loaded on first use: they pull in matplotlib, scipy or Keras, and `import tricklab` (and the
+# command line's --help) should stay quick.
+_LAZY = {
+    "Report": "tricklab.report",
+    "build_report": "tricklab.report",
+    "export_model": "tricklab.export",
+    "predict_csv": "tricklab.export",
+    "lint": "tricklab.lint",
+    "lr_find": "tricklab.lrfind",
+    "plot_activations": "tricklab.activations",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'tricklab' has no attribute {name!r}")
 
 __all__ = [
     "DATASETS",
     "DataError",
     "Dataset",
     "Recipe",
+    "Report",
     "RunPlan",
     "RunResult",
     "RunStore",
@@ -35,8 +56,15 @@ __all__ = [
     "StudySpec",
     "TricklabError",
     "__version__",
+    "build_report",
+    "export_model",
+    "lint",
     "load_dataset",
+    "load_result",
     "load_study",
+    "lr_find",
     "make_splits",
+    "plot_activations",
+    "predict_csv",
     "run_study",
 ]

@@ -202,11 +202,18 @@ def _build(component: Component) -> Any:
 def compile_model(model: Any, recipe: Recipe, dataset: Dataset, target: Target) -> None:
     """Compile with the recipe's optimizer, loss and metrics (accuracy resolved by target)."""
     model.compile(
-        optimizer=_build(recipe.train.optimizer),
+        optimizer=_optimizer(recipe),
         loss=_build(recipe.train.loss),
         metrics=[_metric(m, target) for m in metrics_for(recipe, dataset)],
         steps_per_execution=recipe.train.steps_per_execution,
     )
+
+
+def _optimizer(recipe: Recipe) -> Any:
+    """The recipe's optimizer; with a one_cycle schedule, one that also cycles its momentum."""
+    from tricklab.schedules import apply_momentum_cycle  # imports Keras: compile time only
+
+    return apply_momentum_cycle(_build(recipe.train.optimizer))
 
 
 def _metric(component: Component, target: Target) -> Any:

@@ -7,6 +7,7 @@ runs partly failed exits with 1 after keeping every finished run.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,6 +21,7 @@ from tricklab.errors import TricklabError
 EXIT_BAD_INPUT = 2
 EXIT_RUNS_FAILED = 1
 EXIT_LINT_WARNINGS = 1
+PIPED_WIDTH = 180
 
 Command = Callable[[argparse.Namespace, Console], int]
 
@@ -27,7 +29,9 @@ Command = Callable[[argparse.Namespace, Console], int]
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    console = Console(highlight=False, soft_wrap=True)
+    # Piped output (logs, CI) gets a wide page so tables keep their columns.
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else PIPED_WIDTH
+    console = Console(highlight=False, soft_wrap=True, width=width)
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
     if not getattr(args, "command", None):
         parser.print_help()
@@ -94,6 +98,14 @@ def _parser() -> argparse.ArgumentParser:
     lint.add_argument("study", type=Path)
     lint.set_defaults(handler=_lint)
 
+    report = sub.add_parser(
+        "report", help="rebuild a study's reports from its stored runs",
+        description="Rebuild the table, report.md and report.html of a study from the runs in "
+        "its store, without training.",
+    )
+    report.add_argument("study_dir", type=Path, help="runs/<study>")
+    report.set_defaults(handler=_report)
+
     export = sub.add_parser(
         "export", parents=[backend], help="write a run's best model as a .keras file",
         description="Write the best weights of one run as a .keras model file that plain "
@@ -116,6 +128,36 @@ def _parser() -> argparse.ArgumentParser:
                          help="the CSV has no header: exactly the model's features, in order")
     predict.set_defaults(handler=_predict)
 
+    figure = sub.add_parser(
+        "activations", parents=[backend], help="plot activation functions and derivatives",
+        description="Draw sigmoid, tanh, relu, leaky_relu, elu, selu, gelu and swish with their "
+        "derivatives (computed by keras.activations and automatic differentiation), and "
+        "softmax on an example vector, into activations.png.",
+    )
+    figure.add_argument("--out", type=Path, default=Path("."),
+                        help="folder for activations.png (default: current folder)")
+    figure.add_argument("--negative-slope", type=float, default=0.2,
+                        help="leaky_relu slope for x < 0 (default: 0.2, Keras's default)")
+    figure.set_defaults(handler=_activations)
+
+    finder = sub.add_parser(
+        "lr-find", parents=[backend], help="learning-rate range test for one variant",
+        description="Train one variant for a few hundred batches while the learning rate grows "
+        "exponentially (Smith 2017, fastai's lr_find); plot loss against learning rate and "
+        "suggest the rate at the steepest descent.",
+    )
+    finder.add_argument("study", type=Path)
+    finder.add_argument("--variant", metavar="NAME", help="variant (default: the baseline)")
+    finder.add_argument("--steps", type=int, default=200, help="batches (default: 200)")
+    finder.add_argument("--min-lr", type=float, default=1e-7, help="first rate (default: 1e-7)")
+    finder.add_argument("--max-lr", type=float, default=10.0, help="last rate (default: 10)")
+    finder.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    finder.add_argument("--stop-factor", type=float, default=4.0,
+                        help="stop when the smoothed loss exceeds this x its minimum (default: 4)")
+    finder.add_argument("--out", type=Path, default=Path("runs"),
+                        help="folder for the plot (default: runs)")
+    finder.set_defaults(handler=_lr_find)
+
     data = sub.add_parser(
         "datasets", help="list the datasets",
         description="List built-in datasets: task, shapes, classes and where they are found.",
@@ -129,13 +171,15 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     from tricklab._progress import PlainLog, RichDisplay
     from tricklab.lint import active
     from tricklab.spec import load_study
-    from tricklab.study import lint_study, run_study
+    from tricklab.stats import default_primary_metric
+    from tricklab.study import lint_study, load_data, run_study
 
     spec = load_study(args.study).select(args.variant, args.seeds)
     if args.epochs is not None:
         spec = spec.with_epochs(args.epochs)
-    _print_findings(console, active(lint_study(spec)))
-    metric = spec.primary_metric
+    dataset = load_data(spec)
+    _print_findings(console, active(lint_study(spec, dataset)))
+    metric = spec.primary_metric or default_primary_metric(dataset.task)
     epochs = {name: recipe.train.epochs for name, recipe in spec.variants.items()}
     interactive = console.is_terminal and not args.quiet
     display = RichDisplay(console, metric, epochs) if interactive else PlainLog(console, metric)
@@ -151,7 +195,24 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     )
     for plan, error in outcome.failed:
         console.print(f"[red]failed[/red] {plan.variant} seed {plan.seed}: {error}")
+    if outcome.results:
+        _show_report(console, outcome.root)
     return EXIT_RUNS_FAILED if outcome.failed else 0
+
+
+def _show_report(console: Console, root: Path) -> None:
+    from tricklab.report import build_report, terminal_table
+
+    report = build_report(root)
+    console.print(terminal_table(report))
+    for comparison in report.comparisons:
+        console.print(f"  {comparison.sentence()}", markup=False)
+    console.print(f"report: {report.html}  (and {report.markdown.name})")
+
+
+def _report(args: argparse.Namespace, console: Console) -> int:
+    _show_report(console, args.study_dir)
+    return 0
 
 
 def _summary(args: argparse.Namespace, console: Console) -> int:
@@ -209,6 +270,31 @@ def _predict(args: argparse.Namespace, console: Console) -> int:
 
     frame = predict_csv(args.run_dir, args.csv, header=not args.no_header)
     sys.stdout.write(frame.to_csv(index=False, float_format="%.6g"))
+    return 0
+
+
+def _activations(args: argparse.Namespace, console: Console) -> int:
+    from tricklab.activations import plot_activations
+
+    path = plot_activations(args.out, args.negative_slope)
+    console.print(f"wrote {path}")
+    return 0
+
+
+def _lr_find(args: argparse.Namespace, console: Console) -> int:
+    from tricklab.lrfind import lr_find_command
+
+    result, png = lr_find_command(
+        args.study, args.variant, args.out, args.steps, args.min_lr, args.max_lr,
+        seed=args.seed, stop_factor=args.stop_factor,
+    )
+    console.print(f"variant {result.variant}: suggested learning rate {result.suggestion:.3g} "
+                  "(steepest descent of the smoothed loss)")
+    if result.diverged_lr is None:
+        console.print("the loss did not diverge; try a larger --max-lr to see the whole curve")
+    else:
+        console.print(f"the loss diverged at a learning rate of {result.diverged_lr:.3g}")
+    console.print(f"wrote {png}")
     return 0
 
 

@@ -174,8 +174,27 @@ _SCHEDULE_REQUIRED = {
     "piecewise_constant_decay": ("boundaries", "values"),
     "polynomial_decay": ("initial_learning_rate", "decay_steps"),
 }
+#: tricklab's own schedules (:mod:`tricklab.schedules`), in the same form.
+_TRICKLAB_SCHEDULE_TABLE: dict[str, tuple[str, dict[str, Any]]] = {
+    "one_cycle": (
+        "OneCycle",
+        {
+            "max_learning_rate": PosFloat,
+            "total_steps": PosInt,
+            "pct_start": OpenFraction,
+            "div_factor": PosFloat,
+            "final_div_factor": PosFloat,
+            "base_momentum": OpenFraction,
+            "max_momentum": OpenFraction,
+            "cycle_momentum": bool,
+        },
+    ),
+}
+_TRICKLAB_SCHEDULE_REQUIRED = {"one_cycle": ("max_learning_rate", "total_steps")}
 SCHEDULES = Registry(
-    "schedule", _entries("keras.optimizers.schedules", _SCHEDULE_TABLE, _SCHEDULE_REQUIRED)
+    "schedule",
+    _entries("keras.optimizers.schedules", _SCHEDULE_TABLE, _SCHEDULE_REQUIRED)
+    + _entries("tricklab.schedules", _TRICKLAB_SCHEDULE_TABLE, _TRICKLAB_SCHEDULE_REQUIRED),
 )
 
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from tricklab.result import RunResult
 
-__all__ = ["confusion_matrix", "learning_curves", "metric_intervals"]
+__all__ = ["confusion_matrix", "diagnostics_grid", "learning_curves", "metric_intervals"]
 
 #: Losses spanning more than this many decades are drawn on a log axis.
 LOG_DECADES = 2.0
@@ -133,8 +133,15 @@ def learning_curves(results: Sequence[RunResult], variants: Sequence[str]) -> Fi
         alignment="left",
     )
     if not drawn:
-        ax.text(0.5, 0.5, "no loss history recorded", ha="center", va="center",
-                transform=ax.transAxes, color=MAJORITY_COLOR)
+        ax.text(
+            0.5,
+            0.5,
+            "no loss history recorded",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            color=MAJORITY_COLOR,
+        )
     return fig
 
 
@@ -174,11 +181,23 @@ def metric_intervals(
             if name == baseline:
                 ax.axvline(mean, color=BASELINE_COLOR, lw=1, ls=":", alpha=0.8)
         else:
-            ax.text(0.01, row, " no finite value", va="center", color=MAJORITY_COLOR,
-                    transform=ax.get_yaxis_transform(), fontsize="small")
+            ax.text(
+                0.01,
+                row,
+                " no finite value",
+                va="center",
+                color=MAJORITY_COLOR,
+                transform=ax.get_yaxis_transform(),
+                fontsize="small",
+            )
     if majority is not None and metric == "accuracy" and math.isfinite(majority):
-        ax.axvline(majority, color=MAJORITY_COLOR, lw=1.5, ls="--",
-                   label=f"majority class ({majority:.4g})")
+        ax.axvline(
+            majority,
+            color=MAJORITY_COLOR,
+            lw=1.5,
+            ls="--",
+            label=f"majority class ({majority:.4g})",
+        )
         ax.legend(loc="best", fontsize="small", framealpha=0.9)
     ax.set_yticks(range(len(names)), labels=names)
     for label in ax.get_yticklabels():
@@ -219,13 +238,91 @@ def confusion_matrix(
     for i in range(k):
         for j in range(k):
             color = "white" if shares[i, j] > 0.6 else "black"
-            ax.text(j, i, f"{int(counts[i, j])}\n{shares[i, j]:.1%}", ha="center", va="center",
-                    color=color, fontsize=fontsize)
-    ax.set_xticks(range(k), labels=names, rotation=30 if k > 3 else 0,
-                  ha="right" if k > 3 else "center")
-    ax.set_yticks(range(k), labels=[f"{n} ({int(t)})" for n, t in zip(names, totals[:, 0],
-                                                                       strict=True)])
+            ax.text(
+                j,
+                i,
+                f"{int(counts[i, j])}\n{shares[i, j]:.1%}",
+                ha="center",
+                va="center",
+                color=color,
+                fontsize=fontsize,
+            )
+    ax.set_xticks(
+        range(k), labels=names, rotation=30 if k > 3 else 0, ha="right" if k > 3 else "center"
+    )
+    ax.set_yticks(
+        range(k), labels=[f"{n} ({int(t)})" for n, t in zip(names, totals[:, 0], strict=True)]
+    )
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class (test rows)")
-    ax.set_title(textwrap.fill(title, width=int(side * 9)), fontsize="medium")
+    lines = [textwrap.fill(line, width=int(side * 11)) for line in title.splitlines()]
+    ax.set_title("\n".join(lines), fontsize="medium")
     return fig
+
+
+# -- training diagnostics ------------------------------------------------------------------------
+DIAGNOSTIC_QUANTITIES = {
+    "kernel_grad_norm": "kernel gradient norm (log colour scale)",
+    "saturated_fraction": "share of saturated units",
+    "dead_fraction": "share of dead units",
+    "mean_abs_activation": "mean |activation|",
+}
+
+
+def diagnostics_grid(frame: pd.DataFrame, variants: Sequence[str], quantity: str) -> Figure:
+    """Small multiples: one panel per variant, hidden layer (rows) x epoch (columns).
+
+    ``frame`` is :func:`tricklab.stats.diagnostics_frame`; cells are means over seeds; a variant
+    whose activation does not define the quantity (dead units of sigmoid) shows "n/a".
+    """
+    from matplotlib.colors import LogNorm, Normalize
+
+    present = [v for v in variants if v in set(frame["variant"])]
+    cols = min(len(present), 4)
+    rows = math.ceil(len(present) / cols)
+    fig = _figure(3.2 * cols + 1.2, 2.4 * rows + 0.8)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    grids = {v: _layer_epoch_grid(frame[frame["variant"] == v], quantity) for v in present}
+    finite = np.concatenate([g.to_numpy(dtype=float).ravel() for g in grids.values()])
+    finite = finite[np.isfinite(finite)]
+    log = quantity == "kernel_grad_norm" and finite.size and (finite > 0).all()
+    if log:
+        norm = LogNorm(vmin=finite.min(), vmax=finite.max())
+    elif quantity.endswith("fraction"):
+        norm = Normalize(vmin=0.0, vmax=1.0)
+    else:
+        norm = Normalize(vmin=finite.min() if finite.size else 0, vmax=finite.max() if finite.size else 1)
+    image = None
+    for ax, variant in zip(axes, present, strict=False):
+        grid = grids[variant]
+        values = grid.to_numpy(dtype=float)
+        ax.set_title(textwrap.shorten(variant, 28), fontsize=9)
+        if not np.isfinite(values).any():
+            ax.text(0.5, 0.5, "n/a for this activation", ha="center", va="center",
+                    transform=ax.transAxes, fontsize=8, color=MAJORITY_COLOR)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            continue
+        image = ax.imshow(values, aspect="auto", cmap="viridis", norm=norm, interpolation="nearest")
+        ax.set_yticks(range(len(grid.index)))
+        ax.set_yticklabels(grid.index, fontsize=7)
+        epochs = list(grid.columns)
+        step = max(1, len(epochs) // 6)
+        ax.set_xticks(range(0, len(epochs), step))
+        ax.set_xticklabels([str(e) for e in epochs[::step]], fontsize=7)
+        ax.set_xlabel("epoch (0 = untrained)", fontsize=7)
+    for ax in axes[len(present):]:
+        ax.set_visible(False)
+    if image is not None:
+        fig.colorbar(image, ax=list(axes[: len(present)]), shrink=0.9,
+                     label=DIAGNOSTIC_QUANTITIES.get(quantity, quantity))
+    fig.suptitle(f"{DIAGNOSTIC_QUANTITIES.get(quantity, quantity)}: hidden layer (first at top) "
+                 "x epoch, mean over seeds", fontsize=10)
+    return fig
+
+
+def _layer_epoch_grid(rows: pd.DataFrame, quantity: str) -> pd.DataFrame:
+    layers = list(dict.fromkeys(rows["layer"]))
+    grid = rows.pivot_table(index="layer", columns="epoch", values=quantity, aggfunc="mean",
+                            dropna=False)
+    return grid.reindex(layers)

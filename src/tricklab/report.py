@@ -22,6 +22,7 @@ import base64
 import datetime as dt
 import io
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,8 @@ from tricklab.stats import (
     COUNTED_STATUSES,
     Comparison,
     compare,
+    diagnostics_frame,
+    diagnostics_table,
     default_primary_metric,
     higher_is_better,
     variant_table,
@@ -126,7 +129,8 @@ def build_report(root: str | Path) -> Report:
     counted = {r.variant for r in results if r.status in COUNTED_STATUSES}
     comparisons = (
         compare(results, baseline, primary, "best", variants=variants)
-        if baseline in counted else []
+        if baseline in counted
+        else []
     )
     report = Report(
         root=root,
@@ -215,8 +219,10 @@ def _best_variant_matrix(report: Report) -> tuple[str, list[list[int]], int] | N
             if r.variant == variant and r.status in COUNTED_STATUSES and r.confusion_matrix
         ]
         if matrices:
-            total = [[sum(m[i][j] for m in matrices) for j in range(len(matrices[0]))]
-                     for i in range(len(matrices[0]))]
+            total = [
+                [sum(m[i][j] for m in matrices) for j in range(len(matrices[0]))]
+                for i in range(len(matrices[0]))
+            ]
             return variant, total, len(matrices)
     return None
 
@@ -241,9 +247,15 @@ def _figures(report: Report) -> dict[str, Figure]:
         if best is not None:
             variant, matrix, n = best
             classes = report.index.get("dataset", {}).get("classes", [])
-            title = (f"Confusion matrix of {variant} (best {metric}): test rows, best weights, "
-                     f"summed over {n} seed{'s' if n != 1 else ''}")
+            title = (
+                f"Confusion matrix of {variant} (best {metric})\n"
+                f"test rows, best weights, summed over {n} seed{'s' if n != 1 else ''}"
+            )
             figures["confusion_matrix"] = plots.confusion_matrix(matrix, classes, title)
+    frame = diagnostics_frame(report.results)
+    if not frame.empty:
+        for quantity in plots.DIAGNOSTIC_QUANTITIES:
+            figures[f"diagnostics_{quantity}"] = plots.diagnostics_grid(frame, variants, quantity)
     return figures
 
 
@@ -271,12 +283,17 @@ def _finite(value: Any) -> bool:
 
 
 def _num(value: Any, digits: int = 4, *, sign: bool = False) -> str:
-    """``value`` with ``digits`` significant digits; a dash when it is missing or not finite."""
+    """``value`` with ``digits`` significant digits (trailing zeros kept: 0.7700); large values
+    as whole numbers, not in exponent notation; a dash when missing or not finite."""
     if not _finite(value):
         return DASH
     if value == 0:
         return "0"
-    return f"{value:{'+' if sign else ''}.{digits}g}"
+    plus = "+" if sign else ""
+    magnitude = math.floor(math.log10(abs(value)))
+    if magnitude >= digits - 1 and magnitude < 12:  # 1234.5 -> 1235; 123456 -> 123456
+        return f"{round(value, digits - 1 - magnitude):{plus}.0f}"
+    return f"{value:{plus}#.{digits}g}".removesuffix(".")
 
 
 def _count(value: Any) -> str:
@@ -286,11 +303,13 @@ def _count(value: Any) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
 
 
-def _mean_std(row: pd.Series, prefix: str, digits: int = 4) -> str:
+def _mean_std(row: pd.Series, prefix: str, digits: int | None = 4) -> str:
+    """``mean ± std`` (the std with 2 significant digits); ``digits=None``: counts (epochs)."""
     mean, std = row.get(f"{prefix}_mean"), row.get(f"{prefix}_std")
     if not _finite(mean):
         return DASH
-    return _num(mean, digits) + (f" ± {_num(std, 2)}" if _finite(std) else "")
+    text = _count(mean) if digits is None else _num(mean, digits)
+    return text + (f" ± {_num(std, 2)}" if _finite(std) else "")
 
 
 def _interval(low: Any, high: Any, digits: int = 4) -> str:
@@ -337,12 +356,20 @@ def _summary_columns(report: Report) -> list[_Column]:
     return columns
 
 
-def _seeds_cell(report: Report, variant: str, row: pd.Series) -> str:
+def _seeds_cell(report: Report, variant: str, row: pd.Series) -> dict[str, Any]:
+    """Seeds counted (of those planned, when some are missing); diverged ones below."""
     planned = sum(1 for r in report.index.get("runs", []) if r["variant"] == variant)
     seeds = int(row["seeds"])
     text = f"{seeds}/{planned}" if planned and planned != seeds else str(seeds)
     diverged = int(row.get("diverged", 0) or 0)
-    return text + (f" ({diverged} diverged)" if diverged else "")
+    return _cell(text, f"({diverged} diverged)" if diverged else "")
+
+
+def _epochs(row: pd.Series) -> str:
+    """Epochs run, and the best epoch in parentheses (means over seeds)."""
+    if not _finite(row.get("epochs_run_mean")):
+        return DASH
+    return f"{_count(row['epochs_run_mean'])} ({_count(row['best_epoch_mean'])})"
 
 
 def _difference(comparison: Comparison) -> tuple[str, str]:
@@ -368,12 +395,12 @@ def _summary_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
         row = report.table.loc[variant]
         cells = {
             "variant": _cell(variant, numeric=False),
-            "seeds": _cell(_seeds_cell(report, variant, row)),
+            "seeds": _seeds_cell(report, variant, row),
             "best": _cell(_mean_std(row, f"{metric}_best"), _row_interval(row, f"{metric}_best")),
             "last": _cell(_mean_std(row, f"{metric}_last"), _row_interval(row, f"{metric}_last")),
             "majority": _cell(_num(row.get("majority_baseline_best_mean"))),
             "balanced": _cell(_mean_std(row, "balanced_accuracy_best")),
-            "epochs": _cell(f"{_count(row['epochs_run_mean'])} ({_count(row['best_epoch_mean'])})"),
+            "epochs": _cell(_epochs(row)),
             "gap": _cell(_mean_std(row, "gap")),
         }
         comparison = by_variant.get(variant)
@@ -393,10 +420,10 @@ def _caption(report: Report) -> str:
         return TEST_SET_CAPTION
     seeds = len(report.index.get("seeds", [])) or int(report.table["seeds"].max())
     return (
-        f"validated on a validation split carved from the training data; mean ± std over "
-        f"{seeds} seeds, {CONFIDENCE:.0%} t-intervals in brackets; Δ = variant − "
-        f"{report.baseline}, paired by seed, Holm-corrected across variants; epochs = epochs run "
-        "(best epoch); gap = train loss − validation loss at the best epoch"
+        "validated on a validation split carved from the training data; mean ± std over "
+        f"{seeds} seed{'s' if seeds != 1 else ''}, {CONFIDENCE:.0%} t-intervals in brackets; "
+        f"Δ = variant − {report.baseline}, paired by seed, Holm-corrected across variants; "
+        "epochs = epochs run (best epoch); gap = train loss − validation loss at the best epoch"
     )
 
 
@@ -412,20 +439,33 @@ def terminal_table(report: Report) -> Table:
         caption_justify="left",
         header_style="bold",
     )
-    for column in columns:
-        table.add_column(column.header, justify="right" if column.numeric else "left")
+    rows = []
     for cells in _summary_rows(report):
         verdict = cells["verdict"]["text"]
         values = []
         for column in columns:
             cell = cells[column.key]
-            style = {"better": "green", "worse": "red"}.get(verdict, "") if (
-                column.key == "verdict") else ""
-            text = Text(cell["text"], style=style)
-            if column.ci and cell["sub"]:
+            style = {"better": "green", "worse": "red"}.get(verdict, "")
+            # "±" sticks to the std: a narrow terminal wraps before it, not after it.
+            text = Text(
+                cell["text"].replace(" ± ", " ±"), style=style if column.key == "verdict" else ""
+            )
+            if cell["sub"]:
                 text.append("\n" + cell["sub"], style="dim")
             values.append(text)
-        table.add_row(*values, style="bold" if verdict == "baseline" else None)
+        rows.append((values, "bold" if verdict == "baseline" else None))
+    for number, column in enumerate(columns):
+        # A header no wider than its numbers: the width goes to the numbers, not to the header.
+        content = max(
+            (len(line) for values, _ in rows for line in values[number].plain.split("\n")),
+            default=0,
+        )
+        header = column.header
+        if column.numeric:
+            header = textwrap.fill(header, width=max(content, 6), break_long_words=False)
+        table.add_column(header, justify="right" if column.numeric else "left")
+    for values, style in rows:
+        table.add_row(*values, style=style)
     return table
 
 
@@ -444,8 +484,10 @@ def _metrics_table(report: Report) -> dict[str, Any]:
     for variant in report.ranked():
         row = report.table.loc[variant]
         for weights in ("best", "last"):
-            cells = [_cell(variant if weights == "best" else "", numeric=False),
-                     _cell(weights, numeric=False)]
+            cells = [
+                _cell(variant if weights == "best" else "", numeric=False),
+                _cell(weights, numeric=False),
+            ]
             cells += [
                 _cell(_mean_std(row, f"{m}_{weights}"), _row_interval(row, f"{m}_{weights}"))
                 for m in metrics
@@ -469,15 +511,17 @@ def _training_table(report: Report) -> dict[str, Any]:
     rows = []
     for variant in report.ranked():
         row = report.table.loc[variant]
-        rows.append([
-            _cell(variant, numeric=False),
-            _cell(_seeds_cell(report, variant, row)),
-            _cell(_mean_std(row, "best_val"), _row_interval(row, "best_val")),
-            _cell(_mean_std(row, "best_epoch", 3)),
-            _cell(_mean_std(row, "epochs_run", 3)),
-            _cell(_mean_std(row, "gap"), _row_interval(row, "gap")),
-            _cell(_mean_std(row, "seconds", 3)),
-        ])
+        rows.append(
+            [
+                _cell(variant, numeric=False),
+                _seeds_cell(report, variant, row),
+                _cell(_mean_std(row, "best_val"), _row_interval(row, "best_val")),
+                _cell(_mean_std(row, "best_epoch", None)),
+                _cell(_mean_std(row, "epochs_run", None)),
+                _cell(_mean_std(row, "gap"), _row_interval(row, "gap")),
+                _cell(_mean_std(row, "seconds", 3)),
+            ]
+        )
     return {"columns": headers, "rows": rows}
 
 
@@ -494,20 +538,61 @@ _FIGURE_CAPTIONS = {
 }
 
 
+_FIGURE_CAPTIONS.update({
+    "diagnostics_kernel_grad_norm": "Norm of the gradient of the data loss with respect to each "
+    "hidden layer's kernel, on a fixed validation batch. Darker first layers than last ones mean "
+    "vanishing gradients: the layers near the input learn slowest.",
+    "diagnostics_saturated_fraction": "Share of units within 1% of a bound of their activation "
+    "(sigmoid, tanh) for most samples: their derivative is nearly 0.",
+    "diagnostics_dead_fraction": "Share of units of a ReLU-family activation that output 0 for "
+    "every sample of the batch: dead units get no gradient.",
+    "diagnostics_mean_abs_activation": "Mean absolute output of each hidden layer.",
+})
+_FIGURE_TITLES = {
+    "learning_curves": "Learning curves",
+    "confusion_matrix": "Confusion matrix",
+    "diagnostics_kernel_grad_norm": "Diagnostics: kernel gradient norms",
+    "diagnostics_saturated_fraction": "Diagnostics: saturated units",
+    "diagnostics_dead_fraction": "Diagnostics: dead units",
+    "diagnostics_mean_abs_activation": "Diagnostics: activation size",
+}
+
+
+def _diagnostics_table(report: Report) -> dict[str, Any] | None:
+    """Final-epoch diagnostics per variant (None when the study measured none)."""
+    table = diagnostics_table(report.results, report.ranked())
+    if table.empty:
+        return None
+    headers = [
+        _Column("variant", "variant", False),
+        _Column("dead", "dead units"),
+        _Column("saturated", "saturated units"),
+        _Column("grad_ratio_start", "grad. first / last layer, untrained"),
+        _Column("grad_ratio_end", "grad. first / last layer, end"),
+    ]
+    rows = [
+        [_cell(variant, numeric=False)]
+        + [_cell(_mean_std(table.loc[variant], column, 3)) for column in
+           ("dead", "saturated", "grad_ratio_start", "grad_ratio_end")]
+        for variant in table.index
+    ]
+    return {"columns": headers, "rows": rows}
+
+
 def _figure_entries(report: Report, images: dict[str, dict[str, str]]) -> list[dict[str, str]]:
     metric = report.primary_metric
     entries = []
     for name in report.figures:
         caption = _FIGURE_CAPTIONS.get(name)
         if name == f"{metric}_intervals":
-            caption = (f"Test {metric} (best weights, the primary metric): the mean over seeds "
-                       f"and its 95% interval; the baseline variant ({report.baseline}) is in "
-                       "red.")
+            caption = (
+                f"Test {metric} (best weights, the primary metric): the mean over seeds "
+                f"and its 95% interval; the baseline variant ({report.baseline}) is in "
+                "red."
+            )
             if metric == "accuracy" and _is_classification(report):
-                caption += " The dashed line is the accuracy of always answering the majority class."
-        title = {"learning_curves": "Learning curves", "confusion_matrix": "Confusion matrix"}.get(
-            name, f"Test {name.removesuffix('_intervals')} per variant"
-        )
+                caption += " The dashed line: always answering the majority class."
+        title = _FIGURE_TITLES.get(name, f"Test {name.removesuffix('_intervals')} per variant")
         entries.append({"name": name, "title": title, "caption": caption or "", **images[name]})
     return entries
 
@@ -548,73 +633,88 @@ def _versions(results: Sequence[RunResult]) -> str:
 
 
 def _protocol(report: Report, missing: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The Protocol section: (name, text) items."""
     index = report.index
     data = index.get("dataset", {})
     protocol = index.get("protocol", {})
-    sizes = protocol.get("split_sizes", {})
     items: list[tuple[str, str]] = []
-    task = data.get("task", "?")
+
+    def add(name: str, text: str) -> None:
+        items.append((name, text))
+
     classes = data.get("classes") or []
-    description = f"{data.get('name', '?')} ({task}"
+    dataset = f"{data.get('name', '?')} ({data.get('task', '?')}"
     if classes:
-        description += f", {len(classes)} classes: {', '.join(map(str, classes))}"
+        dataset += f", {len(classes)} classes: {', '.join(map(str, classes))}"
     if data.get("features") is not None:
-        description += f"; {data['features']} features"
+        dataset += f"; {data['features']} features"
     if data.get("input_shape"):
-        description += f", input shape ({', '.join(map(str, data['input_shape']))})"
-    items.append(("Dataset", description + ")"))
+        dataset += f", input shape ({', '.join(map(str, data['input_shape']))})"
+    add("Dataset", dataset + ")")
     if data.get("majority_fraction") is not None:
-        items.append(("Majority class", f"{data['majority_fraction']:.1%} of the rows"))
-    items.append(("Source", str(data.get("source") or DASH)))
-    items.append(("Citation", str(data.get("citation") or DASH)))
+        add("Majority class", f"{data['majority_fraction']:.1%} of the rows")
+    add("Source", str(data.get("source") or DASH))
+    add("Citation", str(data.get("citation") or DASH))
+    sizes = protocol.get("split_sizes", {})
     if sizes:
-        split = ", ".join(f"{k} {v}" for k, v in sizes.items())
-        items.append(("Split sizes (rows)", split))
+        add("Split sizes (rows)", ", ".join(f"{k} {v}" for k, v in sizes.items()))
     if report.validated_on_test:
-        items.append((
+        add(
             "Validation",
-            "THE TEST SET: the best epoch (checkpoint) and early stopping were chosen on the test "
-            "rows, so the study is validated on the test set and its test scores are optimistic",
-        ))
+            "THE TEST SET: the best epoch (checkpoint) and early stopping were chosen on the "
+            "test rows, so the study is validated on the test set and its test scores are "
+            "optimistic",
+        )
     else:
         fraction = protocol.get("validation")
         share = f" ({fraction:.0%} of the non-test rows)" if isinstance(fraction, float) else ""
-        items.append(("Validation", f"a validation split carved from the training data{share}"))
+        add("Validation", f"a validation split carved from the training data{share}")
     if protocol.get("resplit"):
-        items.append(("Split", "drawn anew for every seed (split seed = run seed), the same for "
-                               "every variant of a seed"))
+        split = "drawn anew for every seed (split seed = run seed), the same for every variant"
     else:
-        items.append(("Split", f"one fixed split for every run, drawn with seed "
-                               f"{protocol.get('split_seed', 0)}"))
+        split = f"one fixed split for every run, drawn with seed {protocol.get('split_seed', 0)}"
+    add("Split", split)
     seeds = index.get("seeds", [])
-    items.append(("Seeds", f"{', '.join(map(str, seeds))} ({len(seeds)} per variant); a seed "
-                           "fixes initial weights, dropout masks and batch order"))
-    planned = len(index.get("runs", []))
-    runs = f"{len(report.results)} of {planned} planned runs finished"
+    add(
+        "Seeds",
+        f"{', '.join(map(str, seeds))} ({len(seeds)} per variant); a seed fixes initial "
+        "weights, dropout masks and batch order",
+    )
+    runs = f"{len(report.results)} of {len(index.get('runs', []))} planned runs finished"
     if missing:
         runs += "; missing: " + "; ".join(
             f"{m['variant']} seed {m['seed']} ({m['why']})" for m in missing
         )
-    items.append(("Runs", runs))
-    monitors = sorted({r.monitor for r in report.results if r.monitor})
-    items.append(("Weights", f"best = the checkpoint of the epoch with the best "
-                             f"{' / '.join(monitors) or 'monitored value'}; last = after the "
-                             "final epoch"))
-    items.append(("Statistics", f"mean ± sample std over seeds, {CONFIDENCE:.0%} t-intervals; "
-                                "variants paired with the baseline by seed (paired t-test), "
-                                "p-values Holm-corrected across variants"))
+    add("Runs", runs)
+    monitors = " / ".join(sorted({r.monitor for r in report.results if r.monitor}))
+    add(
+        "Weights",
+        f"best = the checkpoint of the epoch with the best {monitors or 'monitored value'}; "
+        "last = after the final epoch",
+    )
+    add(
+        "Statistics",
+        f"mean ± sample std over seeds, {CONFIDENCE:.0%} t-intervals; variants paired with the "
+        "baseline by seed (paired t-test), p-values Holm-corrected across variants",
+    )
     engines = sorted({r.engine for r in report.results})
     backends = sorted({r.backend for r in report.results}) or [str(index.get("backend", "?"))]
-    items.append(("Backend", f"{', '.join(backends)}; engine {', '.join(engines)}"))
-    items.append(("Library versions", _versions(report.results) or DASH))
+    add("Backend", f"{', '.join(backends)}; engine {', '.join(engines)}")
+    add("Library versions", _versions(report.results) or DASH)
     finished = sorted(r.finished_at for r in report.results if r.finished_at)
     if finished:
-        span = finished[0] if finished[0] == finished[-1] else f"{finished[0]} to {finished[-1]}"
-        items.append(("Trained", span))
+        add(
+            "Trained",
+            finished[0]
+            if finished[0] == finished[-1]
+            else " to ".join((finished[0], finished[-1])),
+        )
     if index.get("source"):
-        items.append(("Study file", str(index["source"])))
-    items.append(("Report written", dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-                  + f" by tricklab {__version__}"))
+        add("Study file", str(index["source"]))
+    if index.get("updated_at"):
+        add("Study index updated", str(index["updated_at"]))
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    add("Report written", f"{now} by tricklab {__version__}")
     return items
 
 
@@ -653,6 +753,7 @@ def _context(
         "figures": _figure_entries(report, images),
         "metrics_table": _metrics_table(report),
         "training_table": _training_table(report),
+        "diagnostics_table": _diagnostics_table(report),
         "lint": _lint_entries(index),
         "protocol": _protocol(report, missing),
         "missing": missing,

@@ -120,10 +120,33 @@ class StudyRun:
     reused: int
     failed: list[tuple[RunPlan, str]]
     dataset: Dataset
+    _report: Any = field(default=None, repr=False)
 
     @property
     def root(self) -> Path:
         return self.store.root
+
+    def report(self) -> Any:
+        """Build (or rebuild) report.md and report.html; the :class:`~tricklab.report.Report`."""
+        from tricklab.report import build_report
+
+        if self._report is None:
+            self._report = build_report(self.root)
+        return self._report
+
+    def table(self) -> Any:
+        """One row per variant: test metrics, epochs, gap, seconds (a pandas DataFrame)."""
+        return self.report().table
+
+    def comparisons(self) -> Any:
+        """Each variant against the baseline on the primary metric (a pandas DataFrame)."""
+        from tricklab.stats import comparison_frame
+
+        return comparison_frame(self.report().comparisons)
+
+    def figures(self) -> dict[str, Any]:
+        """The report's matplotlib figures by name (learning_curves, ...)."""
+        return self.report().figures
 
 
 def run_study(

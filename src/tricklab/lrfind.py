@@ -1,0 +1,349 @@
+"""The learning-rate range test (Smith 2017, "Cyclical Learning Rates"; fastai's ``lr_find``).
+
+Train a fresh model for at most ``steps`` batches while the learning rate grows exponentially
+from ``min_lr`` to ``max_lr``, record the loss of every batch, and stop once the loss has
+clearly diverged. The loss falls fastest somewhere below the rate at which training blows up;
+that learning rate (the steepest descent of the smoothed loss against ``log10(lr)``) is the
+suggestion -- a starting point for ``learning_rate`` or one_cycle's ``max_learning_rate``.
+
+Keras is imported when :func:`lr_find` runs, not when this module is imported.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tricklab import _backend, _validation, components
+from tricklab.errors import SpecError, TricklabError
+from tricklab.spec import Recipe, StudySpec, load_study
+
+#: fastai's smoothing of the recorded loss (an exponential moving average, bias-corrected).
+BETA = 0.98
+#: Points ignored at the start when looking for the steepest descent (fastai's ``skip_start``).
+SKIP_START = 5
+
+
+@dataclass(frozen=True, eq=False)
+class LRFindResult:
+    """One range test: the learning rate and loss of every batch trained, and the suggestion.
+
+    ``lrs[i]`` is the rate batch ``i`` was trained with, ``losses[i]`` that batch's loss and
+    ``smoothed[i]`` the bias-corrected moving average up to it. ``diverged_lr`` is the rate at
+    which the smoothed loss passed ``stop_factor`` times its minimum (``None`` if it never did:
+    then ``max_lr`` may be too small to see the whole curve).
+    """
+
+    study: str
+    variant: str
+    lrs: np.ndarray
+    losses: np.ndarray
+    smoothed: np.ndarray
+    suggestion: float
+    min_lr: float
+    max_lr: float
+    steps: int
+    diverged_lr: float | None = None
+    backend: str = field(default_factory=_backend.name)
+
+    def plot(self, path: str | Path) -> Path:
+        """Draw the loss against the learning rate (log axis) with the suggestion marked."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(8, 5), dpi=100, layout="constrained")
+        FigureCanvasAgg(figure)
+        ax = figure.subplots()
+        finite = np.isfinite(self.losses)
+        ax.plot(self.lrs[finite], self.losses[finite], color="0.7", linewidth=1,
+                label="loss per batch")  # fmt: skip
+        ax.plot(self.lrs, self.smoothed, color="tab:blue", linewidth=2,
+                label=f"smoothed (EMA, beta={BETA})")  # fmt: skip
+        at = int(np.argmin(np.abs(np.log(self.lrs) - math.log(self.suggestion))))
+        ax.axvline(self.suggestion, color="tab:red", linestyle="--", linewidth=1)
+        ax.plot([self.suggestion], [self.smoothed[at]], "o", color="tab:red",
+                label=f"steepest descent: lr = {self.suggestion:.2e}")  # fmt: skip
+        if self.diverged_lr is not None:
+            ax.axvline(self.diverged_lr, color="0.4", linestyle=":", linewidth=1,
+                       label=f"diverged: lr = {self.diverged_lr:.2e}")  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate (log scale)")
+        ax.set_ylabel("training loss")
+        ax.set_ylim(*_loss_limits(self.losses, self.smoothed))
+        ax.grid(alpha=0.3, which="major")
+        ax.grid(alpha=0.08, which="minor")
+        ax.legend(loc="upper left", fontsize="small")
+        ax.set_title(f"LR range test: {self.study}, variant {self.variant} ({self.backend})")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path)
+        return path
+
+
+def _loss_limits(losses: np.ndarray, smoothed: np.ndarray) -> tuple[float, float]:
+    """Y limits that show the descent: a diverged tail would flatten everything else."""
+    finite = np.concatenate([losses[np.isfinite(losses)], smoothed[np.isfinite(smoothed)]])
+    if finite.size == 0:
+        return 0.0, 1.0
+    low = float(finite.min())
+    start = float(smoothed[0]) if np.isfinite(smoothed[0]) else float(np.median(finite))
+    high = max(float(np.percentile(finite, 95)), start) if finite.size > 1 else low + 1
+    high = min(high, low + 3 * max(start - low, 1e-3))
+    pad = 0.05 * max(high - low, 1e-6)
+    return low - pad, high + pad
+
+
+# -- the numbers --------------------------------------------------------------------------------
+def smooth(losses: Sequence[float], beta: float = BETA) -> np.ndarray:
+    """fastai's smoothed loss: ``avg = beta*avg + (1-beta)*loss``, divided by ``1 - beta**i``."""
+    out = np.empty(len(losses))
+    average = 0.0
+    for i, loss in enumerate(losses):
+        average = beta * average + (1 - beta) * float(loss)
+        out[i] = average / (1 - beta ** (i + 1))
+    return out
+
+
+def exponential_lrs(
+    steps: int, min_lr: float, max_lr: float, count: int | None = None
+) -> np.ndarray:
+    """The rate of batch ``i``: ``min_lr * (max_lr/min_lr) ** (i/steps)``, i.e. what
+    ``keras.optimizers.schedules.ExponentialDecay(min_lr, steps, max_lr/min_lr)`` gives."""
+    i = np.arange(steps if count is None else count, dtype="float64")
+    return min_lr * (max_lr / min_lr) ** (i / steps)
+
+
+def suggest_lr(
+    lrs: Sequence[float], smoothed: Sequence[float], skip_start: int = SKIP_START
+) -> float:
+    """The learning rate at the steepest descent of ``smoothed`` against ``log10(lr)``.
+
+    The search ignores the first ``skip_start`` points (the moving average is still settling)
+    and everything after the minimum of the smoothed loss (the rising, diverging tail); the
+    slope is ``np.gradient``. With fewer than 3 points left it falls back to fastai's other
+    rule, a tenth of the rate at the minimum (never below the first rate).
+    """
+    lrs = np.asarray(lrs, dtype="float64")
+    smoothed = np.asarray(smoothed, dtype="float64")
+    if lrs.size == 0 or lrs.shape != smoothed.shape:
+        raise ValueError("suggest_lr needs as many learning rates as losses, at least one")
+    finite = np.isfinite(smoothed)
+    # The first non-finite loss ends the usable curve.
+    end = int(np.argmin(finite)) if not finite.all() else len(smoothed)
+    if end == 0:
+        return float(lrs[0])
+    start = min(skip_start, end - 1)
+    lowest = start + int(np.argmin(smoothed[start:end]))
+    window = slice(start, lowest + 1)
+    if lowest + 1 - start < 3:
+        return float(max(lrs[lowest] / 10, lrs[0]))
+    slopes = np.gradient(smoothed[window], np.log10(lrs[window]))
+    return float(lrs[window][int(np.argmin(slopes))])
+
+
+# -- running it ---------------------------------------------------------------------------------
+def lr_find(
+    spec: StudySpec,
+    variant: str,
+    *,
+    steps: int = 200,
+    min_lr: float = 1e-7,
+    max_lr: float = 10.0,
+    seed: int = 0,
+    stop_factor: float = 4.0,
+) -> LRFindResult:
+    """Run the LR range test for one variant of a study on its training split.
+
+    The variant's model and optimizer are built as for a run, except that the learning rate is
+    ``ExponentialDecay(min_lr, steps, max_lr / min_lr)`` (growing from ``min_lr`` to ``max_lr``
+    over ``steps`` batches) and one batch runs per call (``steps_per_execution = 1``). The data
+    is the training part of the split a run with ``seed`` trains on (``validation``,
+    ``split_seed`` / ``resplit`` of the study); nothing is validated. Training stops after
+    ``steps`` batches, or when the smoothed loss exceeds ``stop_factor`` times its minimum, or
+    when the loss is not finite.
+    """
+    from tricklab.build import build_model, compile_model, target_for
+    from tricklab.datasets import load_dataset, make_splits
+
+    _check_arguments(steps, min_lr, max_lr, seed, stop_factor)
+    recipe = _recipe(spec, variant, steps=steps, min_lr=min_lr, max_lr=max_lr)
+    dataset = load_dataset(spec.dataset, base_dir=spec.base_dir)
+    target = target_for(recipe, dataset)
+    split_seed = seed if spec.resplit else spec.split_seed
+    splits = make_splits(dataset, validation=spec.validation, seed=split_seed)
+
+    keras = _backend.keras()
+    keras.utils.set_random_seed(seed)
+    model = build_model(recipe, splits.x_train.shape[1:])
+    compile_model(model, recipe, dataset, target)
+
+    n_train = len(splits.y_train)
+    batch_size = recipe.train.batch_size
+    recorder = _recorder(keras)(
+        steps=steps, n_train=n_train, batch_size=batch_size, stop_factor=stop_factor
+    )
+    per_epoch = math.ceil(n_train / batch_size)
+    model.fit(
+        splits.x_train,
+        target.encode(splits.y_train),
+        batch_size=batch_size,
+        epochs=math.ceil(steps / per_epoch),
+        shuffle=recipe.train.shuffle,
+        callbacks=[recorder],
+        verbose=0,
+    )
+    losses = np.asarray(recorder.losses, dtype="float64")
+    if losses.size == 0:  # pragma: no cover - fit always trains at least one batch
+        raise TricklabError("the LR range test trained no batch.")
+    lrs = exponential_lrs(steps, min_lr, max_lr, count=losses.size)
+    smoothed = _smoothed_finite(losses)
+    diverged = recorder.diverged
+    return LRFindResult(
+        study=spec.name,
+        variant=variant,
+        lrs=lrs,
+        losses=losses,
+        smoothed=smoothed,
+        suggestion=suggest_lr(lrs, smoothed),
+        min_lr=float(min_lr),
+        max_lr=float(max_lr),
+        steps=steps,
+        diverged_lr=float(lrs[-1]) if diverged else None,
+    )
+
+
+def lr_find_command(
+    study_path: str | Path,
+    variant: str | None,
+    out_dir: str | Path,
+    steps: int = 200,
+    min_lr: float = 1e-7,
+    max_lr: float = 10.0,
+    *,
+    seed: int = 0,
+    stop_factor: float = 4.0,
+) -> tuple[LRFindResult, Path]:
+    """``tricklab lr-find``: run the test and write ``<study>.<variant>.lr_find.png``.
+
+    ``variant`` ``None`` means the study's baseline variant. Returns the result and the path of
+    the plot (in ``out_dir``, created if needed).
+    """
+    spec = load_study(study_path)
+    name = spec.baseline_variant if variant is None else variant
+    result = lr_find(
+        spec, name, steps=steps, min_lr=min_lr, max_lr=max_lr, seed=seed, stop_factor=stop_factor
+    )
+    filename = _safe(f"{spec.name}.{name}.lr_find.png")
+    return result, result.plot(Path(out_dir) / filename)
+
+
+def _safe(filename: str) -> str:
+    # Study and variant names are validated (letters, digits, - _ . =); be safe for grid names.
+    return re.sub(r"[^A-Za-z0-9_.=-]", "_", filename)
+
+
+def _check_arguments(
+    steps: int, min_lr: float, max_lr: float, seed: int, stop_factor: float
+) -> None:
+    def number(value: Any) -> bool:
+        return (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        )
+
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 2:
+        raise TricklabError(f"steps must be an int >= 2. Received: steps={steps!r}.")
+    if not number(min_lr) or min_lr <= 0:
+        raise TricklabError(f"min_lr must be a number > 0. Received: min_lr={min_lr!r}.")
+    if not number(max_lr) or max_lr <= min_lr:
+        raise TricklabError(
+            f"max_lr must be a number > min_lr ({min_lr:g}). Received: max_lr={max_lr!r}."
+        )
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        raise TricklabError(f"seed must be an int in [0, 2**32). Received: seed={seed!r}.")
+    if not number(stop_factor) or stop_factor <= 1:
+        raise TricklabError(
+            f"stop_factor must be a number > 1. Received: stop_factor={stop_factor!r}."
+        )
+
+
+def _recipe(spec: StudySpec, variant: str, *, steps: int, min_lr: float, max_lr: float) -> Recipe:
+    """The variant's recipe with the exponential learning rate and one step per execution."""
+    if variant not in spec.variants:
+        raise SpecError(
+            f"no variant named '{variant}' in study '{spec.name}'."
+            f"{_validation.did_you_mean(variant, list(spec.variants))} "
+            f"Expected one of: {', '.join(spec.variants)}."
+        )
+    recipe = spec.variants[variant]
+    table = recipe.train.optimizer.to_dict()
+    table["learning_rate"] = {
+        "name": "exponential_decay",
+        "initial_learning_rate": float(min_lr),
+        "decay_steps": steps,
+        "decay_rate": float(max_lr) / float(min_lr),
+    }
+    optimizer = components.OPTIMIZERS.parse(table)
+    train = recipe.train.model_copy(update={"optimizer": optimizer, "steps_per_execution": 1})
+    return recipe.model_copy(update={"train": train})
+
+
+def _smoothed_finite(losses: np.ndarray) -> np.ndarray:
+    """:func:`smooth`, with the points from the first non-finite loss on left as NaN."""
+    smoothed = np.full(losses.shape, np.nan)
+    bad = ~np.isfinite(losses)
+    end = int(np.argmax(bad)) if bad.any() else losses.size
+    smoothed[:end] = smooth(losses[:end])
+    return smoothed
+
+
+def _recorder(keras: Any) -> type:
+    """The Keras callback class that records each batch's loss (defined once Keras runs)."""
+
+    class LossRecorder(keras.callbacks.Callback):
+        """Per-batch losses, and early stopping when the smoothed loss diverges.
+
+        Keras logs the running mean of the loss since the epoch began, weighted by batch size;
+        the loss of batch ``k`` is recovered as ``(mean_k * n_k - mean_{k-1} * n_{k-1}) / b_k``
+        with ``n_k`` the samples seen so far in the epoch.
+        """
+
+        def __init__(self, *, steps: int, n_train: int, batch_size: int, stop_factor: float):
+            super().__init__()
+            self.steps, self.n_train, self.batch_size = steps, n_train, batch_size
+            self.stop_factor = stop_factor
+            self.losses: list[float] = []
+            self.diverged = False
+            self._average = 0.0
+            self._best = math.inf
+            self._seen = 0
+            self._total = 0.0
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self._seen, self._total = 0, 0.0
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            size = min(self.batch_size, self.n_train - self._seen)
+            seen = self._seen + size
+            total = float((logs or {}).get("loss", math.nan)) * seen
+            loss = (total - self._total) / size
+            self._seen, self._total = seen, total
+            self.losses.append(loss)
+            i = len(self.losses)
+            if not math.isfinite(loss):
+                self.diverged = True
+            else:
+                self._average = BETA * self._average + (1 - BETA) * loss
+                smoothed = self._average / (1 - BETA**i)
+                self._best = min(self._best, smoothed)
+                if i > SKIP_START and smoothed > self.stop_factor * self._best:
+                    self.diverged = True
+            if self.diverged or i >= self.steps:
+                self.model.stop_training = True
+
+    return LossRecorder
