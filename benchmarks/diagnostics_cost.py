@@ -31,13 +31,17 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as out:
             for result in run_study(spec, out=out).results:
                 timings[(result.variant, label)] = result
-    print(f"{'variant':10} {'s/epoch off':>12} {'s/epoch on':>11} {'ratio':>6} "
-          f"{'total off':>10} {'total on':>9} {'ratio':>6}")
+    print(
+        f"{'variant':10} {'s/epoch off':>12} {'s/epoch on':>11} {'ratio':>6} "
+        f"{'total off':>10} {'total on':>9} {'ratio':>6}"
+    )
     for variant in base.variants:
         off, on = timings[(variant, "off")], timings[(variant, "on")]
-        print(f"{variant:10} {off.seconds_per_epoch:12.3f} {on.seconds_per_epoch:11.3f} "
-              f"{on.seconds_per_epoch / off.seconds_per_epoch:6.3f} {off.seconds_total:10.1f} "
-              f"{on.seconds_total:9.1f} {on.seconds_total / off.seconds_total:6.3f}")
+        print(
+            f"{variant:10} {off.seconds_per_epoch:12.3f} {on.seconds_per_epoch:11.3f} "
+            f"{on.seconds_per_epoch / off.seconds_per_epoch:6.3f} {off.seconds_total:10.1f} "
+            f"{on.seconds_total:9.1f} {on.seconds_total / off.seconds_total:6.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -15,26 +15,30 @@ from pathlib import Path
 # once Keras runs, tricklab uses whatever backend it runs on).
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-import keras  # noqa: E402
+import keras
 
-import tricklab  # noqa: E402
+import tricklab
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "runs")
 
 # The lecture's Thoracic Surgery model, with and without dropout, over 3 seeds.
-study = tricklab.StudySpec.from_dict({
-    "name": "quickstart",
-    "dataset": "thoracic",
-    "seeds": 3,
-    "model": {"layers": [
-        {"type": "dense", "units": 30, "activation": "relu"},
-        {"type": "dropout", "rate": 0.5},
-        {"type": "dense", "units": 30, "activation": "relu"},
-        {"type": "dense", "units": 1, "activation": "sigmoid"},
-    ]},
-    "train": {"loss": "binary_crossentropy", "batch_size": 30, "epochs": 10},
-    "variants": {"dropout": {}, "no_dropout": {"model.layers[1].rate": 0.0}},
-})
+study = tricklab.StudySpec.from_dict(
+    {
+        "name": "quickstart",
+        "dataset": "thoracic",
+        "seeds": 3,
+        "model": {
+            "layers": [
+                {"type": "dense", "units": 30, "activation": "relu"},
+                {"type": "dropout", "rate": 0.5},
+                {"type": "dense", "units": 30, "activation": "relu"},
+                {"type": "dense", "units": 1, "activation": "sigmoid"},
+            ]
+        },
+        "train": {"loss": "binary_crossentropy", "batch_size": 30, "epochs": 10},
+        "variants": {"dropout": {}, "no_dropout": {"model.layers[1].rate": 0.0}},
+    }
+)
 # (or: study = tricklab.load_study("studies/thoracic-losses.toml"))
 
 result = tricklab.run_study(study, out=out)

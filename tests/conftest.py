@@ -37,8 +37,9 @@ def write_study(path: Path, text: str) -> Path:
     return path
 
 
-def train_tiny(study: dict[str, Any], variant: str | None = None, seed: int = 0,
-               tmp: Path | None = None) -> tuple[Any, Any]:
+def train_tiny(
+    study: dict[str, Any], variant: str | None = None, seed: int = 0, tmp: Path | None = None
+) -> tuple[Any, Any]:
     """Train one run of ``study`` with the real trainer; return (RunResult, the trained model)."""
     import tempfile
 

@@ -19,7 +19,10 @@ from tricklab.store import load_result
 def run(study: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "tricklab", "run", str(study), "--quiet", *args],
-        capture_output=True, text=True, cwd=study.parent, env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        cwd=study.parent,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -28,8 +31,10 @@ def result(study: Path) -> dict:
     return json.loads(path.read_text())
 
 
-@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None,
-                    reason="the tensorflow extra is not installed (pip install 'tricklab[tensorflow]')")
+@pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow") is None,
+    reason="the tensorflow extra is not installed (pip install 'tricklab[tensorflow]')",
+)
 def test_tensorflow_backend_trains_the_same_study(tmp_path: Path) -> None:
     study = write_study(tmp_path / "tiny.toml", "diagnostics = true\n" + TINY_TOML)
     out = run(study, "--backend", "tensorflow")
@@ -49,9 +54,11 @@ def test_tensorflow_backend_trains_the_same_study(tmp_path: Path) -> None:
     assert result(study)["backend"] == "jax"
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torch") is None,
-                    reason="PyTorch is supported but not installed here: PyPI's torch is a "
-                    "multi-GB CUDA build (pip install 'tricklab[torch]')")
+@pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None,
+    reason="PyTorch is supported but not installed here: PyPI's torch is a "
+    "multi-GB CUDA build (pip install 'tricklab[torch]')",
+)
 def test_torch_backend_trains_the_same_study(tmp_path: Path) -> None:
     study = write_study(tmp_path / "tiny.toml", TINY_TOML)
     out = run(study, "--backend", "torch")

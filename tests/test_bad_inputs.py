@@ -38,15 +38,19 @@ CASES = [
         "unknown-regularizer-in-variant",
         BASE + '[variants.l2]\n"model.layers[0].kernel_regularizer" = {name = "l3", l3 = 0.1}\n',
         None,
-        ["{file}: variants.l2: model.layers[0].kernel_regularizer.name: unknown regularizer "
-         "'l3'. Expected one of: l1, l1_l2, l2, orthogonal_regularizer."],
+        [
+            "{file}: variants.l2: model.layers[0].kernel_regularizer.name: unknown regularizer "
+            "'l3'. Expected one of: l1, l1_l2, l2, orthogonal_regularizer."
+        ],
     ),
     (
         "negative-patience",
         BASE + "[variants.es]\ntrain.early_stopping = {patience = -1}\n",
         None,
-        ["{file}: variants.es: train.early_stopping.patience: must be an int >= 0. "
-         "Received: patience=-1."],
+        [
+            "{file}: variants.es: train.early_stopping.patience: must be an int >= 0. "
+            "Received: patience=-1."
+        ],
     ),
     (
         "zero-units",
@@ -58,41 +62,51 @@ CASES = [
         "unknown-layer-type",
         BASE.replace('type = "dropout"', 'type = "conv2d"'),
         None,
-        ["{file}: model.layers[1].type: unknown layer type 'conv2d'. Expected one of: "
-         "activation, batch_norm, dense, dropout, flatten, gaussian_noise."],
+        [
+            "{file}: model.layers[1].type: unknown layer type 'conv2d'. Expected one of: "
+            "activation, batch_norm, dense, dropout, flatten, gaussian_noise."
+        ],
     ),
     (
         "unknown-top-level-key",
         BASE.replace("seeds = 2", "sedes = 2"),
         None,
-        ["{file}: unknown key 'sedes'. Did you mean 'seeds'? Expected one of: baseline, "
-         "dataset, description, diagnostics, lint, model, name, overrides, primary_metric, resplit, seeds, "
-         "source, split_seed, train, validation, variants."],
+        [
+            "{file}: unknown key 'sedes'. Did you mean 'seeds'? Expected one of: baseline, "
+            "dataset, description, diagnostics, grid, lint, model, name, primary_metric, "
+            "resplit, seeds, split_seed, train, validation, variants."
+        ],
     ),
     (
         "unknown-activation",
         BASE.replace('activation = "relu"', 'activation = "rellu"'),
         None,
-        ["{file}: model.layers[0].activation: unknown activation 'rellu'. Did you mean 'relu'? "
-         "Expected one of: celu, elu, exponential, gelu, glu, hard_shrink, hard_sigmoid, "
-         "hard_silu, hard_tanh, leaky_relu, linear, log_sigmoid, log_softmax, mish, relu, relu6, "
-         "selu, sigmoid, silu, soft_shrink, softmax, softplus, softsign, sparse_plus, "
-         "sparse_sigmoid, sparsemax, squareplus, tanh, tanh_shrink."],
+        [
+            "{file}: model.layers[0].activation: unknown activation 'rellu'. Did you mean 'relu'? "
+            "Expected one of: celu, elu, exponential, gelu, glu, hard_shrink, hard_sigmoid, "
+            "hard_silu, hard_tanh, leaky_relu, linear, log_sigmoid, log_softmax, mish, relu, "
+            "relu6, selu, sigmoid, silu, soft_shrink, softmax, softplus, softsign, sparse_plus, "
+            "sparse_sigmoid, sparsemax, squareplus, tanh, tanh_shrink."
+        ],
     ),
     (
         "path-index-out-of-range",
         BASE + '[variants.x]\n"model.layers[5].rate" = 0.1\n',
         None,
-        ["{file}: variants.x: model.layers[5]: no such item; the list has 3 item(s) "
-         "(indexes 0 to 2)."],
+        [
+            "{file}: variants.x: model.layers[5]: no such item; the list has 3 item(s) "
+            "(indexes 0 to 2)."
+        ],
     ),
     (
         "bad-variant-name",
         BASE + '[variants."two words"]\ntrain.epochs = 3\n',
         None,
-        ["{file}: variants.two words: variant names may use only letters, digits, '-', '_', "
-         "'.' and '=' (not starting with '.') (they name run directories). "
-         "Received: 'two words'."],
+        [
+            "{file}: variants.two words: variant names may use only letters, digits, '-', '_', "
+            "'.' and '=' (not starting with '.') (they name run directories). "
+            "Received: 'two words'."
+        ],
     ),
     (
         "zero-seeds",
@@ -104,8 +118,10 @@ CASES = [
         "validation-out-of-range",
         BASE.replace("seeds = 2", "validation = 1.5"),
         None,
-        ['{file}: validation: must be a fraction of the training data in (0, 1), or "test" to '
-         "validate on the test set as the lecture does. Received: validation=1.5."],
+        [
+            '{file}: validation: must be a fraction of the training data in (0, 1), or "test" to '
+            "validate on the test set as the lecture does. Received: validation=1.5."
+        ],
     ),
     (
         "missing-baseline-variant",
@@ -117,25 +133,31 @@ CASES = [
         "unknown-optimizer-argument",
         BASE + 'optimizer = {name = "adam", beta1 = 0.9}\n',
         None,
-        ["{file}: train.optimizer.beta1: unknown argument 'beta1' for optimizer 'adam'. "
-         "Did you mean 'beta_1'? Accepted: amsgrad, beta_1, beta_2, clipnorm, clipvalue, "
-         "ema_momentum, epsilon, global_clipnorm, gradient_accumulation_steps, learning_rate, "
-         "use_ema, weight_decay."],
+        [
+            "{file}: train.optimizer.beta1: unknown argument 'beta1' for optimizer 'adam'. "
+            "Did you mean 'beta_1'? Accepted: amsgrad, beta_1, beta_2, clipnorm, clipvalue, "
+            "ema_momentum, epsilon, global_clipnorm, gradient_accumulation_steps, learning_rate, "
+            "use_ema, weight_decay."
+        ],
     ),
     (
         "schedule-missing-argument",
         BASE + 'optimizer = {name = "sgd", learning_rate = {name = "cosine_decay", '
         "initial_learning_rate = 0.1}}\n",
         None,
-        ["{file}: train.optimizer.learning_rate.decay_steps: schedule 'cosine_decay' needs "
-         'decay_steps. Give it as a table, e.g. {name = "cosine_decay", decay_steps = ...}.'],
+        [
+            "{file}: train.optimizer.learning_rate.decay_steps: schedule 'cosine_decay' needs "
+            'decay_steps. Give it as a table, e.g. {name = "cosine_decay", decay_steps = ...}.'
+        ],
     ),
     (
         "unknown-dataset",
         BASE.replace('"thoracic"', '"mnist"'),
         None,
-        ["{file}: dataset: unknown dataset 'mnist'. Expected one of: fashion_mnist, thoracic, "
-         'or a table {csv = "file.csv", target = "column"}.'],
+        [
+            "{file}: dataset: unknown dataset 'mnist'. Expected one of: fashion_mnist, thoracic, "
+            'or a table {csv = "file.csv", target = "column"}.'
+        ],
     ),
     (
         "invalid-toml",
@@ -147,8 +169,10 @@ CASES = [
         "variant-overrides-dataset",
         BASE + '[variants.x]\ndataset = "fashion_mnist"\n',
         None,
-        ["{file}: variants.x: unknown key 'dataset'. A variant overrides the base recipe: keys "
-         'under model or train (e.g. train.loss, "model.layers[1].rate").'],
+        [
+            "{file}: variants.x: unknown key 'dataset'. A variant overrides the base recipe: keys "
+            'under model or train (e.g. train.loss, "model.layers[1].rate").'
+        ],
     ),
     (
         "dropout-rate-above-one",
@@ -158,11 +182,13 @@ CASES = [
     ),
     (
         "output-units-mismatch",
-        BASE + "[variants.three]\n\"model.layers[2].units\" = 3\n",
+        BASE + '[variants.three]\n"model.layers[2].units" = 3\n',
         None,
-        ["{file}: variants.three: model.layers[2].units: the output layer must have 1 (a "
-         "probability for the positive class) or 2 units for the 2 classes of dataset "
-         "'thoracic'. Received: units=3."],
+        [
+            "{file}: variants.three: model.layers[2].units: the output layer must have 1 (a "
+            "probability for the positive class) or 2 units for the 2 classes of dataset "
+            "'thoracic'. Received: units=3."
+        ],
     ),
     (
         "csv-missing-file",
@@ -180,23 +206,31 @@ CASES = [
         "csv-missing-value",
         CSV_STUDY.format(target="y"),
         "a,b,y\n1,2,0\n3,,1\n5,6,0\n7,8,1\n",
-        ["{file}: dataset: {csv}: line 3, column 'b': missing value. tricklab does not impute; "
-         "fill or drop the row."],
+        [
+            "{file}: dataset: {csv}: line 3, column 'b': missing value. tricklab does not impute; "
+            "fill or drop the row."
+        ],
     ),
     (
         "csv-empty",
         CSV_STUDY.format(target="y"),
         "",
-        ["{file}: dataset: {csv}: the file is empty; expected a header row and at least 2 data "
-         "rows."],
+        [
+            "{file}: dataset: {csv}: the file is empty; expected a header row and at least 2 data "
+            "rows."
+        ],
     ),
 ]
 
 
-@pytest.mark.parametrize(("study", "csv", "expected"), [c[1:] for c in CASES],
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("study", "csv", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_bad_input_is_one_located_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], study: str, csv: str | None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    study: str,
+    csv: str | None,
     expected: list[str],
 ) -> None:
     path = tmp_path / "study.toml"
@@ -209,8 +243,9 @@ def test_bad_input_is_one_located_line(
     assert "Traceback" not in err
     lines = [line.removeprefix("error: ") for line in err.splitlines()]
     csv_path = tmp_path / "data.csv"
-    assert lines == [e.replace("{file}", str(path)).replace("{csv}", str(csv_path))
-                     for e in expected]
+    assert lines == [
+        e.replace("{file}", str(path)).replace("{csv}", str(csv_path)) for e in expected
+    ]
 
 
 def test_there_are_at_least_15_cases() -> None:

@@ -13,8 +13,17 @@ from conftest import write_study
 
 from tricklab.cli import main
 
-COMMANDS = ["run", "summary", "lint", "datasets", "report", "export", "predict",
-            "activations", "lr-find"]
+COMMANDS = [
+    "run",
+    "summary",
+    "lint",
+    "datasets",
+    "report",
+    "export",
+    "predict",
+    "activations",
+    "lr-find",
+]
 
 TINY_TOML = """
 name = "tiny"
@@ -30,8 +39,9 @@ epochs = 2
 
 
 def tricklab(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tricklab", *args], capture_output=True,
-                          text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "tricklab", *args], capture_output=True, text=True, cwd=cwd
+    )
 
 
 @pytest.mark.parametrize("command", [None, *COMMANDS])
@@ -53,15 +63,19 @@ def test_datasets_lists_the_builtins(capsys: pytest.CaptureFixture[str]) -> None
     assert "thoracic" in out and "fashion_mnist" in out and "binary" in out
 
 
-def test_summary_prints_the_lecture_parameter_count(tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    path = write_study(tmp_path / "softmax.toml", """
+def test_summary_prints_the_lecture_parameter_count(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_study(
+        tmp_path / "softmax.toml",
+        """
 dataset = "fashion_mnist"
 [model]
 layers = [{type = "flatten"}, {type = "dense", units = 10, activation = "softmax"}]
 [train]
 loss = "sparse_categorical_crossentropy"
-""")
+""",
+    )
     if main(["summary", str(path)]) == 2:
         pytest.skip("Fashion-MNIST is not available here (apt-get install dataset-fashion-mnist)")
     out = capsys.readouterr().out
@@ -82,13 +96,16 @@ def test_run_export_predict(tmp_path: Path) -> None:
     exported = tricklab("export", str(run_dir), str(tmp_path / "m.keras"))
     assert exported.returncode == 0, exported.stderr
     model = keras.saving.load_model(tmp_path / "m.keras")  # plain Keras, no tricklab objects
-    raw = np.loadtxt(Path(__file__).parents[1] / "src/tricklab/resources/thoracic.csv",
-                     delimiter=",")[:3]
+    raw = np.loadtxt(
+        Path(__file__).parents[1] / "src/tricklab/resources/thoracic.csv", delimiter=","
+    )[:3]
     probabilities = model.predict(raw[:, 1:17], verbose=0)
     assert probabilities.shape == (3, 1)
 
-    header = ("id,DGN,PRE4,PRE5,PRE6,PRE7,PRE8,PRE9,PRE10,PRE11,PRE14,PRE17,PRE19,PRE25,PRE30,"
-              "PRE32,AGE,Risk1Yr")
+    header = (
+        "id,DGN,PRE4,PRE5,PRE6,PRE7,PRE8,PRE9,PRE10,PRE11,PRE14,PRE17,PRE19,PRE25,PRE30,"
+        "PRE32,AGE,Risk1Yr"
+    )
     rows = "\n".join(",".join(f"{v:g}" for v in row) for row in raw)
     (tmp_path / "rows.csv").write_text(header + "\n" + rows + "\n")
     predicted = tricklab("predict", str(run_dir), str(tmp_path / "rows.csv"))
@@ -108,8 +125,12 @@ def test_bad_input_exits_2_without_traceback(tmp_path: Path) -> None:
 def test_lint_exit_code_reflects_warnings(tmp_path: Path) -> None:
     clean = write_study(tmp_path / "clean.toml", TINY_TOML)
     assert tricklab("lint", str(clean)).returncode == 0
-    linear = write_study(tmp_path / "linear.toml", TINY_TOML.replace(
-        '{type = "dense", units = 8, activation = "relu"}', '{type = "dense", units = 8}'))
+    linear = write_study(
+        tmp_path / "linear.toml",
+        TINY_TOML.replace(
+            '{type = "dense", units = 8, activation = "relu"}', '{type = "dense", units = 8}'
+        ),
+    )
     out = tricklab("lint", str(linear))
     assert out.returncode == 1
     assert out.stdout.startswith("TL001 warning")

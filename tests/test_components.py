@@ -35,8 +35,7 @@ def test_every_argument_is_one_keras_accepts(registry) -> None:
 def test_every_name_builds_a_keras_object(registry) -> None:
     examples = {
         "exponential_decay": {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.9},
-        "inverse_time_decay": {"initial_learning_rate": 0.1, "decay_steps": 10,
-                               "decay_rate": 0.5},
+        "inverse_time_decay": {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.5},
         "cosine_decay": {"initial_learning_rate": 0.1, "decay_steps": 10},
         "cosine_decay_restarts": {"initial_learning_rate": 0.1, "first_decay_steps": 10},
         "piecewise_constant_decay": {"boundaries": [10], "values": [0.1, 0.01]},
@@ -51,15 +50,21 @@ def test_every_name_builds_a_keras_object(registry) -> None:
 def test_every_keras_loss_is_offered_or_excluded_with_a_reason() -> None:
     offered = {resolve(LOSSES.entry(n).target).__name__ for n in LOSSES.names()}
     keras_losses = {
-        name for name, obj in vars(keras.losses).items()
-        if inspect.isclass(obj) and issubclass(obj, keras.losses.Loss) and obj is not keras.losses.Loss
+        name
+        for name, obj in vars(keras.losses).items()
+        if inspect.isclass(obj)
+        and issubclass(obj, keras.losses.Loss)
+        and obj is not keras.losses.Loss
     }
     assert keras_losses - offered == set(EXCLUDED_LOSSES)
 
 
 def test_every_keras_activation_is_offered_or_excluded() -> None:
-    public = {n for n in dir(keras.activations)
-              if not n.startswith("_") and n not in ("get", "serialize", "deserialize")}
+    public = {
+        n
+        for n in dir(keras.activations)
+        if not n.startswith("_") and n not in ("get", "serialize", "deserialize")
+    }
     aliases = {"swish", "hard_swish"}
     assert public - set(ACTIVATIONS.names()) - aliases == set(EXCLUDED_ACTIVATIONS)
     for name in ACTIVATIONS.names():
@@ -67,9 +72,16 @@ def test_every_keras_activation_is_offered_or_excluded() -> None:
 
 
 def test_lecture_losses_and_aliases() -> None:
-    lecture = ["mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
-               "mean_squared_logarithmic_error", "binary_crossentropy",
-               "categorical_crossentropy", "sparse_categorical_crossentropy", "poisson"]
+    lecture = [
+        "mean_squared_error",
+        "mean_absolute_error",
+        "mean_absolute_percentage_error",
+        "mean_squared_logarithmic_error",
+        "binary_crossentropy",
+        "categorical_crossentropy",
+        "sparse_categorical_crossentropy",
+        "poisson",
+    ]
     for name in lecture:
         assert LOSSES.parse(name).name == name
     assert LOSSES.parse("mse").name == "mean_squared_error"
@@ -106,7 +118,9 @@ def test_parameterised_activations_build_their_keras_layer() -> None:
     assert layer.negative_slope == pytest.approx(0.1)
     # the table form without arguments uses the documented default slope of keras.activations
     default = components.PARAMETERISED_ACTIVATIONS["leaky_relu"][1]["negative_slope"]
-    assert default == inspect.signature(keras.activations.leaky_relu).parameters[
-        "negative_slope"].default
+    assert (
+        default
+        == inspect.signature(keras.activations.leaky_relu).parameters["negative_slope"].default
+    )
     with pytest.raises(ComponentError, match="unknown argument 'alpha' for activation 'tanh'"):
         ACTIVATIONS.parse({"name": "tanh", "alpha": 1.0})

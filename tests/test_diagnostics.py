@@ -40,7 +40,9 @@ def test_diagnostics_rows_and_training_is_untouched(tiny: dict) -> None:
     assert measured.history == plain.history  # inference-mode probe: no RNG, no updates
     rows = measured.diagnostics
     assert [(r["epoch"], r["layer"], r["activation"]) for r in rows[:2]] == [
-        (0, "dense_0", "sigmoid"), (0, "dense_1", "leaky_relu")]
+        (0, "dense_0", "sigmoid"),
+        (0, "dense_1", "leaky_relu"),
+    ]
     assert len(rows) == 2 * 4  # two hidden layers, epoch 0 (untrained) + 3 epochs
     for row in rows:
         assert row["units"] == 6

@@ -17,15 +17,25 @@ pytestmark = pytest.mark.slow
 def test_lecture_softmax_regression(tmp_path: Path) -> None:
     if _idx.find_local() is None:
         pytest.skip("Fashion-MNIST not found locally; apt-get install dataset-fashion-mnist")
-    spec = StudySpec.from_dict({
-        "name": "softmax",
-        "dataset": "fashion_mnist",
-        "seeds": [3],
-        "model": {"layers": [{"type": "flatten"},
-                             {"type": "dense", "units": 10, "activation": "softmax"}]},
-        "train": {"loss": "sparse_categorical_crossentropy", "optimizer": "adam",
-                  "batch_size": 30, "epochs": 2},
-    })
+    spec = StudySpec.from_dict(
+        {
+            "name": "softmax",
+            "dataset": "fashion_mnist",
+            "seeds": [3],
+            "model": {
+                "layers": [
+                    {"type": "flatten"},
+                    {"type": "dense", "units": 10, "activation": "softmax"},
+                ]
+            },
+            "train": {
+                "loss": "sparse_categorical_crossentropy",
+                "optimizer": "adam",
+                "batch_size": 30,
+                "epochs": 2,
+            },
+        }
+    )
     try:
         outcome = run_study(spec, out=tmp_path)
     except DataError as exc:  # pragma: no cover - only without the data

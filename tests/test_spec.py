@@ -74,11 +74,17 @@ def test_seed_list_and_no_variants_gives_one_baseline(tiny: dict) -> None:
 
 
 def test_a_list_in_a_variant_replaces_the_base_list(tiny: dict) -> None:
-    tiny["variants"] = {"deep": {"model": {"layers": [
-        {"type": "dense", "units": 4, "activation": "tanh"},
-        {"type": "dense", "units": 4, "activation": "tanh"},
-        {"type": "dense", "units": 1, "activation": "sigmoid"},
-    ]}}}
+    tiny["variants"] = {
+        "deep": {
+            "model": {
+                "layers": [
+                    {"type": "dense", "units": 4, "activation": "tanh"},
+                    {"type": "dense", "units": 4, "activation": "tanh"},
+                    {"type": "dense", "units": 1, "activation": "sigmoid"},
+                ]
+            }
+        }
+    }
     layers = StudySpec.from_dict(tiny).variants["deep"].model.layers
     assert [layer.units for layer in layers] == [4, 4, 1]
 
@@ -93,15 +99,22 @@ def test_a_component_table_with_another_name_replaces_the_base_table(tiny: dict)
     spec = StudySpec.from_dict(tiny)
     assert spec.variants["stronger"].model.layers[0].kernel_regularizer.args == {"l2": 0.1}
     assert spec.variants["other"].model.layers[0].kernel_regularizer.to_dict() == {
-        "name": "l1", "l1": 0.001,
+        "name": "l1",
+        "l1": 0.001,
     }
 
 
 def test_optimizer_schedule_table(tiny: dict) -> None:
     tiny["train"]["optimizer"] = {
-        "name": "sgd", "momentum": 0.9, "nesterov": True,
-        "learning_rate": {"name": "exponential_decay", "initial_learning_rate": 0.01,
-                          "decay_steps": 10000, "decay_rate": 0.9},
+        "name": "sgd",
+        "momentum": 0.9,
+        "nesterov": True,
+        "learning_rate": {
+            "name": "exponential_decay",
+            "initial_learning_rate": 0.01,
+            "decay_steps": 10000,
+            "decay_rate": 0.9,
+        },
     }
     optimizer = StudySpec.from_dict(tiny).variants["baseline"].train.optimizer
     assert optimizer.args["learning_rate"].name == "exponential_decay"
@@ -109,24 +122,38 @@ def test_optimizer_schedule_table(tiny: dict) -> None:
 
 
 def test_grid_single_axis_names_variants_by_value(tiny: dict) -> None:
-    tiny["grid"] = {"model.layers[0].activation": [
-        "relu", "tanh", {"name": "leaky_relu", "negative_slope": 0.1}]}
+    tiny["grid"] = {
+        "model.layers[0].activation": [
+            "relu",
+            "tanh",
+            {"name": "leaky_relu", "negative_slope": 0.1},
+        ]
+    }
     spec = StudySpec.from_dict(tiny)
     assert list(spec.variants) == ["relu", "tanh", "leaky_relu-0.1"]
     assert spec.variants["leaky_relu-0.1"].model.layers[0].activation.args == {
-        "negative_slope": 0.1}
+        "negative_slope": 0.1
+    }
 
 
 def test_grid_product_tied_paths_and_options(tiny: dict) -> None:
     tiny["model"]["layers"].insert(1, {"type": "dense", "units": 8, "activation": "relu"})
     tiny["grid"] = {
         "width": {"paths": ["model.layers[0].units", "model.layers[1].units"], "values": [4, 16]},
-        "opt": {"options": {"adam": {"train.optimizer": "adam"},
-                            "sgd": {"train.optimizer": {"name": "sgd", "momentum": 0.9}}}},
+        "opt": {
+            "options": {
+                "adam": {"train.optimizer": "adam"},
+                "sgd": {"train.optimizer": {"name": "sgd", "momentum": 0.9}},
+            }
+        },
     }
     spec = StudySpec.from_dict(tiny)
-    assert list(spec.variants) == ["width=4_opt=adam", "width=4_opt=sgd",
-                                   "width=16_opt=adam", "width=16_opt=sgd"]
+    assert list(spec.variants) == [
+        "width=4_opt=adam",
+        "width=4_opt=sgd",
+        "width=16_opt=adam",
+        "width=16_opt=sgd",
+    ]
     recipe = spec.variants["width=16_opt=sgd"]
     assert [layer.units for layer in recipe.model.layers] == [16, 16, 1]
     assert recipe.train.optimizer.to_dict() == {"name": "sgd", "momentum": 0.9}

@@ -59,13 +59,25 @@ def test_run_directory_files(study: dict, tmp_path: Path) -> None:
     outcome = run_study(StudySpec.from_dict(study).select(["bce"], seeds=1), out=tmp_path)
     run_dir = tmp_path / "tiny" / "bce" / "seed-0"
     assert sorted(p.name for p in run_dir.iterdir()) == [
-        "best.weights.h5", "history.csv", "result.json", "spec.json"]
+        "best.weights.h5",
+        "history.csv",
+        "result.json",
+        "spec.json",
+    ]
     result = json.loads((run_dir / "result.json").read_text())
     assert set(result["test"]) == {"best", "last"}
     for key in ("loss", "accuracy", "auc", "balanced_accuracy", "majority_baseline"):
         assert key in result["test"]["best"]
-    for key in ("epochs_run", "best_epoch", "params", "seconds_per_epoch", "backend", "engine",
-                "versions", "status"):
+    for key in (
+        "epochs_run",
+        "best_epoch",
+        "params",
+        "seconds_per_epoch",
+        "backend",
+        "engine",
+        "versions",
+        "status",
+    ):
         assert key in result
     with (run_dir / "history.csv").open() as handle:
         rows = list(csv.DictReader(handle))
@@ -114,7 +126,10 @@ def test_split_is_fixed_per_study_unless_resplit(study: dict, tmp_path: Path) ->
     study["resplit"] = True
     resplit = run_study(StudySpec.from_dict(study).select(["bce"]), out=tmp_path / "b")
     store_a, store_b = RunStore(tmp_path / "a" / "tiny"), RunStore(tmp_path / "b" / "tiny")
-    split_seeds = [json.loads((s.run_dir("bce", seed) / "spec.json").read_text())["split_seed"]
-                   for s in (store_a, store_b) for seed in (0, 1)]
+    split_seeds = [
+        json.loads((s.run_dir("bce", seed) / "spec.json").read_text())["split_seed"]
+        for s in (store_a, store_b)
+        for seed in (0, 1)
+    ]
     assert split_seeds == [0, 0, 0, 1]
     assert plain.results[0].test != resplit.results[1].test

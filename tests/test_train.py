@@ -29,8 +29,7 @@ def test_result_holds_what_a_user_checks(tiny: dict) -> None:
     # binary target: accuracy with ROC AUC, balanced accuracy and the majority-class baseline
     for weights in ("best", "last"):
         scores = result.test[weights]
-        assert set(scores) == {"loss", "accuracy", "auc", "balanced_accuracy",
-                               "majority_baseline"}
+        assert set(scores) == {"loss", "accuracy", "auc", "balanced_accuracy", "majority_baseline"}
     assert result.test["best"]["majority_baseline"] == pytest.approx(80 / 94)
     assert result.params == model.count_params() == 16 * 8 + 8 + 8 + 1
     assert result.backend == "jax" and result.engine == "keras-solo"

@@ -75,12 +75,17 @@ def test_sparse_categorical_crossentropy(tiny: dict) -> None:
 @pytest.mark.parametrize(
     ("table", "cls", "attributes"),
     [
-        ({"name": "adam", "learning_rate": 0.001, "beta_1": 0.89}, keras.optimizers.Adam,
-         {"beta_1": 0.89}),
-        ({"name": "adamw", "weight_decay": 0.01}, keras.optimizers.AdamW,
-         {"weight_decay": 0.01}),
-        ({"name": "sgd", "learning_rate": 0.05, "momentum": 0.9, "nesterov": True},
-         keras.optimizers.SGD, {"momentum": 0.9, "nesterov": True}),
+        (
+            {"name": "adam", "learning_rate": 0.001, "beta_1": 0.89},
+            keras.optimizers.Adam,
+            {"beta_1": 0.89},
+        ),
+        ({"name": "adamw", "weight_decay": 0.01}, keras.optimizers.AdamW, {"weight_decay": 0.01}),
+        (
+            {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9, "nesterov": True},
+            keras.optimizers.SGD,
+            {"momentum": 0.9, "nesterov": True},
+        ),
         ({"name": "rmsprop", "rho": 0.8}, keras.optimizers.RMSprop, {"rho": 0.8}),
     ],
     ids=["adam-beta_1", "adamw", "sgd-nesterov", "rmsprop"],
@@ -95,16 +100,26 @@ def test_optimizer_and_its_arguments(tiny: dict, table: dict, cls: type, attribu
 
 
 SCHEDULES = {
-    "exponential_decay": ({"initial_learning_rate": 0.01, "decay_steps": 5, "decay_rate": 0.5},
-                          keras.optimizers.schedules.ExponentialDecay),
-    "cosine_decay": ({"initial_learning_rate": 0.01, "decay_steps": 20},
-                     keras.optimizers.schedules.CosineDecay),
-    "cosine_decay_restarts": ({"initial_learning_rate": 0.01, "first_decay_steps": 7},
-                              keras.optimizers.schedules.CosineDecayRestarts),
-    "piecewise_constant_decay": ({"boundaries": [5], "values": [0.01, 0.001]},
-                                 keras.optimizers.schedules.PiecewiseConstantDecay),
-    "inverse_time_decay": ({"initial_learning_rate": 0.01, "decay_steps": 5, "decay_rate": 1.0},
-                           keras.optimizers.schedules.InverseTimeDecay),
+    "exponential_decay": (
+        {"initial_learning_rate": 0.01, "decay_steps": 5, "decay_rate": 0.5},
+        keras.optimizers.schedules.ExponentialDecay,
+    ),
+    "cosine_decay": (
+        {"initial_learning_rate": 0.01, "decay_steps": 20},
+        keras.optimizers.schedules.CosineDecay,
+    ),
+    "cosine_decay_restarts": (
+        {"initial_learning_rate": 0.01, "first_decay_steps": 7},
+        keras.optimizers.schedules.CosineDecayRestarts,
+    ),
+    "piecewise_constant_decay": (
+        {"boundaries": [5], "values": [0.01, 0.001]},
+        keras.optimizers.schedules.PiecewiseConstantDecay,
+    ),
+    "inverse_time_decay": (
+        {"initial_learning_rate": 0.01, "decay_steps": 5, "decay_rate": 1.0},
+        keras.optimizers.schedules.InverseTimeDecay,
+    ),
 }
 
 
@@ -143,8 +158,9 @@ def test_regularizer(tiny: dict, field: str, table: dict, cls: type) -> None:
     result, model = train_tiny(tiny)
     regularizer = getattr(dense(model), field)
     assert isinstance(regularizer, cls)
-    assert regularizer.get_config() == pytest.approx({k: v for k, v in table.items()
-                                                      if k != "name"})
+    assert regularizer.get_config() == pytest.approx(
+        {k: v for k, v in table.items() if k != "name"}
+    )
     # the penalty is part of the training loss: same seed, larger loss than without it
     assert result.history["loss"][0] > plain.history["loss"][0]
 
@@ -152,12 +168,13 @@ def test_regularizer(tiny: dict, field: str, table: dict, cls: type) -> None:
 @pytest.mark.parametrize(
     ("table", "check"),
     [
-        ({"name": "max_norm", "max_value": 0.5},
-         lambda norms, kernel: np.all(norms <= 0.5 + 1e-5)),
+        ({"name": "max_norm", "max_value": 0.5}, lambda norms, kernel: np.all(norms <= 0.5 + 1e-5)),
         ({"name": "unit_norm"}, lambda norms, kernel: np.allclose(norms, 1.0, atol=1e-4)),
         ({"name": "non_neg"}, lambda norms, kernel: np.all(kernel >= 0)),
-        ({"name": "min_max_norm", "min_value": 0.5, "max_value": 0.6},
-         lambda norms, kernel: np.all((norms >= 0.5 - 1e-4) & (norms <= 0.6 + 1e-4))),
+        (
+            {"name": "min_max_norm", "min_value": 0.5, "max_value": 0.6},
+            lambda norms, kernel: np.all((norms >= 0.5 - 1e-4) & (norms <= 0.6 + 1e-4)),
+        ),
     ],
     ids=["max_norm", "unit_norm", "non_neg", "min_max_norm"],
 )
@@ -165,9 +182,15 @@ def test_constraint(tiny: dict, table: dict, check: Any) -> None:
     tiny["model"]["layers"][0]["kernel_constraint"] = table
     _, model = train_tiny(tiny)
     layer = dense(model)
-    assert type(layer.kernel_constraint).__name__ == {
-        "max_norm": "MaxNorm", "unit_norm": "UnitNorm", "non_neg": "NonNeg",
-        "min_max_norm": "MinMaxNorm"}[table["name"]]
+    assert (
+        type(layer.kernel_constraint).__name__
+        == {
+            "max_norm": "MaxNorm",
+            "unit_norm": "UnitNorm",
+            "non_neg": "NonNeg",
+            "min_max_norm": "MinMaxNorm",
+        }[table["name"]]
+    )
     kernel = np.asarray(layer.kernel)
     norms = np.sqrt((kernel**2).sum(axis=0))  # per output unit, Keras's axis=0
     assert check(norms, kernel)
@@ -176,7 +199,7 @@ def test_constraint(tiny: dict, table: dict, check: Any) -> None:
 def test_dropout(tiny: dict) -> None:
     tiny["model"]["layers"].insert(1, {"type": "dropout", "rate": 0.5})
     _, model = train_tiny(tiny)
-    layer = [lay for lay in model.layers if isinstance(lay, keras.layers.Dropout)][0]
+    layer = next(lay for lay in model.layers if isinstance(lay, keras.layers.Dropout))
     assert layer.rate == 0.5
     x = np.ones((4, 16), dtype="float32")
     assert np.allclose(model(x, training=False), model(x, training=False))
@@ -201,8 +224,18 @@ def test_early_stopping_restore_best_weights_makes_last_equal_best(tiny: dict) -
     assert result.test["last"]["loss"] == pytest.approx(result.test["best"]["loss"])
 
 
-ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "silu", "softplus",
-               "linear"]
+ACTIVATIONS = [
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "gelu",
+    "silu",
+    "softplus",
+    "linear",
+]
 
 
 @pytest.mark.parametrize("name", ACTIVATIONS)
@@ -223,8 +256,7 @@ def test_leaky_relu_slope_is_a_layer_that_saves_and_loads(tiny: dict, tmp_path: 
     model.save(path)
     loaded = keras.saving.load_model(path)
     x = np.random.default_rng(0).normal(size=(5, 16)).astype("float32")
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
-                               rtol=1e-6)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
 
 
 def test_softmax_output(tiny: dict) -> None:

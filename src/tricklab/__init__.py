@@ -40,6 +40,7 @@ def __getattr__(name: str) -> object:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'tricklab' has no attribute {name!r}")
 
+
 __all__ = [
     "DATASETS",
     "DataError",

@@ -25,9 +25,7 @@ def select(backend: str | None = None) -> str:
     """Record the backend to use; an error if Keras already runs on another one."""
     wanted = backend or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
     if wanted not in BACKENDS:
-        raise TricklabError(
-            f"unknown backend '{wanted}'. Expected one of: {', '.join(BACKENDS)}."
-        )
+        raise TricklabError(f"unknown backend '{wanted}'. Expected one of: {', '.join(BACKENDS)}.")
     if "keras" in sys.modules:
         current = sys.modules["keras"].backend.backend()
         if current != wanted:
@@ -66,9 +64,11 @@ def versions() -> dict[str, str]:
     from importlib import metadata
 
     out = {"python": sys.version.split()[0]}
-    packages = {"jax": ("keras", "jax", "jaxlib", "numpy"),
-                "tensorflow": ("keras", "tensorflow", "tensorflow-cpu", "numpy"),
-                "torch": ("keras", "torch", "numpy")}[name()]
+    packages = {
+        "jax": ("keras", "jax", "jaxlib", "numpy"),
+        "tensorflow": ("keras", "tensorflow", "tensorflow-cpu", "numpy"),
+        "torch": ("keras", "torch", "numpy"),
+    }[name()]
     for package in ("tricklab", *packages):
         try:
             out[package] = metadata.version(package)

@@ -39,7 +39,9 @@ def expand(grid: Any, *, taken: set[str]) -> dict[str, dict[str, Any]]:
         if len(axes) == 1:
             name = combination[0][0]
         else:
-            name = "_".join(f"{label}={value}" for (label, _), (value, _) in zip(axes, combination))
+            name = "_".join(
+                f"{label}={value}" for (label, _), (value, _) in zip(axes, combination, strict=True)
+            )
         overrides: dict[str, Any] = {}
         for _, choice in combination:
             overrides.update(choice)

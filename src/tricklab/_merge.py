@@ -37,7 +37,7 @@ def split_path(path: str) -> list[str | int]:
         if end != len(piece):
             raise SpecError(
                 f"'{path}' is not a valid path. Write names and list indexes like "
-                f"\"model.layers[1].rate\"."
+                f'"model.layers[1].rate".'
             )
     return parts
 

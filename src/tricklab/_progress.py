@@ -100,7 +100,9 @@ class RichDisplay:
             # Early stopping ends a run before its last epoch: complete its share of the bar.
             self.progress.update(self.task, completed=event.index)
             if event.kind == "done" and event.result is not None:
-                self.console.print("  " + run_line(event.result, self.metric), highlight=False, soft_wrap=True)
+                self.console.print(
+                    "  " + run_line(event.result, self.metric), highlight=False, soft_wrap=True
+                )
             else:
                 self.console.print(
                     f"  [red]{plan.variant} seed {plan.seed} failed:[/red] {event.error}",
@@ -134,7 +136,12 @@ class PlainLog:
                 highlight=False,
             )
         elif event.kind == "done" and event.result is not None:
-            self.console.print(f"{elapsed}   {run_line(event.result, self.metric)}",
-                               highlight=False, soft_wrap=True)
+            self.console.print(
+                f"{elapsed}   {run_line(event.result, self.metric)}",
+                highlight=False,
+                soft_wrap=True,
+            )
         elif event.kind == "failed":
-            self.console.print(f"{elapsed}   failed: {event.error}", highlight=False, soft_wrap=True)
+            self.console.print(
+                f"{elapsed}   failed: {event.error}", highlight=False, soft_wrap=True
+            )

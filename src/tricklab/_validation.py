@@ -66,7 +66,7 @@ def one_of(choices: Sequence[str]) -> str:
 
 
 def describe_field(info: FieldInfo | None) -> str | None:
-    """The rule a field enforces, e.g. ``"an int >= 0"``, or None when it cannot be stated simply."""
+    """The rule a field enforces (``"an int >= 0"``); None when it cannot be stated simply."""
     if info is None:
         return None
     annotation, metadata = info.annotation, list(info.metadata)
@@ -153,7 +153,9 @@ def _resolve(annotation: Any, data: Any) -> Any:
         annotation = typing.get_args(annotation)[0]
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         models = [
-            a for a in typing.get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)
+            a
+            for a in typing.get_args(annotation)
+            if isinstance(a, type) and issubclass(a, BaseModel)
         ]
         for candidate in models:
             tag = candidate.model_fields.get("type")
@@ -222,4 +224,7 @@ def _is_model(value: Any) -> bool:
 
 
 def _fields(model: Any) -> list[str]:
-    return list(model.model_fields) if _is_model(model) else []
+    """The keys a user may write for ``model`` (a model can hide internal fields)."""
+    if not _is_model(model):
+        return []
+    return list(getattr(model, "USER_KEYS", None) or model.model_fields)

@@ -115,8 +115,14 @@ def _check_monitors(recipe: Recipe, dataset: Dataset) -> list[str]:
     logged = logged_names(recipe, dataset)
     monitor = recipe.train.checkpoint_monitor()
     if monitor not in logged:
-        field = "train.checkpoint.monitor" if recipe.train.checkpoint.monitor else (
-            "train.early_stopping.monitor" if recipe.train.early_stopping else "train.checkpoint"
+        field = (
+            "train.checkpoint.monitor"
+            if recipe.train.checkpoint.monitor
+            else (
+                "train.early_stopping.monitor"
+                if recipe.train.early_stopping
+                else "train.checkpoint"
+            )
         )
         problems.append(
             f"{field}: '{monitor}' is not logged by this run, so the best-weights checkpoint "
@@ -171,11 +177,16 @@ def _layers(keras: Any, spec: Any, name: str) -> list[Any]:
     if isinstance(spec, FlattenLayer):
         return [keras.layers.Flatten(name=name)]
     if isinstance(spec, BatchNormLayer):
-        options = {k: v for k, v in (("momentum", spec.momentum), ("epsilon", spec.epsilon))
-                   if v is not None}
-        return [keras.layers.BatchNormalization(
-            center=spec.center, scale=spec.scale, name=name, **options
-        )]
+        options = {
+            k: v
+            for k, v in (("momentum", spec.momentum), ("epsilon", spec.epsilon))
+            if v is not None
+        }
+        return [
+            keras.layers.BatchNormalization(
+                center=spec.center, scale=spec.scale, name=name, **options
+            )
+        ]
     if isinstance(spec, ActivationLayer):
         activation, extra = _activation(spec.activation, name)
         return extra or [keras.layers.Activation(activation, name=name)]

@@ -10,8 +10,8 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -65,24 +65,31 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser(
-        "run", parents=[backend], help="train every variant x seed of a study and report",
+        "run",
+        parents=[backend],
+        help="train every variant x seed of a study and report",
         description="Train every variant x seed of a study that the store does not hold yet, "
         "then print the table and write the reports.",
     )
     run.add_argument("study", type=Path, help="study file (TOML)")
-    run.add_argument("--variant", action="append", metavar="NAME",
-                     help="only this variant (repeatable)")
+    run.add_argument(
+        "--variant", action="append", metavar="NAME", help="only this variant (repeatable)"
+    )
     run.add_argument("--seeds", type=int, metavar="N", help="only the first N seeds")
     run.add_argument("--epochs", type=int, metavar="N", help="train every variant for N epochs")
-    run.add_argument("--out", type=Path, default=Path("runs"),
-                     help="store directory (default: runs)")
+    run.add_argument(
+        "--out", type=Path, default=Path("runs"), help="store directory (default: runs)"
+    )
     run.add_argument("--fresh", action="store_true", help="delete the study's stored runs first")
-    run.add_argument("--quiet", action="store_true",
-                     help="plain log lines instead of a live progress display")
+    run.add_argument(
+        "--quiet", action="store_true", help="plain log lines instead of a live progress display"
+    )
     run.set_defaults(handler=_run)
 
     summary = sub.add_parser(
-        "summary", parents=[backend], help="print each variant's Keras model summary",
+        "summary",
+        parents=[backend],
+        help="print each variant's Keras model summary",
         description="Print the Keras model summary (layers, shapes, parameter counts) of "
         "each variant, as the lecture does after every change.",
     )
@@ -91,7 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     summary.set_defaults(handler=_summary)
 
     lint = sub.add_parser(
-        "lint", help="check a study file without training",
+        "lint",
+        help="check a study file without training",
         description="Validate a study file and report recipe mistakes; nothing is trained and "
         "Keras is not started.",
     )
@@ -99,7 +107,8 @@ def _parser() -> argparse.ArgumentParser:
     lint.set_defaults(handler=_lint)
 
     report = sub.add_parser(
-        "report", help="rebuild a study's reports from its stored runs",
+        "report",
+        help="rebuild a study's reports from its stored runs",
         description="Rebuild the table, report.md and report.html of a study from the runs in "
         "its store, without training.",
     )
@@ -107,41 +116,61 @@ def _parser() -> argparse.ArgumentParser:
     report.set_defaults(handler=_report)
 
     export = sub.add_parser(
-        "export", parents=[backend], help="write a run's best model as a .keras file",
+        "export",
+        parents=[backend],
+        help="write a run's best model as a .keras file",
         description="Write the best weights of one run as a .keras model file that plain "
         "keras.saving.load_model loads; it takes raw feature values (the run's preprocessing "
         "is part of the model).",
     )
     export.add_argument("run_dir", type=Path, help="runs/<study>/<variant>/seed-<n>")
-    export.add_argument("path", type=Path, nargs="?",
-                        help="output file (default: RUN_DIR/model.keras)")
+    export.add_argument(
+        "path", type=Path, nargs="?", help="output file (default: RUN_DIR/model.keras)"
+    )
     export.set_defaults(handler=_export)
 
     predict = sub.add_parser(
-        "predict", parents=[backend], help="predict the rows of a CSV with a run's best model",
+        "predict",
+        parents=[backend],
+        help="predict the rows of a CSV with a run's best model",
         description="Print the predictions of one run's best model for each row of a CSV of "
         "raw feature values, as CSV (row, prediction, and a probability per class).",
     )
     predict.add_argument("run_dir", type=Path, help="runs/<study>/<variant>/seed-<n>")
     predict.add_argument("csv", type=Path, help="features; a header row names the columns")
-    predict.add_argument("--no-header", action="store_true",
-                         help="the CSV has no header: exactly the model's features, in order")
+    predict.add_argument(
+        "--no-header",
+        action="store_true",
+        help="the CSV has no header: exactly the model's features, in order",
+    )
     predict.set_defaults(handler=_predict)
 
     figure = sub.add_parser(
-        "activations", parents=[backend], help="plot activation functions and derivatives",
+        "activations",
+        parents=[backend],
+        help="plot activation functions and derivatives",
         description="Draw sigmoid, tanh, relu, leaky_relu, elu, selu, gelu and swish with their "
         "derivatives (computed by keras.activations and automatic differentiation), and "
         "softmax on an example vector, into activations.png.",
     )
-    figure.add_argument("--out", type=Path, default=Path("."),
-                        help="folder for activations.png (default: current folder)")
-    figure.add_argument("--negative-slope", type=float, default=0.2,
-                        help="leaky_relu slope for x < 0 (default: 0.2, Keras's default)")
+    figure.add_argument(
+        "--out",
+        type=Path,
+        default=Path("."),
+        help="folder for activations.png (default: current folder)",
+    )
+    figure.add_argument(
+        "--negative-slope",
+        type=float,
+        default=0.2,
+        help="leaky_relu slope for x < 0 (default: 0.2, Keras's default)",
+    )
     figure.set_defaults(handler=_activations)
 
     finder = sub.add_parser(
-        "lr-find", parents=[backend], help="learning-rate range test for one variant",
+        "lr-find",
+        parents=[backend],
+        help="learning-rate range test for one variant",
         description="Train one variant for a few hundred batches while the learning rate grows "
         "exponentially (Smith 2017, fastai's lr_find); plot loss against learning rate and "
         "suggest the rate at the steepest descent.",
@@ -152,14 +181,20 @@ def _parser() -> argparse.ArgumentParser:
     finder.add_argument("--min-lr", type=float, default=1e-7, help="first rate (default: 1e-7)")
     finder.add_argument("--max-lr", type=float, default=10.0, help="last rate (default: 10)")
     finder.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
-    finder.add_argument("--stop-factor", type=float, default=4.0,
-                        help="stop when the smoothed loss exceeds this x its minimum (default: 4)")
-    finder.add_argument("--out", type=Path, default=Path("runs"),
-                        help="folder for the plot (default: runs)")
+    finder.add_argument(
+        "--stop-factor",
+        type=float,
+        default=4.0,
+        help="stop when the smoothed loss exceeds this x its minimum (default: 4)",
+    )
+    finder.add_argument(
+        "--out", type=Path, default=Path("runs"), help="folder for the plot (default: runs)"
+    )
     finder.set_defaults(handler=_lr_find)
 
     data = sub.add_parser(
-        "datasets", help="list the datasets",
+        "datasets",
+        help="list the datasets",
         description="List built-in datasets: task, shapes, classes and where they are found.",
     )
     data.set_defaults(handler=_datasets)
@@ -250,8 +285,9 @@ def _print_findings(console: Console, findings: Sequence[Any]) -> None:
     styles = {"warning": "yellow", "hint": "cyan"}
     for finding in findings:
         if finding.ignored is not None:
-            console.print(f"[dim]{finding.line()} (ignored: {finding.ignored})[/dim]",
-                          soft_wrap=True)
+            console.print(
+                f"[dim]{finding.line()} (ignored: {finding.ignored})[/dim]", soft_wrap=True
+            )
         else:
             style = styles.get(finding.severity, "")
             console.print(f"[{style}]{finding.line()}[/{style}]", soft_wrap=True)
@@ -285,11 +321,19 @@ def _lr_find(args: argparse.Namespace, console: Console) -> int:
     from tricklab.lrfind import lr_find_command
 
     result, png = lr_find_command(
-        args.study, args.variant, args.out, args.steps, args.min_lr, args.max_lr,
-        seed=args.seed, stop_factor=args.stop_factor,
+        args.study,
+        args.variant,
+        args.out,
+        args.steps,
+        args.min_lr,
+        args.max_lr,
+        seed=args.seed,
+        stop_factor=args.stop_factor,
     )
-    console.print(f"variant {result.variant}: suggested learning rate {result.suggestion:.3g} "
-                  "(steepest descent of the smoothed loss)")
+    console.print(
+        f"variant {result.variant}: suggested learning rate {result.suggestion:.3g} "
+        "(steepest descent of the smoothed loss)"
+    )
     if result.diverged_lr is None:
         console.print("the loss did not diverge; try a larger --max-lr to see the whole curve")
     else:
@@ -311,8 +355,9 @@ def _datasets(args: argparse.Namespace, console: Console) -> int:
         )
         console.print(f"  found: {row['source']}", soft_wrap=True, markup=False)
         console.print(f"  cite: {row['citation']}", soft_wrap=True, markup=False)
-    console.print('a CSV of your own: dataset = {csv = "file.csv", target = "column"}',
-                  markup=False)
+    console.print(
+        'a CSV of your own: dataset = {csv = "file.csv", target = "column"}', markup=False
+    )
     return 0
 
 

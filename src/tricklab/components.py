@@ -221,8 +221,13 @@ OPTIMIZERS = Registry(
             "sgd": ("SGD", {**_COMMON, "momentum": OpenFraction, "nesterov": bool}),
             "rmsprop": (
                 "RMSprop",
-                {**_COMMON, "rho": OpenFraction, "momentum": OpenFraction,
-                 "epsilon": PosFloat, "centered": bool},
+                {
+                    **_COMMON,
+                    "rho": OpenFraction,
+                    "momentum": OpenFraction,
+                    "epsilon": PosFloat,
+                    "centered": bool,
+                },
             ),
             "adagrad": (
                 "Adagrad",
@@ -417,4 +422,3 @@ REGISTRIES: dict[str, Registry] = {
         ACTIVATIONS,
     )
 }
-

@@ -29,17 +29,43 @@ import numpy as np
 from tricklab import _backend
 
 #: Activations whose units can die (output exactly 0 for every input in a region).
-RELU_FAMILY = frozenset({"relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "celu",
-                         "mish", "hard_silu", "softplus", "sparse_plus"})
+RELU_FAMILY = frozenset(
+    {
+        "relu",
+        "relu6",
+        "leaky_relu",
+        "elu",
+        "selu",
+        "gelu",
+        "silu",
+        "celu",
+        "mish",
+        "hard_silu",
+        "softplus",
+        "sparse_plus",
+    }
+)
 #: Bounded activations and their bounds.
 BOUNDS: dict[str, tuple[float, float]] = {
-    "sigmoid": (0.0, 1.0), "hard_sigmoid": (0.0, 1.0), "sparse_sigmoid": (0.0, 1.0),
-    "tanh": (-1.0, 1.0), "hard_tanh": (-1.0, 1.0), "softsign": (-1.0, 1.0),
+    "sigmoid": (0.0, 1.0),
+    "hard_sigmoid": (0.0, 1.0),
+    "sparse_sigmoid": (0.0, 1.0),
+    "tanh": (-1.0, 1.0),
+    "hard_tanh": (-1.0, 1.0),
+    "softsign": (-1.0, 1.0),
 }
 DEAD_TOLERANCE = 1e-6
 SATURATION_MARGIN = 0.01  # within 1 % of the range from a bound
-COLUMNS = ("epoch", "layer", "activation", "units", "dead_fraction", "saturated_fraction",
-           "mean_abs_activation", "kernel_grad_norm")
+COLUMNS = (
+    "epoch",
+    "layer",
+    "activation",
+    "units",
+    "dead_fraction",
+    "saturated_fraction",
+    "mean_abs_activation",
+    "kernel_grad_norm",
+)
 
 
 def hidden_layers(model: Any) -> list[tuple[Any, Any, str]]:
@@ -68,8 +94,12 @@ def _activation_name(function: Any) -> str:
 
 
 def _layer_activation_name(keras: Any, layer: Any) -> str | None:
-    known = {keras.layers.LeakyReLU: "leaky_relu", keras.layers.ELU: "elu",
-             keras.layers.ReLU: "relu", keras.layers.Softmax: "softmax"}
+    known = {
+        keras.layers.LeakyReLU: "leaky_relu",
+        keras.layers.ELU: "elu",
+        keras.layers.ReLU: "relu",
+        keras.layers.Softmax: "softmax",
+    }
     for cls, name in known.items():
         if isinstance(layer, cls):
             return name
@@ -89,8 +119,11 @@ def unit_statistics(activations: np.ndarray, name: str) -> dict[str, float]:
         margin = SATURATION_MARGIN * (high - low)
         near = (values <= low + margin) | (values >= high - margin)
         saturated = float(np.mean(np.mean(near, axis=0) > 0.5))
-    return {"dead_fraction": dead, "saturated_fraction": saturated,
-            "mean_abs_activation": float(np.mean(np.abs(values)))}
+    return {
+        "dead_fraction": dead,
+        "saturated_fraction": saturated,
+        "mean_abs_activation": float(np.mean(np.abs(values))),
+    }
 
 
 def make_callback(x: np.ndarray, y: np.ndarray, every: int = 1) -> Any:
@@ -104,8 +137,9 @@ def make_callback(x: np.ndarray, y: np.ndarray, every: int = 1) -> Any:
 
         def on_train_begin(self, logs: Any = None) -> None:
             self._layers = hidden_layers(self.model)
-            self._probe = keras.Model(self.model.inputs[0],
-                                      [emitter.output for _, emitter, _ in self._layers])
+            self._probe = keras.Model(
+                self.model.inputs[0], [emitter.output for _, emitter, _ in self._layers]
+            )
             self._gradients = kernel_gradients(self.model, [d for d, _, _ in self._layers])
             self._record(0)
 
@@ -119,8 +153,16 @@ def make_callback(x: np.ndarray, y: np.ndarray, every: int = 1) -> Any:
             norms = self._gradients(x, y)
             for (layer, _, name), output, norm in zip(self._layers, outputs, norms, strict=True):
                 stats = unit_statistics(keras.ops.convert_to_numpy(output), name)
-                self.rows.append({"epoch": epoch, "layer": layer.name, "activation": name,
-                                  "units": int(layer.units), **stats, "kernel_grad_norm": norm})
+                self.rows.append(
+                    {
+                        "epoch": epoch,
+                        "layer": layer.name,
+                        "activation": name,
+                        "units": int(layer.units),
+                        **stats,
+                        "kernel_grad_norm": norm,
+                    }
+                )
 
     return Diagnostics()
 

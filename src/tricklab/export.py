@@ -53,10 +53,13 @@ def trained_model(run_dir: str | Path) -> Any:
         layers.append(keras.layers.Rescaling(prep["scale"], name="rescale_raw_inputs"))
     if "mean" in prep:
         std = np.asarray(prep["std"], dtype="float32")
-        layers.append(keras.layers.Normalization(
-            mean=np.asarray(prep["mean"], dtype="float32"), variance=std**2,
-            name="standardize_with_training_statistics",
-        ))
+        layers.append(
+            keras.layers.Normalization(
+                mean=np.asarray(prep["mean"], dtype="float32"),
+                variance=std**2,
+                name="standardize_with_training_statistics",
+            )
+        )
     return keras.Sequential([*layers, core], name=f"{result.variant}_seed{result.seed}")
 
 
@@ -91,7 +94,9 @@ def predict_csv(run_dir: str | Path, csv_path: str | Path, *, header: bool = Tru
     return frame
 
 
-def _features(path: Path, index: dict[str, Any], input_shape: list[int], header: bool) -> np.ndarray:
+def _features(
+    path: Path, index: dict[str, Any], input_shape: list[int], header: bool
+) -> np.ndarray:
     try:
         table = pd.read_csv(path, header=0 if header else None)
     except FileNotFoundError:
@@ -104,7 +109,8 @@ def _features(path: Path, index: dict[str, Any], input_shape: list[int], header:
         table = _named_columns(path, table, names)
     elif table.shape[1] != size:
         raise DataError(
-            f"{path}: expected {size} feature columns" + (f" ({', '.join(names)})" if names else "")
+            f"{path}: expected {size} feature columns"
+            + (f" ({', '.join(names)})" if names else "")
             + f", found {table.shape[1]}. Give a header row with the feature names to select "
             "columns by name." * bool(names)
         )

@@ -291,15 +291,25 @@ def diagnostics_grid(frame: pd.DataFrame, variants: Sequence[str], quantity: str
     elif quantity.endswith("fraction"):
         norm = Normalize(vmin=0.0, vmax=1.0)
     else:
-        norm = Normalize(vmin=finite.min() if finite.size else 0, vmax=finite.max() if finite.size else 1)
+        norm = Normalize(
+            vmin=finite.min() if finite.size else 0, vmax=finite.max() if finite.size else 1
+        )
     image = None
     for ax, variant in zip(axes, present, strict=False):
         grid = grids[variant]
         values = grid.to_numpy(dtype=float)
         ax.set_title(textwrap.shorten(variant, 28), fontsize=9)
         if not np.isfinite(values).any():
-            ax.text(0.5, 0.5, "n/a for this activation", ha="center", va="center",
-                    transform=ax.transAxes, fontsize=8, color=MAJORITY_COLOR)
+            ax.text(
+                0.5,
+                0.5,
+                "n/a for this activation",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                fontsize=8,
+                color=MAJORITY_COLOR,
+            )
             ax.set_xticks([])
             ax.set_yticks([])
             continue
@@ -311,18 +321,26 @@ def diagnostics_grid(frame: pd.DataFrame, variants: Sequence[str], quantity: str
         ax.set_xticks(range(0, len(epochs), step))
         ax.set_xticklabels([str(e) for e in epochs[::step]], fontsize=7)
         ax.set_xlabel("epoch (0 = untrained)", fontsize=7)
-    for ax in axes[len(present):]:
+    for ax in axes[len(present) :]:
         ax.set_visible(False)
     if image is not None:
-        fig.colorbar(image, ax=list(axes[: len(present)]), shrink=0.9,
-                     label=DIAGNOSTIC_QUANTITIES.get(quantity, quantity))
-    fig.suptitle(f"{DIAGNOSTIC_QUANTITIES.get(quantity, quantity)}: hidden layer (first at top) "
-                 "x epoch, mean over seeds", fontsize=10)
+        fig.colorbar(
+            image,
+            ax=list(axes[: len(present)]),
+            shrink=0.9,
+            label=DIAGNOSTIC_QUANTITIES.get(quantity, quantity),
+        )
+    fig.suptitle(
+        f"{DIAGNOSTIC_QUANTITIES.get(quantity, quantity)}: hidden layer (first at top) "
+        "x epoch, mean over seeds",
+        fontsize=10,
+    )
     return fig
 
 
 def _layer_epoch_grid(rows: pd.DataFrame, quantity: str) -> pd.DataFrame:
     layers = list(dict.fromkeys(rows["layer"]))
-    grid = rows.pivot_table(index="layer", columns="epoch", values=quantity, aggfunc="mean",
-                            dropna=False)
+    grid = rows.pivot_table(
+        index="layer", columns="epoch", values=quantity, aggfunc="mean", dropna=False
+    )
     return grid.reindex(layers)

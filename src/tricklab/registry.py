@@ -40,8 +40,9 @@ class Component:
     def __str__(self) -> str:
         if not self.args:
             return self.name
-        inner = ", ".join(f"{k}={_validation.show(v)}" for k, v in sorted(self.to_dict().items())
-                          if k != "name")
+        inner = ", ".join(
+            f"{k}={_validation.show(v)}" for k, v in sorted(self.to_dict().items()) if k != "name"
+        )
         return f"{self.name}({inner})"
 
 
@@ -102,9 +103,7 @@ class Registry:
             self._aliases[alias] = entry.name
         plain = {k: v for k, v in entry.params.items() if not isinstance(v, Nested)}
         fields = {k: (v | None, None) for k, v in plain.items()}
-        self._arg_models[entry.name] = create_model(
-            f"{entry.name}_args", __base__=_Args, **fields
-        )
+        self._arg_models[entry.name] = create_model(f"{entry.name}_args", __base__=_Args, **fields)
 
     # -- lookup ---------------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -161,7 +160,7 @@ class Registry:
         if missing:
             raise ComponentError(
                 f"{self.kind} '{entry.name}' needs {', '.join(missing)}. "
-                f"Give it as a table, e.g. {{name = \"{entry.name}\", {missing[0]} = ...}}.",
+                f'Give it as a table, e.g. {{name = "{entry.name}", {missing[0]} = ...}}.',
                 at=missing[0],
             )
         for key in given:

@@ -41,9 +41,9 @@ from tricklab.stats import (
     COUNTED_STATUSES,
     Comparison,
     compare,
+    default_primary_metric,
     diagnostics_frame,
     diagnostics_table,
-    default_primary_metric,
     higher_is_better,
     variant_table,
 )
@@ -538,16 +538,18 @@ _FIGURE_CAPTIONS = {
 }
 
 
-_FIGURE_CAPTIONS.update({
-    "diagnostics_kernel_grad_norm": "Norm of the gradient of the data loss with respect to each "
-    "hidden layer's kernel, on a fixed validation batch. Darker first layers than last ones mean "
-    "vanishing gradients: the layers near the input learn slowest.",
-    "diagnostics_saturated_fraction": "Share of units within 1% of a bound of their activation "
-    "(sigmoid, tanh) for most samples: their derivative is nearly 0.",
-    "diagnostics_dead_fraction": "Share of units of a ReLU-family activation that output 0 for "
-    "every sample of the batch: dead units get no gradient.",
-    "diagnostics_mean_abs_activation": "Mean absolute output of each hidden layer.",
-})
+_FIGURE_CAPTIONS.update(
+    {
+        "diagnostics_kernel_grad_norm": "Norm of the gradient of the data loss with respect to "
+        "each hidden layer's kernel, on a fixed validation batch. Darker first layers than last "
+        "ones mean vanishing gradients: the layers near the input learn slowest.",
+        "diagnostics_saturated_fraction": "Share of units within 1% of a bound of their activation "
+        "(sigmoid, tanh) for most samples: their derivative is nearly 0.",
+        "diagnostics_dead_fraction": "Share of units of a ReLU-family activation that output 0 for "
+        "every sample of the batch: dead units get no gradient.",
+        "diagnostics_mean_abs_activation": "Mean absolute output of each hidden layer.",
+    }
+)
 _FIGURE_TITLES = {
     "learning_curves": "Learning curves",
     "confusion_matrix": "Confusion matrix",
@@ -572,8 +574,10 @@ def _diagnostics_table(report: Report) -> dict[str, Any] | None:
     ]
     rows = [
         [_cell(variant, numeric=False)]
-        + [_cell(_mean_std(table.loc[variant], column, 3)) for column in
-           ("dead", "saturated", "grad_ratio_start", "grad_ratio_end")]
+        + [
+            _cell(_mean_std(table.loc[variant], column, 3))
+            for column in ("dead", "saturated", "grad_ratio_start", "grad_ratio_end")
+        ]
         for variant in table.index
     ]
     return {"columns": headers, "rows": rows}

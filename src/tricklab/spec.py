@@ -9,11 +9,11 @@ Keras, so ``tricklab lint`` and bad-input errors answer at once. Values that dep
 from __future__ import annotations
 
 import re
-import tomli
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
+import tomli
 from annotated_types import Ge, Gt, Le, Lt
 from pydantic import (
     BaseModel,
@@ -130,7 +130,11 @@ class GaussianNoiseLayer(_Spec):
 
 
 Layer = Annotated[
-    DenseLayer | DropoutLayer | FlattenLayer | BatchNormLayer | ActivationLayer
+    DenseLayer
+    | DropoutLayer
+    | FlattenLayer
+    | BatchNormLayer
+    | ActivationLayer
     | GaussianNoiseLayer,
     Field(discriminator="type"),
 ]
@@ -243,7 +247,7 @@ def _validation_choice(value: Any) -> Any:
     if isinstance(value, float | int) and not isinstance(value, bool) and 0 < value < 1:
         return float(value)
     raise _validation.own_error(
-        "must be a fraction of the training data in (0, 1), or \"test\" to validate on the "
+        'must be a fraction of the training data in (0, 1), or "test" to validate on the '
         f"test set as the lecture does. Received: validation={_validation.show(value)}."
     )
 
@@ -289,16 +293,21 @@ class StudySpec(_Spec):
     lint: LintSpec = LintSpec()
     diagnostics: Annotated[DiagnosticsSpec | None, BeforeValidator(_diagnostics)] = None
     variants: dict[str, Recipe]
-    overrides: dict[str, dict[str, Any]]
-    source: str | None = None
+    overrides: dict[str, dict[str, Any]]  # each variant's table as written (for reports)
+    source: str | None = None  # the study file, when read from one
+
+    #: The keys a study file may use (``overrides`` and ``source`` are filled in by tricklab).
+    USER_KEYS: ClassVar[tuple[str, ...]] = (
+        "baseline", "dataset", "description", "diagnostics", "grid", "lint", "model", "name",
+        "primary_metric", "resplit", "seeds", "split_seed", "train", "validation", "variants",
+    )  # fmt: skip
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
         if not NAME_PATTERN.match(value):
             raise _validation.own_error(
-                f"must use only {NAME_RULE} (it names the run directory). Received: "
-                f"name={value!r}."
+                f"must use only {NAME_RULE} (it names the run directory). Received: name={value!r}."
             )
         return value
 
@@ -312,7 +321,9 @@ class StudySpec(_Spec):
         except FileNotFoundError:
             raise SpecError("no such study file.", file=str(path)) from None
         except OSError as exc:
-            raise SpecError(f"cannot read the study file: {exc.strerror}.", file=str(path)) from None
+            raise SpecError(
+                f"cannot read the study file: {exc.strerror}.", file=str(path)
+            ) from None
         try:
             raw = tomli.loads(text)
         except tomli.TOMLDecodeError as exc:
@@ -327,6 +338,11 @@ class StudySpec(_Spec):
     def from_dict(cls, raw: Mapping[str, Any], *, source: str | None = None) -> StudySpec:
         """Validate a study given as a dictionary (the TOML structure)."""
         raw = dict(raw)
+        internal = sorted(k for k in ("overrides", "source") if k in raw)
+        if internal:
+            raise SpecError(
+                f"unknown key '{internal[0]}'. Expected one of: {', '.join(cls.USER_KEYS)}."
+            )
         variants_raw = raw.pop("variants", {})
         grid_raw = raw.pop("grid", {})
         if not isinstance(variants_raw, Mapping):
@@ -337,7 +353,7 @@ class StudySpec(_Spec):
         for name, value in variants_raw.items():
             if not isinstance(value, Mapping):
                 raise SpecError(
-                    f"must be a table of overrides (e.g. train.loss = \"mse\"). "
+                    f'must be a table of overrides (e.g. train.loss = "mse"). '
                     f"Received: {_validation.show(value)}.",
                     where=f"variants.{name}",
                 )
@@ -389,7 +405,7 @@ class StudySpec(_Spec):
             if outside:
                 raise SpecError(
                     f"unknown key '{outside[0]}'. A variant overrides the base recipe: keys "
-                    "under model or train (e.g. train.loss, \"model.layers[1].rate\").",
+                    'under model or train (e.g. train.loss, "model.layers[1].rate").',
                 )
             merged = _merge.merge(base, override)
             return Recipe.model_validate(merged)

@@ -488,5 +488,11 @@ def _run_diagnostics(rows: pd.DataFrame) -> pd.Series:
         ratio = (by_layer[layers[0]] / by_layer[layers[-1]]).to_numpy(dtype=float)
     else:
         ratio = np.array([math.nan])
-    return pd.Series({"dead": share("dead_fraction"), "saturated": share("saturated_fraction"),
-                      "grad_ratio_start": float(ratio[0]), "grad_ratio_end": float(ratio[-1])})
+    return pd.Series(
+        {
+            "dead": share("dead_fraction"),
+            "saturated": share("saturated_fraction"),
+            "grad_ratio_start": float(ratio[0]),
+            "grad_ratio_end": float(ratio[-1]),
+        }
+    )

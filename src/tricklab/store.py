@@ -67,8 +67,14 @@ class RunStore:
     def save(self, plan: RunPlan, result: RunResult, staging: Path) -> Path:
         """Move a finished run from ``staging`` into its run directory; result.json last."""
         run_dir = self.run_dir(plan.variant, plan.seed)
-        for stale in ("result.json", "spec.json", "history.csv", WEIGHTS, DIAGNOSTICS,
-                      "failed.json"):
+        for stale in (
+            "result.json",
+            "spec.json",
+            "history.csv",
+            WEIGHTS,
+            DIAGNOSTICS,
+            "failed.json",
+        ):
             (run_dir / stale).unlink(missing_ok=True)
         _write_json(staging / "spec.json", plan.resolved())
         write_history(staging / "history.csv", result.history)
@@ -122,7 +128,7 @@ def load_result(run_dir: Path) -> RunResult | None:
 
 
 def write_history(path: Path, history: dict[str, list[float]]) -> None:
-    columns = ["loss", "val_loss"] + sorted(k for k in history if k not in ("loss", "val_loss"))
+    columns = ["loss", "val_loss", *sorted(k for k in history if k not in ("loss", "val_loss"))]
     columns = [c for c in columns if c in history]
     epochs = len(history.get("loss", []))
     with path.open("w", newline="") as handle:

@@ -188,9 +188,16 @@ def run_study(
                 dataset, validation=spec.validation, seed=plan.split_seed
             )
         try:
-            result = _train_one(engine, store, plan, dataset, splits_cache[plan.split_seed],
-                                lambda e, logs, p=plan, i=index: notify(
-                                    RunEvent("epoch", p, i, len(todo), epoch=e, logs=logs)))
+            result = _train_one(
+                engine,
+                store,
+                plan,
+                dataset,
+                splits_cache[plan.split_seed],
+                lambda e, logs, p=plan, i=index: notify(
+                    RunEvent("epoch", p, i, len(todo), epoch=e, logs=logs)
+                ),
+            )
         except TricklabError:
             raise
         except Exception as exc:  # one broken run must not lose the others
@@ -203,8 +210,9 @@ def run_study(
         notify(RunEvent("done", plan, index, len(todo), result=result))
 
     ordered = [results[(p.variant, p.seed)] for p in plans if (p.variant, p.seed) in results]
-    return StudyRun(spec, store, ordered, len(todo) - len(failed), len(plans) - len(todo),
-                    failed, dataset)
+    return StudyRun(
+        spec, store, ordered, len(todo) - len(failed), len(plans) - len(todo), failed, dataset
+    )
 
 
 def _train_one(
@@ -257,13 +265,24 @@ def _write_index(
             },
             "backend": plans[0].backend if plans else _backend.name(),
             "runs": [
-                {"variant": p.variant, "seed": p.seed, "key": p.key,
-                 "dir": str(store.run_dir(p.variant, p.seed).relative_to(store.root))}
+                {
+                    "variant": p.variant,
+                    "seed": p.seed,
+                    "key": p.key,
+                    "dir": str(store.run_dir(p.variant, p.seed).relative_to(store.root)),
+                }
                 for p in plans
             ],
             "lint": [
-                {"code": f.code, "severity": f.severity, "scope": f.scope, "path": f.path,
-                 "message": f.message, "fix": f.fix, "ignored": f.ignored}
+                {
+                    "code": f.code,
+                    "severity": f.severity,
+                    "scope": f.scope,
+                    "path": f.path,
+                    "message": f.message,
+                    "fix": f.fix,
+                    "ignored": f.ignored,
+                }
                 for f in findings
             ],
             "updated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

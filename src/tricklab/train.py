@@ -118,8 +118,9 @@ def _diagnostics(plan: RunPlan, splits: Splits, target: Target) -> Any:
     from tricklab.diagnostics import make_callback
 
     n = plan.diagnostics["batch_size"]
-    return make_callback(splits.x_val[:n], target.encode(splits.y_val[:n]),
-                         every=plan.diagnostics["every"])
+    return make_callback(
+        splits.x_val[:n], target.encode(splits.y_val[:n]), every=plan.diagnostics["every"]
+    )
 
 
 def preprocessing(dataset: Dataset, splits: Splits) -> dict[str, Any]:
