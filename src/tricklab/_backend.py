@@ -35,6 +35,10 @@ def select(backend: str | None = None) -> str:
                 f"KERAS_BACKEND={wanted}."
             )
     os.environ["KERAS_BACKEND"] = wanted
+    if wanted != "tensorflow":
+        # keras.utils.set_random_seed also seeds TensorFlow when it is installed; on the other
+        # backends TF only serves that, so keep its oneDNN start-up notice off the terminal.
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     return wanted
 
 

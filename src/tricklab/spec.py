@@ -196,7 +196,8 @@ class TrainSpec(_Spec):
     epochs: PosInt = 10
     early_stopping: EarlyStoppingSpec | None = None
     checkpoint: CheckpointSpec = CheckpointSpec()
-    steps_per_execution: PosInt = 50
+    #: Steps per compiled call; None: 50, or 1 on PyTorch (which supports no other value).
+    steps_per_execution: PosInt | None = None
     shuffle: bool = True
 
     def checkpoint_monitor(self) -> str:
