@@ -218,9 +218,14 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     epochs = {name: recipe.train.epochs for name, recipe in spec.variants.items()}
     interactive = console.is_terminal and not args.quiet
     display = RichDisplay(console, metric, epochs) if interactive else PlainLog(console, metric)
+    protocol = (
+        ", [bold red]validated on the test set[/bold red] (the lecture's protocol)"
+        if spec.validation == "test"
+        else ""
+    )
     console.print(
         f"study [bold]{spec.name}[/bold]: {len(spec.variants)} variants x {len(spec.seeds)} "
-        f"seeds on {_backend.name()}"
+        f"seeds on {_backend.name()}{protocol}"
     )
     with display:
         outcome = run_study(spec, out=args.out, fresh=args.fresh, listener=display)
@@ -236,10 +241,13 @@ def _run(args: argparse.Namespace, console: Console) -> int:
 
 
 def _show_report(console: Console, root: Path) -> None:
-    from tricklab.report import build_report, terminal_table
+    from tricklab.report import build_report, diagnostics_terminal_table, terminal_table
 
     report = build_report(root)
     console.print(terminal_table(report))
+    diagnostics = diagnostics_terminal_table(report)
+    if diagnostics is not None:
+        console.print(diagnostics)
     for comparison in report.comparisons:
         console.print(f"  {comparison.sentence()}", markup=False)
     console.print(f"report: {report.html}  (and {report.markdown.name})")

@@ -469,6 +469,22 @@ def terminal_table(report: Report) -> Table:
     return table
 
 
+def diagnostics_terminal_table(report: Report) -> Table | None:
+    """The diagnostics summary (see the report's Diagnostics section), or None without any."""
+    content = _diagnostics_table(report)
+    if content is None:
+        return None
+    table = Table(
+        title=f"{report.study}: training diagnostics (last epoch, mean ± std over seeds)",
+        header_style="bold",
+    )
+    for column in content["columns"]:
+        table.add_column(column.header, justify="right" if column.numeric else "left")
+    for row in content["rows"]:
+        table.add_row(*(cell["text"] for cell in row))
+    return table
+
+
 # -- the full tables -----------------------------------------------------------------------------
 def _cell(text: str, sub: str = "", numeric: bool = True) -> dict[str, Any]:
     return {"text": text, "sub": "" if sub == DASH else sub, "num": numeric}
