@@ -22,6 +22,7 @@ Rows are written to ``diagnostics.csv`` in the run directory: epoch 0 is the unt
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -134,18 +135,23 @@ def make_callback(x: np.ndarray, y: np.ndarray, every: int = 1) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.rows: list[dict[str, Any]] = []
+            self.seconds = 0.0  # time spent measuring (what diagnostics cost this run)
 
         def on_train_begin(self, logs: Any = None) -> None:
+            started = time.perf_counter()
             self._layers = hidden_layers(self.model)
             self._probe = keras.Model(
                 self.model.inputs[0], [emitter.output for _, emitter, _ in self._layers]
             )
             self._gradients = kernel_gradients(self.model, [d for d, _, _ in self._layers])
             self._record(0)
+            self.seconds += time.perf_counter() - started
 
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             if (epoch + 1) % every == 0:
+                started = time.perf_counter()
                 self._record(epoch + 1)
+                self.seconds += time.perf_counter() - started
 
         def _record(self, epoch: int) -> None:
             outputs = self._probe(x, training=False)
@@ -172,14 +178,19 @@ def kernel_gradients(model: Any, layers: list[Any]) -> Any:
     keras = _backend.keras()
     backend = keras.backend.backend()
     kernels = [layer.kernel for layer in layers]
+    function = model.loss if callable(model.loss) else keras.losses.get(model.loss)
+
+    def loss(y: Any, predictions: Any) -> Any:  # a loss function gives one value per sample
+        return keras.ops.mean(function(y, predictions))
+
     if backend == "jax":
-        return _jax_gradients(model, kernels)
+        return _jax_gradients(model, kernels, loss)
     if backend == "tensorflow":
-        return _tensorflow_gradients(model, kernels)
-    return _torch_gradients(model, kernels)
+        return _tensorflow_gradients(model, kernels, loss)
+    return _torch_gradients(model, kernels, loss)
 
 
-def _jax_gradients(model: Any, kernels: list[Any]) -> Any:
+def _jax_gradients(model: Any, kernels: list[Any], loss_fn: Any) -> Any:
     import jax
     import jax.numpy as jnp
 
@@ -190,7 +201,7 @@ def _jax_gradients(model: Any, kernels: list[Any]) -> Any:
     def norms(values: list[Any], non_trainable: list[Any], x: Any, y: Any) -> Any:
         def loss(values: list[Any]) -> Any:
             predictions, _ = model.stateless_call(values, non_trainable, x, training=False)
-            return model.loss(y, predictions)
+            return loss_fn(y, predictions)
 
         grads = jax.grad(loss)(values)
         return jnp.stack([jnp.linalg.norm(grads[i]) for i in positions])
@@ -203,24 +214,24 @@ def _jax_gradients(model: Any, kernels: list[Any]) -> Any:
     return call
 
 
-def _tensorflow_gradients(model: Any, kernels: list[Any]) -> Any:
+def _tensorflow_gradients(model: Any, kernels: list[Any], loss_fn: Any) -> Any:
     import tensorflow as tf
 
     def call(x: Any, y: Any) -> list[float]:
         with tf.GradientTape() as tape:
-            loss = model.loss(y, model(x, training=False))
+            loss = loss_fn(y, model(x, training=False))
         grads = tape.gradient(loss, [k.value for k in kernels])
         return [float(tf.norm(g)) if g is not None else 0.0 for g in grads]
 
     return call
 
 
-def _torch_gradients(model: Any, kernels: list[Any]) -> Any:
+def _torch_gradients(model: Any, kernels: list[Any], loss_fn: Any) -> Any:
     import torch
 
     def call(x: Any, y: Any) -> list[float]:
         model.zero_grad()
-        loss = model.loss(torch.as_tensor(y), model(x, training=False))
+        loss = loss_fn(torch.as_tensor(y), model(x, training=False))
         grads = torch.autograd.grad(loss, [k.value for k in kernels], allow_unused=True)
         return [float(torch.linalg.norm(g)) if g is not None else 0.0 for g in grads]
 

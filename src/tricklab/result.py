@@ -89,6 +89,7 @@ class RunResult:
     history: dict[str, list[float]] = field(default_factory=dict)
     #: Per hidden layer and epoch (diagnostics.csv), when the study asks for diagnostics.
     diagnostics: list[dict[str, Any]] = field(default_factory=list)
+    diagnostics_seconds: float = 0.0  # of seconds_total, the time diagnostics took
     finished_at: str = ""
     schema: int = RESULT_SCHEMA
 

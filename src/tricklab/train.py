@@ -107,6 +107,7 @@ def train_run(
         preprocessing=preprocessing(dataset, splits),
         history={k: [float(v) for v in values] for k, values in history.items()},
         diagnostics=probe.rows if probe is not None else [],
+        diagnostics_seconds=probe.seconds if probe is not None else 0.0,
         finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
 
