@@ -177,10 +177,15 @@ def run_study(
             notify(RunEvent("reused", plan, 0, 0, result=stored))
         else:
             todo.append(plan)
-    _write_index(store, spec, dataset, plans, lint_study(spec, dataset))
+    # The split of the study's split_seed: its sizes go in the index, and runs train on it.
+    splits_cache = {
+        spec.split_seed: make_splits(dataset, validation=spec.validation, seed=spec.split_seed)
+    }
+    _write_index(
+        store, spec, dataset, plans, lint_study(spec, dataset), splits_cache[spec.split_seed]
+    )
 
     failed: list[tuple[RunPlan, str]] = []
-    splits_cache: dict[int, Splits] = {}
     for index, plan in enumerate(todo, start=1):
         notify(RunEvent("start", plan, index, len(todo)))
         if plan.split_seed not in splits_cache:
@@ -232,9 +237,13 @@ def _train_one(
 
 
 def _write_index(
-    store: RunStore, spec: StudySpec, dataset: Dataset, plans: list[RunPlan], findings: list[Any]
+    store: RunStore,
+    spec: StudySpec,
+    dataset: Dataset,
+    plans: list[RunPlan],
+    findings: list[Any],
+    splits: Splits,
 ) -> None:
-    splits = make_splits(dataset, validation=spec.validation, seed=spec.split_seed)
     store.write_index(
         {
             "study": spec.name,
