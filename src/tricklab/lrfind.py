@@ -169,13 +169,14 @@ def lr_find(
     when the loss is not finite.
     """
     from tricklab.build import build_model, compile_model, target_for
-    from tricklab.datasets import load_dataset, make_splits
+    from tricklab.datasets import make_splits
+    from tricklab.study import load_data, make_plan
 
     _check_arguments(steps, min_lr, max_lr, seed, stop_factor)
     recipe = _recipe(spec, variant, steps=steps, min_lr=min_lr, max_lr=max_lr)
-    dataset = load_dataset(spec.dataset, base_dir=spec.base_dir)
+    dataset = load_data(spec)  # data errors name the study file, as in `tricklab run`
     target = target_for(recipe, dataset)
-    split_seed = seed if spec.resplit else spec.split_seed
+    split_seed = make_plan(spec, variant, seed, dataset).split_seed  # the split a run trains on
     splits = make_splits(dataset, validation=spec.validation, seed=split_seed)
 
     keras = _backend.keras()
