@@ -37,17 +37,13 @@ def write_study(path: Path, text: str) -> Path:
     return path
 
 
-def train_tiny(
-    study: dict[str, Any], variant: str | None = None, seed: int = 0, tmp: Path | None = None
-) -> tuple[Any, Any]:
-    """Train one run of ``study`` with the real trainer; return (RunResult, the trained model)."""
-    import tempfile
-
+def train_tiny(study: dict[str, Any], variant: str | None = None, seed: int = 0) -> tuple[Any, Any]:
+    """Train one run of ``study`` with the solo engine; return (RunResult, the trained model)."""
     from tricklab import _backend
     from tricklab.datasets import load_dataset, make_splits
+    from tricklab.engines.solo import train_run
     from tricklab.spec import StudySpec
     from tricklab.study import make_plan
-    from tricklab.train import train_run
 
     keras = _backend.keras()
     spec = StudySpec.from_dict(study)
@@ -61,6 +57,5 @@ def train_tiny(
             captured.append(self.model)
 
     captured: list[Any] = []
-    folder = Path(tmp or tempfile.mkdtemp())
-    result = train_run(plan, dataset, splits, folder / "best.weights.h5", callbacks=[Capture()])
+    result, _ = train_run(plan, dataset, splits, callbacks=[Capture()])
     return result, captured[0]

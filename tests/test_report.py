@@ -208,7 +208,7 @@ def _result(
         first_epoch_seconds=1.0,
         seconds_total=1.2,
         backend="jax",
-        engine="keras-solo",
+        engine="solo",
         versions={"python": "3.11", "keras": "3.10"},
         validated_on=validated_on,
         split_sizes={"train": 300, "validation": 40, "test": 90},

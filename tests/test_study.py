@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from tricklab.engines import solo
 from tricklab.spec import StudySpec
 from tricklab.store import RunStore
 from tricklab.study import RunEvent, run_study
-from tricklab.train import train_run
 
 
 @pytest.fixture
@@ -91,34 +91,53 @@ def test_run_directory_files(study: dict, tmp_path: Path) -> None:
     assert index["runs"][0]["key"] == outcome.results[0].key
 
 
-def test_a_failing_run_keeps_the_others_and_is_retried(study: dict, tmp_path: Path) -> None:
-    def flaky(plan: Any, *args: Any, **kwargs: Any) -> Any:
-        if plan.variant == "mse" and plan.seed == 1:
-            raise RuntimeError("out of memory (simulated)")
-        return train_run(plan, *args, **kwargs)
+@pytest.mark.parametrize("engine", ["solo", "population"])
+def test_a_failing_run_keeps_the_others_and_is_retried(
+    study: dict, tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if engine == "solo":
+        real = solo.train_run
 
-    outcome = run_study(StudySpec.from_dict(study), out=tmp_path, engine=flaky)
-    assert outcome.trained == 3
-    assert [(p.variant, p.seed) for p, _ in outcome.failed] == [("mse", 1)]
+        def flaky(plan: Any, *args: Any, **kwargs: Any) -> Any:
+            if plan.variant == "mse" and plan.seed == 1:
+                raise RuntimeError("out of memory (simulated)")
+            return real(plan, *args, **kwargs)
+
+        monkeypatch.setattr(solo, "train_run", flaky)
+        failing = [("mse", 1)]
+    else:  # a population that fails fails all its members; the next run retries them
+        from tricklab.engines import population
+
+        def broken(self: Any) -> None:
+            raise RuntimeError("out of memory (simulated)")
+
+        monkeypatch.setattr(population.Population, "_build", broken)
+        failing = [("bce", 0), ("bce", 1), ("mse", 0), ("mse", 1)]
+    outcome = run_study(StudySpec.from_dict(study), out=tmp_path, engine=engine)
+    assert outcome.trained == 4 - len(failing)
+    assert [(p.variant, p.seed) for p, _ in outcome.failed] == failing
     assert "out of memory" in outcome.failed[0][1]
     assert (tmp_path / "tiny" / "mse" / "seed-1" / "failed.json").exists()
+    monkeypatch.undo()
     events: list[RunEvent] = []
-    retry = run_study(StudySpec.from_dict(study), out=tmp_path, listener=events.append)
-    assert trained(events) == [("mse", 1)]
-    assert retry.reused == 3 and not retry.failed
+    retry = run_study(
+        StudySpec.from_dict(study), out=tmp_path, listener=events.append, engine=engine
+    )
+    assert trained(events) == failing
+    assert retry.reused == 4 - len(failing) and not retry.failed
     assert not (tmp_path / "tiny" / "mse" / "seed-1" / "failed.json").exists()
 
 
-def test_results_are_reused_whatever_engine_wrote_them(study: dict, tmp_path: Path) -> None:
-    def other_engine(*args: Any, **kwargs: Any) -> Any:
-        result = train_run(*args, **kwargs)
-        result.engine = "population"
-        return result
-
-    spec = StudySpec.from_dict(study).select(["bce"], seeds=1)
-    run_study(spec, out=tmp_path, engine=other_engine)
-    again = run_study(spec, out=tmp_path)
-    assert again.reused == 1 and again.results[0].engine == "population"
+def test_the_engine_joins_the_run_key(study: dict, tmp_path: Path) -> None:
+    spec = StudySpec.from_dict(study).select(["bce"])
+    first = run_study(spec, out=tmp_path, engine="solo")
+    assert [r.engine for r in first.results] == ["solo", "solo"]
+    assert run_study(spec, out=tmp_path, engine="solo").reused == 2
+    other = run_study(spec, out=tmp_path, engine="population")
+    assert (other.trained, other.reused) == (2, 0)
+    assert [r.engine for r in other.results] == ["population", "population"]
+    index = json.loads((tmp_path / "tiny" / "study.json").read_text())
+    assert index["engines"] == ["population"]
 
 
 def test_split_is_fixed_per_study_unless_resplit(study: dict, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The solo trainer: reproducible histories, what a result holds, best vs last evaluation."""
+"""The solo engine: reproducible histories, what a result holds, best vs last evaluation."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def test_result_holds_what_a_user_checks(tiny: dict) -> None:
         assert set(scores) == {"loss", "accuracy", "auc", "balanced_accuracy", "majority_baseline"}
     assert result.test["best"]["majority_baseline"] == pytest.approx(80 / 94)
     assert result.params == model.count_params() == 16 * 8 + 8 + 8 + 1
-    assert result.backend == "jax" and result.engine == "keras-solo"
+    assert result.backend == "jax" and result.engine == "solo"
     assert {"keras", "jax", "numpy", "python"} <= set(result.versions)
     assert result.seconds_per_epoch > 0 and result.seconds_total > 0
     assert result.split_sizes == {"train": 338, "validation": 38, "test": 94}

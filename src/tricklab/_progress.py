@@ -75,29 +75,26 @@ class RichDisplay:
         if event.kind == "reused":
             self.reused += 1
             return
+        if event.kind == "fallback":
+            self.console.print(fallback_line(event), highlight=False, soft_wrap=True)
+            return
         if self.task is None:
             self.task = self.progress.add_task(
                 "runs", total=event.total, current="", epoch="", val=""
             )
         plan = event.plan
-        if event.kind == "start":
-            self._within = 0.0
-            self.progress.update(
-                self.task, current=f"{plan.variant} / seed {plan.seed}", epoch="", val=""
-            )
-        elif event.kind == "epoch":
+        if event.kind == "population" and event.population is not None:
+            self.progress.update(self.task, **population_fields(event))
+        elif event.kind == "epoch" and plan is not None and plan.engine == "solo":
             total = self.epochs.get(plan.variant, 1)
-            step = 1 / total
-            self._within += step
             val = event.logs.get("val_loss")
             self.progress.update(
                 self.task,
-                advance=step if self._within <= 1 else 0,
+                current=f"{plan.variant} / seed {plan.seed}",
                 epoch=f"epoch {event.epoch}/{total}",
                 val=f"val_loss {val:.4f}" if val is not None else "",
             )
-        elif event.kind in ("done", "failed"):
-            # Early stopping ends a run before its last epoch: complete its share of the bar.
+        elif event.kind in ("done", "failed") and plan is not None:
             self.progress.update(self.task, completed=event.index)
             if event.kind == "done" and event.result is not None:
                 self.console.print(
@@ -110,8 +107,27 @@ class RichDisplay:
                 )
 
 
+def fallback_line(event: RunEvent) -> str:
+    """Why a run trains solo rather than in a population."""
+    plan = event.plan
+    assert plan is not None
+    return f"{plan.variant} seed {plan.seed}: solo engine ({event.error})"
+
+
+def population_fields(event: RunEvent) -> dict[str, str]:
+    """A population's progress: members still training, epoch, best monitored value so far."""
+    pop = event.population
+    assert pop is not None
+    best = f"best {pop.monitor} {pop.best:.4f}" if pop.best is not None else ""
+    return {
+        "current": f"population {pop.training}/{pop.members} training",
+        "epoch": f"epoch {pop.epoch}",
+        "val": best,
+    }
+
+
 class PlainLog:
-    """Plain lines, for logs and ``--quiet``: one when a run starts and one when it ends."""
+    """Plain lines, for logs and ``--quiet``: one per finished run and per population epoch."""
 
     def __init__(self, console: Console, metric: str | None) -> None:
         self.console = console
@@ -129,15 +145,17 @@ class PlainLog:
         elapsed = f"[{time.perf_counter() - self._start:7.1f} s]"
         if event.kind == "reused":
             self.reused += 1
-        elif event.kind == "start":
+        elif event.kind == "fallback":
+            self.console.print(f"{elapsed} {fallback_line(event)}", highlight=False, soft_wrap=True)
+        elif event.kind == "population" and event.population is not None:
+            fields = population_fields(event)
             self.console.print(
-                f"{elapsed} run {event.index}/{event.total}: {event.plan.variant} "
-                f"seed {event.plan.seed}",
+                f"{elapsed} {fields['current']}, {fields['epoch']}, {fields['val']}",
                 highlight=False,
             )
         elif event.kind == "done" and event.result is not None:
             self.console.print(
-                f"{elapsed}   {run_line(event.result, self.metric)}",
+                f"{elapsed} {event.index}/{event.total} {run_line(event.result, self.metric)}",
                 highlight=False,
                 soft_wrap=True,
             )

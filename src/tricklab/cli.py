@@ -82,6 +82,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--fresh", action="store_true", help="delete the study's stored runs first")
     run.add_argument(
+        "--engine",
+        choices=("auto", "solo", "population"),
+        default="auto",
+        help="auto (default): runs that share layer shapes, batch size and epochs train as one "
+        "compiled population on JAX, others solo; solo: one model.fit per run; population: "
+        "populations even of one run",
+    )
+    run.add_argument(
         "--quiet", action="store_true", help="plain log lines instead of a live progress display"
     )
     run.set_defaults(handler=_run)
@@ -228,7 +236,9 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         f"seeds on {_backend.name()}{protocol}"
     )
     with display:
-        outcome = run_study(spec, out=args.out, fresh=args.fresh, listener=display)
+        outcome = run_study(
+            spec, out=args.out, fresh=args.fresh, listener=display, engine=args.engine
+        )
     console.print(
         f"trained {outcome.trained} runs, reused {outcome.reused} from {outcome.root}"
         + (f", {len(outcome.failed)} failed" if outcome.failed else "")

@@ -637,7 +637,12 @@ def _number_name(value: float) -> str:
 
 @dataclass(frozen=True, eq=False)
 class Splits:
-    """Train / validation / test arrays for one seed (fresh, writable arrays)."""
+    """Train / validation / test arrays for one seed (fresh, writable arrays).
+
+    ``rows`` says which rows of the dataset each part holds: ``train`` and ``validation`` index
+    ``dataset.x``; ``test`` indexes ``dataset.x_test`` when the dataset has an official test
+    split, else ``dataset.x``. Engines that keep one copy of the data use them.
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -648,6 +653,7 @@ class Splits:
     validation_is_test: bool
     feature_mean: np.ndarray | None
     feature_std: np.ndarray | None
+    rows: dict[str, np.ndarray]
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.y_train), "validation": len(self.y_val), "test": len(self.y_test)}
@@ -665,42 +671,41 @@ def make_splits(dataset: Dataset, *, validation: float | Literal["test"], seed: 
         raise ValueError(f"validation must be a float in (0, 1) or 'test', not {validation!r}")
     if not isinstance(seed, int) or not 0 <= seed < 2**32:
         raise ValueError(f"seed must be an int in [0, 2**32), not {seed!r}")
+    everything = np.arange(len(dataset.y))
     if dataset.x_test is not None and dataset.y_test is not None:
-        x_rest, y_rest, x_test, y_test = dataset.x, dataset.y, dataset.x_test, dataset.y_test
+        rest, test = everything, np.arange(len(dataset.y_test))
+        x_test_pool, y_test_pool = dataset.x_test, dataset.y_test
     elif dataset.test_fraction is not None:
-        x_rest, x_test, y_rest, y_test = _hold_out(
-            dataset, dataset.x, dataset.y, dataset.test_fraction, seed, "test"
-        )
+        rest, test = _hold_out(dataset, everything, dataset.y, dataset.test_fraction, seed, "test")
+        x_test_pool, y_test_pool = dataset.x, dataset.y
     else:
         raise ValueError(f"{dataset.name}: no official test split and no test_fraction")
     if validation == "test":
-        x_train, y_train, x_val, y_val = x_rest, y_rest, x_test, y_test
+        train, val = rest, test
     else:
-        x_train, x_val, y_train, y_val = _hold_out(
-            dataset, x_rest, y_rest, validation, seed, "validation"
-        )
+        train, val = _hold_out(dataset, rest, dataset.y[rest], validation, seed, "validation")
+    x_train, y_train = dataset.x[train], dataset.y[train]
+    x_test, y_test = x_test_pool[test], y_test_pool[test]
     mean = std = None
     if dataset.standardize:
         mean, std = _moments(x_train)
         x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
-        x_val = x_test if validation == "test" else (x_val - mean) / std
-    x_train, y_train, x_test, y_test = (_own(a) for a in (x_train, y_train, x_test, y_test))
     if validation == "test":
         x_val, y_val = x_test, y_test
     else:
-        x_val, y_val = _own(x_val), _own(y_val)
-    return Splits(x_train, y_train, x_val, y_val, x_test, y_test, validation == "test", mean, std)
-
-
-def _own(array: np.ndarray) -> np.ndarray:
-    """A writable array: the dataset's (read-only, cached) arrays are copied."""
-    return array if array.flags.writeable else array.copy()
+        x_val, y_val = dataset.x[val], dataset.y[val]
+        if mean is not None:
+            x_val = (x_val - mean) / std
+    rows = {"train": train, "validation": val, "test": test}
+    return Splits(
+        x_train, y_train, x_val, y_val, x_test, y_test, validation == "test", mean, std, rows
+    )
 
 
 def _hold_out(
-    dataset: Dataset, x: np.ndarray, y: np.ndarray, fraction: float, seed: int, what: str
+    dataset: Dataset, rows: np.ndarray, y: np.ndarray, fraction: float, seed: int, what: str
 ) -> list[np.ndarray]:
-    """``[x_keep, x_out, y_keep, y_out]``: a seeded hold-out, stratified for classification."""
+    """``[rows_keep, rows_out]``: a seeded hold-out of ``rows``, stratified for classification."""
     from sklearn.model_selection import train_test_split
 
     stratify = None if dataset.task == "regression" else y
@@ -708,7 +713,7 @@ def _hold_out(
     problem = _hold_out_problem(dataset, y, fraction, what) if stratify is not None else None
     if problem is None:
         try:
-            return train_test_split(x, y, test_size=fraction, stratify=stratify, random_state=seed)
+            return train_test_split(rows, test_size=fraction, stratify=stratify, random_state=seed)
         except ValueError as exc:
             problem = str(exc)
     raise DataError(

@@ -1,7 +1,7 @@
 """The run format: what one run is asked to do, and what it produced.
 
-Every training engine (the solo Keras trainer today, a vectorised population engine later) turns a
-:class:`RunPlan` into a :class:`RunResult`; the store writes results the same way whatever engine
+Every training engine (:mod:`tricklab.engines`: solo, population) turns a :class:`RunPlan` into a
+:class:`RunResult` and the run's weights; the store writes results the same way whatever engine
 made them, and statistics and reports read only this format.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 from tricklab.spec import Recipe
 
 #: Bump when the meaning of stored results changes; older results are then retrained.
-RESULT_SCHEMA = 1
+RESULT_SCHEMA = 2
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class RunPlan:
     split_seed: int  # the seed the train/validation/test split was drawn with
     backend: str
     diagnostics: dict[str, Any] | None = None  # DiagnosticsSpec as data, when measured
+    engine: str = "solo"  # "solo" or "population": part of the key, as the numbers may differ
 
     def resolved(self) -> dict[str, Any]:
         """Everything that determines this run's numbers (spec.json)."""
@@ -47,12 +48,13 @@ class RunPlan:
             "split_seed": self.split_seed,
             "backend": self.backend,
             "diagnostics": self.diagnostics,
+            "engine": self.engine,
             "result_schema": RESULT_SCHEMA,
         }
 
     @property
     def key(self) -> str:
-        """Hash of what determines the numbers: not the names, not the engine that trains it."""
+        """Hash of what determines the numbers (the engine included), not the names."""
         content = {k: v for k, v in self.resolved().items() if k not in ("study", "variant")}
         blob = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -9,8 +9,9 @@ Layout (``runs/<study>/``)::
     <variant>/seed-<n>/diagnostics.csv  per hidden layer and epoch, when the study asks for it
     <variant>/seed-<n>/result.json written last: a run is finished when it exists with its key
 
-A run is trained in ``<run dir>/.partial/`` and moved into place when it finished, so a crash
-never leaves a half-written run that looks finished. The store reads and writes; it never trains.
+A finished run is written in ``<run dir>/.partial/`` and moved into place, ``result.json`` last, so
+a crash never leaves a half-written run that looks finished. The store reads and writes every
+file; it never trains (engines return results and weights as arrays).
 """
 
 from __future__ import annotations
@@ -64,8 +65,12 @@ class RunStore:
                 yield result
 
     # -- writing --------------------------------------------------------------------------
-    def save(self, plan: RunPlan, result: RunResult, staging: Path) -> Path:
-        """Move a finished run from ``staging`` into its run directory; result.json last."""
+    def save(self, plan: RunPlan, result: RunResult, weights: list[Any]) -> Path:
+        """Write a finished run (its best ``weights`` as ``best.weights.h5``); result.json last."""
+        from tricklab.engines._scoring import write_weights  # imports Keras
+
+        staging = self.staging_dir(plan.variant, plan.seed)
+        write_weights(staging / WEIGHTS, plan.recipe, tuple(result.input_shape), weights)
         run_dir = self.run_dir(plan.variant, plan.seed)
         for stale in (
             "result.json",

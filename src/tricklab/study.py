@@ -11,46 +11,39 @@ variant cannot waste the time spent on the first ones.
 from __future__ import annotations
 
 import datetime as dt
-import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from tricklab import _backend
+from tricklab import _backend, engines
 from tricklab.build import check_compatible
 from tricklab.datasets import Dataset, Splits, load_dataset, make_splits
-from tricklab.errors import DataError, SpecError, TricklabError
+from tricklab.engines import Assignment, PopulationEpoch
+from tricklab.errors import DataError, SpecError
 from tricklab.result import RunPlan, RunResult
 from tricklab.spec import StudySpec, load_study
-from tricklab.store import WEIGHTS, RunStore
-
-
-class Engine(Protocol):
-    """Anything that turns a plan into a result (the solo Keras trainer, later a population)."""
-
-    def __call__(
-        self,
-        plan: RunPlan,
-        dataset: Dataset,
-        splits: Splits,
-        checkpoint_path: Path,
-        callbacks: Iterable[Any] = (),
-    ) -> RunResult: ...
+from tricklab.store import RunStore
 
 
 @dataclass
 class RunEvent:
-    """What a progress display is told about."""
+    """What a progress display is told about.
 
-    kind: str  # "start", "epoch", "done", "reused", "failed"
-    plan: RunPlan
-    index: int  # position among the runs to train (1-based)
+    ``kind``: "reused" (a stored run), "fallback" (a run trains solo: ``error`` says why),
+    "epoch" (a run finished an epoch), "population" (a population finished an epoch:
+    ``population``), "done" or "failed".
+    """
+
+    kind: str
+    plan: RunPlan | None
+    index: int  # runs finished so far in this call (done or failed)
     total: int  # runs to train
     epoch: int = 0
     logs: dict[str, float] = field(default_factory=dict)
     result: RunResult | None = None
     error: str = ""
+    population: PopulationEpoch | None = None
 
 
 Listener = Callable[[RunEvent], None]
@@ -81,18 +74,36 @@ def check_study(spec: StudySpec, dataset: Dataset) -> None:
         raise SpecError(problems, file=spec.source)
 
 
-def plan_study(spec: StudySpec, dataset: Dataset, backend: str | None = None) -> list[RunPlan]:
-    """Every variant x seed of the study, checked against the data first."""
+def plan_study(
+    spec: StudySpec, dataset: Dataset, backend: str | None = None, engine: str = "solo"
+) -> list[tuple[RunPlan, Assignment]]:
+    """Every variant x seed of the study with the engine that trains it, checked against the data.
+
+    Engines are assigned over the whole study (not the runs left to train), so a run keeps its
+    engine, and its key, whichever subset of the study a command trains.
+    """
     check_study(spec, dataset)
+    backend = backend or _backend.name()
+    pairs = [(variant, seed) for variant in spec.variants for seed in spec.seeds]
+    assignments = engines.assign(
+        [spec.variants[variant] for variant, _ in pairs],
+        choice=engine,
+        backend=backend,
+        diagnostics=spec.diagnostics is not None,
+    )
     return [
-        make_plan(spec, variant, seed, dataset, backend)
-        for variant in spec.variants
-        for seed in spec.seeds
+        (make_plan(spec, variant, seed, dataset, backend, a.engine), a)
+        for (variant, seed), a in zip(pairs, assignments, strict=True)
     ]
 
 
 def make_plan(
-    spec: StudySpec, variant: str, seed: int, dataset: Dataset, backend: str | None = None
+    spec: StudySpec,
+    variant: str,
+    seed: int,
+    dataset: Dataset,
+    backend: str | None = None,
+    engine: str = "solo",
 ) -> RunPlan:
     """One run of the study, fully resolved."""
     return RunPlan(
@@ -106,6 +117,7 @@ def make_plan(
         split_seed=seed if spec.resplit else spec.split_seed,
         backend=backend or _backend.name(),
         diagnostics=spec.diagnostics.model_dump() if spec.diagnostics else None,
+        engine=engine,
     )
 
 
@@ -155,85 +167,78 @@ def run_study(
     out: str | Path = "runs",
     fresh: bool = False,
     listener: Listener | None = None,
-    engine: Engine | None = None,
+    engine: str = "auto",
 ) -> StudyRun:
-    """Train every run of ``study`` not already in ``out/<study>/``; return all results."""
+    """Train every run of ``study`` not already in ``out/<study>/``; return all results.
+
+    ``engine``: "auto" (populations on JAX where a group has 2+ runs, else solo), "solo" or
+    "population" (README, "Engines").
+    """
     spec = study if isinstance(study, StudySpec) else load_study(study)
     dataset = load_data(spec)
-    plans = plan_study(spec, dataset)
+    planned = plan_study(spec, dataset, engine=engine)
+    plans = [plan for plan, _ in planned]
     store = RunStore(Path(out) / spec.name)
     if fresh:
         store.clear()
-    if engine is None:
-        from tricklab.train import train_run as engine
     notify = listener or (lambda event: None)
 
     results: dict[tuple[str, int], RunResult] = {}
-    todo: list[RunPlan] = []
-    for plan in plans:
+    todo: list[tuple[RunPlan, Assignment]] = []
+    for plan, assignment in planned:
         stored = store.finished(plan)
         if stored is not None:
             results[(plan.variant, plan.seed)] = stored
             notify(RunEvent("reused", plan, 0, 0, result=stored))
         else:
-            todo.append(plan)
-    # The split of the study's split_seed: its sizes go in the index, and runs train on it.
+            todo.append((plan, assignment))
+    total = len(todo)
+    for plan, assignment in todo:
+        if assignment.reason:
+            notify(RunEvent("fallback", plan, 0, total, error=assignment.reason))
+    # Each split seed's split is drawn once; the study's own split's sizes go in the index.
     splits_cache = {
         spec.split_seed: make_splits(dataset, validation=spec.validation, seed=spec.split_seed)
     }
-    _write_index(
-        store, spec, dataset, plans, lint_study(spec, dataset), splits_cache[spec.split_seed]
-    )
 
+    def splits(seed: int) -> Splits:
+        if seed not in splits_cache:
+            splits_cache[seed] = make_splits(dataset, validation=spec.validation, seed=seed)
+        return splits_cache[seed]
+
+    _write_index(store, spec, dataset, plans, lint_study(spec, dataset), splits(spec.split_seed))
+
+    by_key = {plan.key: plan for plan, _ in todo}
     failed: list[tuple[RunPlan, str]] = []
-    for index, plan in enumerate(todo, start=1):
-        notify(RunEvent("start", plan, index, len(todo)))
-        if plan.split_seed not in splits_cache:
-            splits_cache[plan.split_seed] = make_splits(
-                dataset, validation=spec.validation, seed=plan.split_seed
-            )
-        try:
-            result = _train_one(
-                engine,
-                store,
-                plan,
-                dataset,
-                splits_cache[plan.split_seed],
-                lambda e, logs, p=plan, i=index: notify(
-                    RunEvent("epoch", p, i, len(todo), epoch=e, logs=logs)
-                ),
-            )
-        except TricklabError:
-            raise
-        except Exception as exc:  # one broken run must not lose the others
-            error = "".join(traceback.format_exception_only(exc)).strip()
-            store.save_failure(plan, traceback.format_exc())
-            failed.append((plan, error))
-            notify(RunEvent("failed", plan, index, len(todo), error=error))
+    finished = 0  # runs of this call done or failed
+
+    def progress(event: Any) -> None:
+        if isinstance(event, engines.PopulationEpoch):
+            notify(RunEvent("population", None, finished, total, population=event))
+        else:
+            plan = by_key[event.key]
+            notify(RunEvent("epoch", plan, finished, total, epoch=event.epoch, logs=event.logs))
+
+    for name in ("population", "solo"):
+        tasks = [
+            engines.RunTask(plan, splits(plan.split_seed)) for plan, a in todo if a.engine == name
+        ]
+        if not tasks:
             continue
-        results[(plan.variant, plan.seed)] = result
-        notify(RunEvent("done", plan, index, len(todo), result=result))
+        for outcome in engines.get(name).run(tasks, dataset, progress):
+            plan = by_key[outcome.key]
+            finished += 1
+            if isinstance(outcome, engines.RunFailed):
+                store.save_failure(plan, outcome.traceback)
+                failed.append((plan, outcome.error))
+                notify(RunEvent("failed", plan, finished, total, error=outcome.error))
+                continue
+            store.save(plan, outcome.result, outcome.weights)
+            results[(plan.variant, plan.seed)] = outcome.result
+            notify(RunEvent("done", plan, finished, total, result=outcome.result))
 
     ordered = [results[(p.variant, p.seed)] for p in plans if (p.variant, p.seed) in results]
-    return StudyRun(
-        spec, store, ordered, len(todo) - len(failed), len(plans) - len(todo), failed, dataset
-    )
-
-
-def _train_one(
-    engine: Engine,
-    store: RunStore,
-    plan: RunPlan,
-    dataset: Dataset,
-    splits: Splits,
-    on_epoch: Callable[[int, dict[str, float]], None],
-) -> RunResult:
-    from tricklab._callbacks import EpochProgress
-
-    staging = store.staging_dir(plan.variant, plan.seed)
-    result = engine(plan, dataset, splits, staging / WEIGHTS, callbacks=[EpochProgress(on_epoch)])
-    store.save(plan, result, staging)
-    return result
+    return StudyRun(spec, store, ordered, total - len(failed), len(plans) - total, failed, dataset)
 
 
 def _write_index(
@@ -273,6 +278,7 @@ def _write_index(
                 "split_seed": spec.split_seed,
             },
             "backend": plans[0].backend if plans else _backend.name(),
+            "engines": sorted({p.engine for p in plans}),
             "runs": [
                 {
                     "variant": p.variant,

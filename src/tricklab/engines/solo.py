@@ -1,7 +1,8 @@
-"""The solo Keras engine: train one run with ``model.fit`` and evaluate it on the test split.
+"""The solo engine: one ``model.fit`` per run, then the test split with the last and best weights.
 
 Small models spend most of their time in per-step overhead, not arithmetic, so runs are compiled
 (XLA through JAX by default) with ``steps_per_execution`` steps per call (README, "Speed").
+Works on every backend; diagnostics are measured here.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
-from collections.abc import Sequence
-from pathlib import Path
+import traceback
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,46 +19,77 @@ import numpy as np
 from tricklab import _backend
 from tricklab.build import Target, build_model, compile_model, target_for
 from tricklab.datasets import Dataset, Splits
+from tricklab.engines import EpochEnd, Progress, RunDone, RunFailed, RunTask
+from tricklab.engines._scoring import (
+    majority_class,
+    preprocessing,
+    score,
+    seed_everything,
+    without_matrix,
+)
+from tricklab.errors import TricklabError
 from tricklab.result import RunPlan, RunResult
 
-ENGINE = "keras-solo"
+ENGINE = "solo"
+
+
+class SoloEngine:
+    """Trains each task with its own ``model.fit``, one after the other."""
+
+    name = ENGINE
+
+    def run(
+        self, tasks: Sequence[RunTask], dataset: Dataset, progress: Progress | None = None
+    ) -> Iterator[RunDone | RunFailed]:
+        report = progress or (lambda event: None)
+        for task in tasks:
+            key = task.plan.key
+            try:
+                result, weights = train_run(
+                    task.plan,
+                    dataset,
+                    task.splits,
+                    on_epoch=lambda epoch, logs, key=key: report(EpochEnd(key, epoch, logs)),
+                )
+            except TricklabError:
+                raise
+            except Exception as exc:  # one broken run must not lose the others
+                error = "".join(traceback.format_exception_only(exc)).strip()
+                yield RunFailed(key, error, traceback.format_exc())
+                continue
+            yield RunDone(key, result, weights)
 
 
 def train_run(
     plan: RunPlan,
     dataset: Dataset,
     splits: Splits,
-    checkpoint_path: Path,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     callbacks: Sequence[Any] = (),
-) -> RunResult:
-    """Train ``plan`` on ``splits``; best weights go to ``checkpoint_path`` (``*.weights.h5``)."""
+) -> tuple[RunResult, list[np.ndarray]]:
+    """Train ``plan`` on ``splits``: its result and its best weights (``get_weights()`` order)."""
     keras = _backend.keras()
-    from tricklab import _callbacks  # defines Keras callback classes: imports Keras
+    from tricklab.engines import _callbacks  # defines Keras callback classes: imports Keras
 
     recipe, train = plan.recipe, plan.recipe.train
     target = target_for(recipe, dataset)
 
     # One seed fixes weight initialisation, dropout masks and the order of batches.
-    keras.utils.set_random_seed(plan.seed)
+    seed_everything(plan.seed)
     model = build_model(recipe, splits.x_train.shape[1:])
     compile_model(model, recipe, dataset, target)
 
     # Fresh callbacks for every run: they carry state (best value so far, patience left).
     timer = _callbacks.EpochTimer()
-    checkpoint = keras.callbacks.ModelCheckpoint(
-        str(checkpoint_path),
-        monitor=train.checkpoint_monitor(),
-        mode=train.checkpoint.mode,
-        save_best_only=True,
-        save_weights_only=True,
-    )
-    best = _callbacks.BestEpoch(checkpoint)
-    fit_callbacks = [timer, checkpoint, best, keras.callbacks.TerminateOnNaN()]
+    best = _callbacks.BestWeights(train.checkpoint_monitor(), train.checkpoint.mode)
+    fit_callbacks = [timer, best, keras.callbacks.TerminateOnNaN()]
     if train.early_stopping is not None:
         fit_callbacks.append(keras.callbacks.EarlyStopping(**train.early_stopping.model_dump()))
     probe = _diagnostics(plan, splits, target)
     if probe is not None:
         fit_callbacks.append(probe)
+    if on_epoch is not None:
+        fit_callbacks.append(_callbacks.EpochProgress(on_epoch))
 
     started = time.perf_counter()
     history = model.fit(
@@ -72,26 +104,28 @@ def train_run(
     ).history
     seconds_total = time.perf_counter() - started
 
-    # "Last" is the model fit() returns; "best" is the checkpoint of the best monitored epoch.
-    majority = int(np.bincount(splits.y_train).argmax()) if target.format != "regression" else None
+    # "Last" is the model fit() returns; "best" is the snapshot of the best monitored epoch.
+    majority = majority_class(splits, target)
     last = _evaluate(model, splits, target, train.batch_size, majority)
     diverged = not all(math.isfinite(v) for v in history.get("loss", [float("nan")]))
-    if best.epoch is not None and checkpoint_path.exists():
-        model.load_weights(str(checkpoint_path))
+    if best.weights is not None:
+        weights = best.weights
+        model.set_weights(weights)
         best_scores = _evaluate(model, splits, target, train.batch_size, majority)
     else:  # the monitored value was never finite: there is no best epoch to go back to
+        weights = model.get_weights()
         best_scores = {**last, "confusion_matrix": None}
 
-    return RunResult(
+    result = RunResult(
         key=plan.key,
         study=plan.study,
         variant=plan.variant,
         seed=plan.seed,
         status="diverged" if diverged else "ok",
-        test={"best": _scores(best_scores), "last": _scores(last)},
+        test={"best": without_matrix(best_scores), "last": without_matrix(last)},
         epochs_run=len(history["loss"]),
         best_epoch=best.epoch,
-        monitor=checkpoint.monitor,
+        monitor=best.monitor,
         best_monitor_value=best.value,
         params=int(model.count_params()),
         seconds_per_epoch=timer.steady(),
@@ -110,6 +144,7 @@ def train_run(
         diagnostics_seconds=probe.seconds if probe is not None else 0.0,
         finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
+    return result, weights
 
 
 def _diagnostics(plan: RunPlan, splits: Splits, target: Target) -> Any:
@@ -124,48 +159,17 @@ def _diagnostics(plan: RunPlan, splits: Splits, target: Target) -> Any:
     )
 
 
-def preprocessing(dataset: Dataset, splits: Splits) -> dict[str, Any]:
-    """What turned raw feature values into this run's inputs (for exported models)."""
-    out: dict[str, Any] = {}
-    if dataset.raw_scale != 1.0:
-        out["scale"] = dataset.raw_scale
-    if splits.feature_mean is not None and splits.feature_std is not None:
-        out["mean"] = [float(v) for v in np.ravel(splits.feature_mean)]
-        out["std"] = [float(v) for v in np.ravel(splits.feature_std)]
-    return out
-
-
-def _scores(scores: dict[str, Any]) -> dict[str, float | None]:
-    return {k: v for k, v in scores.items() if k != "confusion_matrix"}
-
-
 def _evaluate(
     model: Any, splits: Splits, target: Target, batch_size: int, majority: int | None
 ) -> dict[str, Any]:
-    """Keras metrics on the test split, plus what accuracy alone hides on imbalanced data."""
+    """The test split's scores for the model's current weights."""
     y = target.encode(splits.y_test)
-    scores: dict[str, Any] = model.evaluate(
+    keras_scores = model.evaluate(
         splits.x_test, y, batch_size=batch_size, return_dict=True, verbose=0
     )
-    scores = {k: float(v) for k, v in scores.items()}
-    if target.format == "regression":
-        return scores
-    from sklearn.metrics import balanced_accuracy_score, confusion_matrix, roc_auc_score
-
-    probabilities = np.asarray(model.predict(splits.x_test, batch_size=batch_size, verbose=0))
-    truth = splits.y_test
-    if probabilities.shape[-1] == 1:
-        positive = probabilities[:, 0]
-        predicted = (positive > 0.5).astype(int)
-    else:
-        positive = probabilities[:, 1] if probabilities.shape[-1] == 2 else None
-        predicted = probabilities.argmax(axis=-1)
-    finite = bool(np.isfinite(probabilities).all())
-    scores["balanced_accuracy"] = float(balanced_accuracy_score(truth, predicted))
-    scores["majority_baseline"] = float(np.mean(truth == majority))
-    if target.n_classes == 2 and positive is not None:
-        two_classes = len(np.unique(truth)) == 2
-        scores["auc"] = float(roc_auc_score(truth, positive)) if finite and two_classes else None
-    labels = list(range(target.n_classes))
-    scores["confusion_matrix"] = confusion_matrix(truth, predicted, labels=labels).tolist()
-    return scores
+    probabilities = (
+        np.asarray(model.predict(splits.x_test, batch_size=batch_size, verbose=0))
+        if target.format != "regression"
+        else np.empty((0, 1))
+    )
+    return score(keras_scores, probabilities, splits.y_test, target, majority)

@@ -1,0 +1,74 @@
+"""Keras callbacks the engines add to every run (this module imports Keras)."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from tricklab import _backend
+
+keras = _backend.keras()  # on the selected backend: import nothing from Keras before this
+# Keras's base of ModelCheckpoint and EarlyStopping: its improvement rule is theirs.
+MonitorCallback = keras.src.callbacks.monitor_callback.MonitorCallback
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall time of each epoch, validation included (the first one includes compilation)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.durations: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        self.durations.append(time.perf_counter() - self._start)
+
+    def steady(self) -> float:
+        """Median epoch time after the first (compiling) epoch."""
+        return steady(self.durations)
+
+
+def steady(durations: list[float]) -> float:
+    """Median epoch time after the first (compiling) epoch."""
+    later = durations[1:] or durations
+    return float(np.median(later)) if later else 0.0
+
+
+class BestWeights(MonitorCallback):
+    """Keeps the weights of the best epoch in memory, as ``ModelCheckpoint(save_best_only=True)``
+    would save them (same monitor, mode and improvement rule); the store writes them.
+    """
+
+    def __init__(self, monitor: str, mode: str = "auto") -> None:
+        super().__init__(monitor=monitor, mode=mode)
+        self.epoch: int | None = None  # 1-based epoch of the best weights
+        self.value: float | None = None
+        self.weights: list[np.ndarray] | None = None
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        if self.monitor_op is None:
+            self._set_monitor_op()  # needs the model's metrics for mode="auto"
+        current = (logs or {}).get(self.monitor)
+        if current is None or not math.isfinite(float(current)):
+            return
+        if self._is_improvement(current, self.best):
+            self.best = current
+            self.epoch, self.value = epoch + 1, float(current)
+            self.weights = [np.array(w, copy=True) for w in self.model.get_weights()]
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """Reports each finished epoch to ``report(epoch, logs)`` (progress displays)."""
+
+    def __init__(self, report: Any) -> None:
+        super().__init__()
+        self.report = report
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        self.report(epoch + 1, dict(logs or {}))

@@ -1,0 +1,75 @@
+"""Which engine trains which run (``--engine auto|solo|population``); no Keras here.
+
+Runs share a population when their parameters have the same shapes and they take the same steps:
+same layers carrying weights (type, units, bias, repeat), batch size and epochs. Everything else
+may differ between members: seed, coefficients, dropout rates (a variant without a Dropout layer
+joins as its own cohort), constraints, activations, loss, optimizer and schedule.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tricklab.errors import TricklabError
+
+if TYPE_CHECKING:
+    from tricklab.spec import Recipe
+
+ENGINES = ("auto", "solo", "population")
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The engine a run trains with, its population group, and why it is not in a population."""
+
+    engine: str  # "solo" or "population"
+    group: str | None  # the population it trains in
+    reason: str | None = None  # set when auto (or population) fell back to solo
+
+
+def population_key(recipe: Recipe) -> str:
+    """Runs with the same key can train in one population."""
+    shapes: list[Any] = []
+    for layer in recipe.model.layers:
+        if layer.type == "dense":
+            shapes.append(("dense", layer.units, layer.use_bias, layer.repeat))
+        elif layer.type == "batch_norm":
+            shapes.append(("batch_norm", layer.center, layer.scale, layer.repeat))
+    train = recipe.train
+    return repr((tuple(shapes), train.batch_size, train.epochs))
+
+
+def assign(
+    recipes: Sequence[Recipe], *, choice: str, backend: str, diagnostics: bool
+) -> list[Assignment]:
+    """One assignment per recipe (one per planned run, in order)."""
+    if choice not in ENGINES:
+        raise ValueError(f"unknown engine {choice!r}. Expected one of: {', '.join(ENGINES)}.")
+    if choice == "population" and backend != "jax":
+        raise TricklabError(
+            f"--engine population needs the JAX backend. Received: backend={backend!r}. "
+            "Use --engine solo (or auto) on other backends."
+        )
+    keys = [population_key(r) for r in recipes]
+    sizes: dict[str, int] = defaultdict(int)
+    for key in keys:
+        sizes[key] += 1
+    names = {key: f"population-{i + 1}" for i, key in enumerate(dict.fromkeys(keys))}
+    out = []
+    for key in keys:
+        if choice == "solo":
+            out.append(Assignment("solo", None))
+        elif backend != "jax":
+            out.append(Assignment("solo", None, f"{backend} backend (populations need JAX)"))
+        elif diagnostics:
+            out.append(Assignment("solo", None, "diagnostics = true (measured per run)"))
+        elif choice == "auto" and sizes[key] < 2:
+            out.append(
+                Assignment("solo", None, "no other run has its layer shapes, batch size and epochs")
+            )
+        else:
+            out.append(Assignment("population", names[key]))
+    return out

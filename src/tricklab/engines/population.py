@@ -1,0 +1,540 @@
+"""The population engine: the runs of a group train as one compiled JAX program.
+
+Every run of a small model pays for its own compilation and per-step dispatch; the arithmetic is a
+fraction of its time. Here one program trains a whole population: per epoch, one ``jax.jit`` call
+scans over the training steps and then the validation batches of every member.
+
+How members stay independent and reproduce their solo runs:
+
+- Members with the same recipe form a *cohort*. A cohort steps with Keras's own pure
+  ``model.train_step(state, batch)`` (the function ``fit`` compiles), vmapped over its members'
+  states: weights, optimizer slots, metric accumulators and the dropout seed-generator state.
+  Cohorts differing in loss, activation, regularizers, constraints, dropout rate, optimizer or
+  schedule are traced side by side in the same scan body.
+- A member's initial weights and dropout seed state come from building its model after
+  ``set_random_seed(seed)``, and its batch order from numpy's RNG with that seed, exactly as in
+  ``fit`` (see ``_scoring.batch_orders``); each member gathers its own rows from one copy of the
+  data and standardises them with its own split's mean and std inside the step.
+- Per-member callbacks run on the host after each epoch on a small proxy model: Keras's own
+  ``EarlyStopping`` (patience, ``min_delta``, ``restore_best_weights``) and the best-weights
+  snapshot. A stopped member is frozen (its state is no longer updated); a member whose loss
+  becomes NaN/inf is frozen and recorded as diverged; the others go on. The population ends when
+  every member has stopped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+import traceback
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tricklab import _backend
+from tricklab.build import Target, build_model, compile_model, target_for
+from tricklab.datasets import Dataset
+from tricklab.engines import (
+    PopulationEpoch,
+    Progress,
+    RunDone,
+    RunFailed,
+    RunTask,
+    population_key,
+)
+from tricklab.engines._callbacks import BestWeights, steady
+from tricklab.engines._scoring import (
+    majority_class,
+    preprocessing,
+    score,
+    seed_everything,
+    without_matrix,
+)
+from tricklab.errors import TricklabError
+from tricklab.result import RunResult
+
+ENGINE = "population"
+
+
+class PopulationEngine:
+    """Trains each group of tasks (same layer shapes, batch size, epochs) as one program."""
+
+    name = ENGINE
+
+    def run(
+        self, tasks: Sequence[RunTask], dataset: Dataset, progress: Progress | None = None
+    ) -> Iterator[RunDone | RunFailed]:
+        groups: dict[str, list[RunTask]] = {}
+        for task in tasks:
+            groups.setdefault(population_key(task.plan.recipe), []).append(task)
+        for members in groups.values():
+            population = Population(members, dataset)
+            try:
+                yield from population.train(progress or (lambda event: None))
+            except TricklabError:
+                raise
+            except Exception as exc:  # the program failed: every unfinished member failed
+                error = "".join(traceback.format_exception_only(exc)).strip()
+                for task in members:
+                    if task.plan.key not in population.finished:
+                        yield RunFailed(task.plan.key, error, traceback.format_exc())
+
+
+# -- the members --------------------------------------------------------------------------------
+@dataclass
+class Member:
+    """One run of the population: where its rows are and its host-side training record."""
+
+    task: RunTask
+    cohort: int
+    index: int  # position within its cohort
+    orders: Any  # np.random.RandomState: the member's batch order, as fit draws it
+    history: dict[str, list[float]] = field(default_factory=dict)
+    best: Any = None  # BestWeights callback
+    early_stopping: Any = None  # keras.callbacks.EarlyStopping, or None
+    proxy: Any = None
+    training: bool = True
+    diverged: bool = False
+
+
+class _MemberModel:
+    """What Keras callbacks see of one member: its weights, metrics and ``stop_training``."""
+
+    def __init__(self, population: Population, member: Member) -> None:
+        self._population, self._member = population, member
+        self.metrics = population.cohorts[member.cohort].model.metrics  # for mode="auto"
+        self.stop_training = False
+
+    def get_weights(self) -> list[np.ndarray]:
+        return self._population.member_weights(self._member)
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        self._population.set_member_weights(self._member, weights)
+
+
+@dataclass
+class Cohort:
+    """Members with one recipe: one Keras model whose pure steps are vmapped over them."""
+
+    model: Any  # built and compiled; its variables are never trained
+    target: Target
+    members: list[Member]
+    weight_slots: list[tuple[int, int]]  # model.weights[i] -> (0 trainable | 1 non-trainable, j)
+    init_optimizer: list[Any]
+    init_metrics: list[Any]
+
+
+# -- the population -----------------------------------------------------------------------------
+class Population:
+    """Members of one group; :meth:`train` runs them to the end and yields their outcomes."""
+
+    def __init__(self, tasks: Sequence[RunTask], dataset: Dataset) -> None:
+        self.tasks, self.dataset = list(tasks), dataset
+        self.finished: set[str] = set()
+        self.cohorts: list[Cohort] = []
+        self.states: list[Any] = []  # per cohort: (trainable, non_trainable, optimizer, metrics)
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def _build(self) -> None:
+        import jax.numpy as jnp
+
+        dataset, first = self.dataset, self.tasks[0]
+        by_recipe: dict[str, list[RunTask]] = {}
+        for task in self.tasks:
+            by_recipe.setdefault(task.plan.recipe.model_dump_json(), []).append(task)
+        input_shape = first.splits.x_train.shape[1:]
+        for tasks in by_recipe.values():
+            recipe = tasks[0].plan.recipe
+            target = target_for(recipe, dataset)
+            # The cohort's template: compiled and built like fit builds it, never trained.
+            seed_everything(tasks[0].plan.seed)
+            model = build_model(recipe, input_shape)
+            compile_model(model, recipe, dataset, target)
+            sample = first.splits
+            model._symbolic_build(
+                data_batch=(sample.x_train[:2], target.encode(sample.y_train[:2]))
+            )
+            model.optimizer.build(model.trainable_variables)
+            model.reset_metrics()
+            slots = _weight_slots(model)
+            cohort = Cohort(
+                model,
+                target,
+                [],
+                slots,
+                [v.value for v in model.optimizer.variables],
+                [v.value for v in model.metrics_variables],
+            )
+            trainable, non_trainable = [], []
+            for task in tasks:
+                # Initial weights and dropout seed state exactly as the solo run draws them.
+                seed_everything(task.plan.seed)
+                member_model = build_model(recipe, input_shape)
+                trainable.append([v.value for v in member_model.trainable_variables])
+                non_trainable.append([v.value for v in member_model.non_trainable_variables])
+                rows = len(task.splits.y_train)
+                orders = np.random.RandomState(task.plan.seed)
+                if recipe.train.shuffle:
+                    orders.permutation(rows)  # fit's first draw (see batch_orders)
+                member = Member(task, len(self.cohorts), len(cohort.members), orders)
+                cohort.members.append(member)
+            k = len(tasks)
+            self.states.append(
+                (
+                    _stack(trainable),
+                    _stack(non_trainable),
+                    [jnp.broadcast_to(v, (k, *v.shape)) for v in cohort.init_optimizer],
+                    [jnp.broadcast_to(v, (k, *v.shape)) for v in cohort.init_metrics],
+                )
+            )
+            self.cohorts.append(cohort)
+        self.members = [m for c in self.cohorts for m in c.members]
+        for member in self.members:
+            train = member.task.plan.recipe.train
+            member.proxy = _MemberModel(self, member)
+            member.best = BestWeights(train.checkpoint_monitor(), train.checkpoint.mode)
+            callbacks = [member.best]
+            if train.early_stopping is not None:
+                keras = _backend.keras()
+                member.early_stopping = keras.callbacks.EarlyStopping(
+                    **train.early_stopping.model_dump()
+                )
+                callbacks.append(member.early_stopping)
+            for callback in callbacks:
+                callback.set_model(member.proxy)
+                callback.on_train_begin()
+
+    def _data(self) -> dict[str, Any]:
+        """One copy of the data on the device, and each member's rows and standardisation."""
+        import jax.numpy as jnp
+
+        dataset = self.dataset
+        pool = jnp.asarray(dataset.x, dtype="float32")
+        has_test_pool = dataset.x_test is not None
+        test_pool = jnp.asarray(dataset.x_test, dtype="float32") if has_test_pool else pool
+        y_pool = dataset.y
+        y_test_pool = dataset.y_test if has_test_pool else dataset.y
+        out: dict[str, Any] = {"pool": pool, "test_pool": test_pool, "cohorts": []}
+        for cohort in self.cohorts:
+            splits = [m.task.splits for m in cohort.members]
+            standardize = splits[0].feature_mean is not None
+            mean = np.stack([s.feature_mean for s in splits]) if standardize else None
+            std = np.stack([s.feature_std for s in splits]) if standardize else None
+            out["cohorts"].append(
+                {
+                    "y": jnp.asarray(cohort.target.encode(y_pool)),
+                    "y_test": jnp.asarray(cohort.target.encode(y_test_pool)),
+                    "mean": None if mean is None else jnp.asarray(mean),
+                    "std": None if std is None else jnp.asarray(std),
+                    "val_rows": np.stack([s.rows["validation"] for s in splits]),
+                    "test_rows": np.stack([s.rows["test"] for s in splits]),
+                    "train_rows": np.stack([s.rows["train"] for s in splits]),
+                }
+            )
+        return out
+
+    # -- the compiled program -------------------------------------------------------------------
+    def _programs(self, batch_size: int) -> tuple[Any, Any]:
+        """``epoch(states, active, data, train_batches)`` and ``evaluate(weights, data, rows)``."""
+        import jax
+        import jax.numpy as jnp
+        from keras import StatelessScope
+
+        def inputs(pool: Any, y: Any, mean: Any, std: Any, rows: Any) -> tuple[Any, Any]:
+            x = pool[rows]
+            if mean is not None:  # the member's own standardisation, on its own rows
+                x = (x - mean) / std
+            return x, y[rows]
+
+        def metrics_result(model: Any, metrics: list[Any]) -> dict[str, Any]:
+            mapping = list(zip(model.metrics_variables, metrics, strict=True))
+            with StatelessScope(state_mapping=mapping):
+                return model.get_metrics_result()
+
+        def member_train_step(model: Any) -> Any:
+            def step(state: Any, pool: Any, y: Any, mean: Any, std: Any, rows: Any) -> Any:
+                _, state = model.train_step(state, inputs(pool, y, mean, std, rows))
+                return state
+
+            return jax.vmap(step, in_axes=(0, None, None, 0, 0, 0))
+
+        def member_test_step(model: Any) -> Any:
+            def step(state: Any, pool: Any, y: Any, mean: Any, std: Any, rows: Any) -> Any:
+                _, state = model.test_step(state, inputs(pool, y, mean, std, rows))
+                return state
+
+            return jax.vmap(step, in_axes=(0, None, None, 0, 0, 0))
+
+        val_from_test = [c.members[0].task.splits.validation_is_test for c in self.cohorts]
+        train_steps = [member_train_step(c.model) for c in self.cohorts]
+        test_steps = [member_test_step(c.model) for c in self.cohorts]
+
+        def scan_steps(step: Any, state: Any, pool: Any, y: Any, c: Any, batches: Any) -> Any:
+            """Full batches through ``lax.scan``, then the short last batch, like fit."""
+            full, tail = batches
+            if full.shape[1]:
+                state, _ = jax.lax.scan(
+                    lambda s, rows: (step(s, pool, y, c["mean"], c["std"], rows), None),
+                    state,
+                    jnp.swapaxes(full, 0, 1),
+                )
+            if tail.shape[1]:
+                state = step(state, pool, y, c["mean"], c["std"], tail)
+            return state
+
+        def evaluate_cohort(i: int, tv: Any, ntv: Any, pool: Any, y: Any, c: Any, rows: Any):
+            cohort = self.cohorts[i]
+            k = rows.shape[0]
+            metrics = [jnp.broadcast_to(v, (k, *v.shape)) for v in cohort.init_metrics]
+            state = scan_steps(
+                test_steps[i], (tv, ntv, metrics), pool, y, c, _batched(rows, batch_size)
+            )
+            logs = jax.vmap(lambda m, model=cohort.model: metrics_result(model, m))(state[2])
+            return logs
+
+        def epoch(states: Any, active: Any, data: Any, batches: Any) -> Any:
+            out_states, train_logs, val_logs = [], [], []
+            pool, test_pool = data["pool"], data["test_pool"]
+            for i, cohort in enumerate(self.cohorts):
+                c = data["cohorts"][i]
+                tv, ntv, ov, _ = states[i]
+                k = active[i].shape[0]
+                mv = [jnp.broadcast_to(v, (k, *v.shape)) for v in cohort.init_metrics]
+                new = scan_steps(train_steps[i], (tv, ntv, ov, mv), pool, c["y"], c, batches[i])
+                train_logs.append(
+                    jax.vmap(lambda m, model=cohort.model: metrics_result(model, m))(new[3])
+                )
+                # A stopped (or diverged) member keeps the state it stopped with.
+                keep = active[i]
+                new = jax.tree.map(
+                    lambda n, o, keep=keep: jnp.where(
+                        keep.reshape((-1,) + (1,) * (n.ndim - 1)), n, o
+                    ),
+                    new,
+                    states[i],
+                )
+                out_states.append(new)
+                val_pool, val_y = (test_pool, c["y_test"]) if val_from_test[i] else (pool, c["y"])
+                val_logs.append(
+                    evaluate_cohort(i, new[0], new[1], val_pool, val_y, c, c["val_rows"])
+                )
+            return out_states, train_logs, val_logs
+
+        def evaluate(weights: Any, data: Any) -> Any:
+            logs, outputs = [], []
+            for i, cohort in enumerate(self.cohorts):
+                c = data["cohorts"][i]
+                tv, ntv = weights[i]
+                test_pool, y_test = data["test_pool"], c["y_test"]
+                logs.append(evaluate_cohort(i, tv, ntv, test_pool, y_test, c, c["test_rows"]))
+
+                def predict(tv: Any, ntv: Any, mean: Any, std: Any, rows: Any, model=cohort.model):
+                    x, _ = inputs(test_pool, y_test, mean, std, rows)
+                    y_pred, _ = model.stateless_call(tv, ntv, x, training=False)
+                    return y_pred
+
+                outputs.append(jax.vmap(predict)(tv, ntv, c["mean"], c["std"], c["test_rows"]))
+            return logs, outputs
+
+        return jax.jit(epoch, donate_argnums=(0,)), jax.jit(evaluate)
+
+    # -- member weights (for callbacks and results) ---------------------------------------------
+    def member_weights(self, member: Member) -> list[np.ndarray]:
+        cohort, state = self.cohorts[member.cohort], self.states[member.cohort]
+        return [np.asarray(state[kind][j][member.index]) for kind, j in cohort.weight_slots]
+
+    def set_member_weights(self, member: Member, weights: list[np.ndarray]) -> None:
+        cohort = self.cohorts[member.cohort]
+        tv, ntv, ov, mv = self.states[member.cohort]
+        lists = [list(tv), list(ntv)]
+        for (kind, j), value in zip(cohort.weight_slots, weights, strict=True):
+            lists[kind][j] = lists[kind][j].at[member.index].set(value)
+        self.states[member.cohort] = (lists[0], lists[1], ov, mv)
+
+    # -- training -------------------------------------------------------------------------------
+    def train(self, progress: Progress) -> Iterator[RunDone | RunFailed]:
+        import jax
+        import jax.numpy as jnp
+
+        started = time.perf_counter()
+        self._build()
+        data = self._data()
+        first = self.tasks[0].plan.recipe.train
+        batch_size, epochs = first.batch_size, first.epochs
+        epoch_fn, evaluate_fn = self._programs(batch_size)
+        device_data = {
+            "pool": data["pool"],
+            "test_pool": data["test_pool"],
+            "cohorts": [
+                {
+                    "y": c["y"],
+                    "y_test": c["y_test"],
+                    "mean": c["mean"],
+                    "std": c["std"],
+                    "val_rows": jnp.asarray(c["val_rows"]),
+                    "test_rows": jnp.asarray(c["test_rows"]),
+                }
+                for c in data["cohorts"]
+            ],
+        }
+        durations: list[float] = []
+        monitor = first.checkpoint_monitor()
+        best_seen: float | None = None
+        for epoch in range(epochs):
+            if not any(m.training for m in self.members):
+                break
+            tick = time.perf_counter()
+            batches = []
+            for i, cohort in enumerate(self.cohorts):
+                rows = data["cohorts"][i]["train_rows"]
+                orders = np.stack(
+                    [
+                        m.orders.permutation(rows.shape[1])
+                        if m.task.plan.recipe.train.shuffle
+                        else np.arange(rows.shape[1])
+                        for m in cohort.members
+                    ]
+                )
+                batches.append(_batched(np.take_along_axis(rows, orders, axis=1), batch_size))
+            active = [jnp.asarray([m.training for m in c.members]) for c in self.cohorts]
+            self.states, train_logs, val_logs = epoch_fn(self.states, active, device_data, batches)
+            train_logs, val_logs = jax.device_get((train_logs, val_logs))
+            durations.append(time.perf_counter() - tick)
+            for member in self.members:
+                if not member.training:
+                    continue
+                c, j = member.cohort, member.index
+                logs = {k: float(v[j]) for k, v in train_logs[c].items()}
+                logs.update({f"val_{k}": float(v[j]) for k, v in val_logs[c].items()})
+                for name, value in logs.items():
+                    member.history.setdefault(name, []).append(value)
+                member.best.on_epoch_end(epoch, logs)
+                if member.early_stopping is not None:
+                    member.early_stopping.on_epoch_end(epoch, logs)
+                if not math.isfinite(logs.get("loss", math.nan)):
+                    member.diverged = True
+                if member.diverged or member.proxy.stop_training:
+                    member.training = False
+                value = logs.get(monitor)
+                if value is not None and math.isfinite(value):
+                    if best_seen is None or bool(member.best.monitor_op(value, best_seen)):
+                        best_seen = value
+                progress(_epoch_end(member, epoch, logs))
+            progress(
+                PopulationEpoch(
+                    members=len(self.members),
+                    training=sum(m.training for m in self.members),
+                    epoch=epoch + 1,
+                    monitor=monitor,
+                    best=best_seen,
+                )
+            )
+        total = time.perf_counter() - started
+        yield from self._results(evaluate_fn, device_data, durations, total)
+
+    # -- test scores and results ----------------------------------------------------------------
+    def _results(
+        self, evaluate_fn: Any, data: Any, durations: list[float], total: float
+    ) -> Iterator[RunDone]:
+        import jax
+
+        last = [(s[0], s[1]) for s in self.states]
+        best = []
+        for i, cohort in enumerate(self.cohorts):
+            tv, ntv = [list(x) for x in last[i]]
+            for member in cohort.members:
+                weights = member.best.weights or self.member_weights(member)
+                for (kind, j), value in zip(cohort.weight_slots, weights, strict=True):
+                    target = tv if kind == 0 else ntv
+                    target[j] = target[j].at[member.index].set(value)
+            best.append((tv, ntv))
+        last_logs, last_outputs = jax.device_get(evaluate_fn(last, data))
+        best_logs, best_outputs = jax.device_get(evaluate_fn(best, data))
+        k = len(self.members)
+        for i, cohort in enumerate(self.cohorts):
+            model = cohort.model
+            for member in cohort.members:
+                j, task = member.index, member.task
+                splits, plan = task.splits, task.plan
+                majority = majority_class(splits, cohort.target)
+
+                def scores(logs: Any, outputs: Any, j: int = j, i: int = i) -> dict[str, Any]:
+                    keras_scores = {name: float(v[j]) for name, v in logs[i].items()}
+                    probabilities = (
+                        np.asarray(outputs[i][j])
+                        if cohort.target.format != "regression"
+                        else np.empty((0, 1))
+                    )
+                    return score(
+                        keras_scores, probabilities, splits.y_test, cohort.target, majority
+                    )
+
+                last_scores = scores(last_logs, last_outputs)
+                has_best = member.best.weights is not None
+                best_scores = (
+                    scores(best_logs, best_outputs)
+                    if has_best
+                    else {**last_scores, "confusion_matrix": None}
+                )
+                history = member.history
+                result = RunResult(
+                    key=plan.key,
+                    study=plan.study,
+                    variant=plan.variant,
+                    seed=plan.seed,
+                    status="diverged" if member.diverged else "ok",
+                    test={"best": without_matrix(best_scores), "last": without_matrix(last_scores)},
+                    epochs_run=len(history.get("loss", [])),
+                    best_epoch=member.best.epoch,
+                    monitor=member.best.monitor,
+                    best_monitor_value=member.best.value,
+                    params=int(model.count_params()),
+                    # The population's time, shared equally by its members (README, "Engines").
+                    seconds_per_epoch=steady(durations) / k,
+                    first_epoch_seconds=(durations[0] if durations else 0.0) / k,
+                    seconds_total=total / k,
+                    backend=_backend.name(),
+                    engine=ENGINE,
+                    versions=_backend.versions(),
+                    validated_on="test set" if splits.validation_is_test else "validation split",
+                    split_sizes=splits.sizes(),
+                    confusion_matrix=best_scores.get("confusion_matrix"),
+                    input_shape=list(splits.x_train.shape[1:]),
+                    preprocessing=preprocessing(self.dataset, splits),
+                    history=history,
+                    finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                )
+                weights = member.best.weights or self.member_weights(member)
+                self.finished.add(plan.key)
+                yield RunDone(plan.key, result, weights)
+
+
+def _epoch_end(member: Member, epoch: int, logs: dict[str, float]) -> Any:
+    from tricklab.engines import EpochEnd
+
+    return EpochEnd(member.task.plan.key, epoch + 1, logs)
+
+
+def _batched(rows: Any, batch_size: int) -> tuple[Any, Any]:
+    """``(members, n)`` rows -> full batches ``(members, steps, batch)`` and the short tail."""
+    k, n = rows.shape
+    full = (n // batch_size) * batch_size
+    return rows[:, :full].reshape(k, n // batch_size, batch_size), rows[:, full:]
+
+
+def _stack(per_member: list[list[Any]]) -> list[Any]:
+    import jax.numpy as jnp
+
+    return [jnp.stack(values) for values in zip(*per_member, strict=True)]
+
+
+def _weight_slots(model: Any) -> list[tuple[int, int]]:
+    trainable = {v.path: j for j, v in enumerate(model.trainable_variables)}
+    non_trainable = {v.path: j for j, v in enumerate(model.non_trainable_variables)}
+    return [
+        (0, trainable[v.path]) if v.path in trainable else (1, non_trainable[v.path])
+        for v in model.weights
+    ]
