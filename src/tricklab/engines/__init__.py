@@ -3,8 +3,8 @@
 An engine receives :class:`RunTask` objects (a resolved plan and the split it trains on) and
 yields, per run, a :class:`RunDone` (the result and its weights as arrays) or a
 :class:`RunFailed`; while it trains it tells ``progress`` about each :class:`EpochEnd` of a run
-and each :class:`PopulationEpoch` of a population. Engines never write files: the store writes every file of a run
-from what the engine returned.
+and each :class:`PopulationEpoch` of a population. Engines never write files: the store writes
+every file of a run from what the engine returned.
 
 - ``solo`` (:mod:`tricklab.engines.solo`): one ``model.fit`` per run, any backend.
 - ``population`` (:mod:`tricklab.engines.population`): the runs of a group train as one

@@ -328,15 +328,17 @@ class Population:
             for i, cohort in enumerate(self.cohorts):
                 c = data["cohorts"][i]
                 tv, ntv = weights[i]
-                test_pool, y_test = data["test_pool"], c["y_test"]
-                logs.append(evaluate_cohort(i, tv, ntv, test_pool, y_test, c, c["test_rows"]))
+                pool, y_test = data["test_pool"], c["y_test"]
+                logs.append(evaluate_cohort(i, tv, ntv, pool, y_test, c, c["test_rows"]))
 
-                def predict(tv: Any, ntv: Any, mean: Any, std: Any, rows: Any, model=cohort.model):
-                    x, _ = inputs(test_pool, y_test, mean, std, rows)
-                    y_pred, _ = model.stateless_call(tv, ntv, x, training=False)
+                def predict(tv: Any, ntv: Any, mean: Any, std: Any, rows: Any, **bound: Any) -> Any:
+                    x, _ = inputs(bound["pool"], bound["y"], mean, std, rows)
+                    y_pred, _ = bound["model"].stateless_call(tv, ntv, x, training=False)
                     return y_pred
 
-                outputs.append(jax.vmap(predict)(tv, ntv, c["mean"], c["std"], c["test_rows"]))
+                bound = {"pool": pool, "y": y_test, "model": cohort.model}
+                predict_members = jax.vmap(lambda *a, bound=bound: predict(*a, **bound))
+                outputs.append(predict_members(tv, ntv, c["mean"], c["std"], c["test_rows"]))
             return logs, outputs
 
         return jax.jit(epoch, donate_argnums=(0,)), jax.jit(evaluate)
@@ -419,9 +421,10 @@ class Population:
                 if member.diverged or member.proxy.stop_training:
                     member.training = False
                 value = logs.get(monitor)
-                if value is not None and math.isfinite(value):
-                    if best_seen is None or bool(member.best.monitor_op(value, best_seen)):
-                        best_seen = value
+                if _finite(value) and (
+                    best_seen is None or member.best.monitor_op(value, best_seen)
+                ):
+                    best_seen = value
                 progress(_epoch_end(member, epoch, logs))
             progress(
                 PopulationEpoch(
@@ -454,23 +457,17 @@ class Population:
         last_logs, last_outputs = jax.device_get(evaluate_fn(last, data))
         best_logs, best_outputs = jax.device_get(evaluate_fn(best, data))
         k = len(self.members)
-        for i, cohort in enumerate(self.cohorts):
+        for cohort in self.cohorts:
             model = cohort.model
             for member in cohort.members:
                 j, task = member.index, member.task
                 splits, plan = task.splits, task.plan
                 majority = majority_class(splits, cohort.target)
 
-                def scores(logs: Any, outputs: Any, j: int = j, i: int = i) -> dict[str, Any]:
-                    keras_scores = {name: float(v[j]) for name, v in logs[i].items()}
-                    probabilities = (
-                        np.asarray(outputs[i][j])
-                        if cohort.target.format != "regression"
-                        else np.empty((0, 1))
-                    )
-                    return score(
-                        keras_scores, probabilities, splits.y_test, cohort.target, majority
-                    )
+                def scores(
+                    logs: Any, outputs: Any, member: Member = member, majority: Any = majority
+                ) -> dict[str, Any]:
+                    return self._scores(member, logs, outputs, majority)
 
                 last_scores = scores(last_logs, last_outputs)
                 has_best = member.best.weights is not None
@@ -510,6 +507,19 @@ class Population:
                 weights = member.best.weights or self.member_weights(member)
                 self.finished.add(plan.key)
                 yield RunDone(plan.key, result, weights)
+
+    def _scores(self, member: Member, logs: Any, outputs: Any, majority: int | None) -> Any:
+        """One member's test scores from the population's vectorised evaluation."""
+        i, j = member.cohort, member.index
+        target, truth = self.cohorts[i].target, member.task.splits.y_test
+        keras_scores = {name: float(v[j]) for name, v in logs[i].items()}
+        regression = target.format == "regression"
+        probabilities = np.empty((0, 1)) if regression else np.asarray(outputs[i][j])
+        return score(keras_scores, probabilities, truth, target, majority)
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
 
 
 def _epoch_end(member: Member, epoch: int, logs: dict[str, float]) -> Any:
