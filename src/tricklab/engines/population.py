@@ -96,6 +96,7 @@ class Member:
     best: Any = None  # BestWeights callback
     early_stopping: Any = None  # keras.callbacks.EarlyStopping, or None
     proxy: Any = None
+    callbacks: list[Any] = field(default_factory=list)
     training: bool = True
     diverged: bool = False
 
@@ -206,6 +207,7 @@ class Population:
             for callback in callbacks:
                 callback.set_model(member.proxy)
                 callback.on_train_begin()
+            member.callbacks = callbacks
 
     def _data(self) -> dict[str, Any]:
         """One copy of the data on the device, and each member's rows and standardisation."""
@@ -413,13 +415,15 @@ class Population:
                 logs.update({f"val_{k}": float(v[j]) for k, v in val_logs[c].items()})
                 for name, value in logs.items():
                     member.history.setdefault(name, []).append(value)
-                member.best.on_epoch_end(epoch, logs)
-                if member.early_stopping is not None:
-                    member.early_stopping.on_epoch_end(epoch, logs)
+                for callback in member.callbacks:
+                    callback.on_epoch_end(epoch, logs)
                 if not math.isfinite(logs.get("loss", math.nan)):
                     member.diverged = True
-                if member.diverged or member.proxy.stop_training:
+                if member.diverged or member.proxy.stop_training or epoch + 1 == epochs:
+                    # fit's end for this member (EarlyStopping restores its best weights here)
                     member.training = False
+                    for callback in member.callbacks:
+                        callback.on_train_end()
                 value = logs.get(monitor)
                 if _finite(value) and (
                     best_seen is None or member.best.monitor_op(value, best_seen)
