@@ -8,7 +8,7 @@ STUDY  ?= studies/thoracic-losses.toml
 .PHONY: demo test setup setup-dev lint format clean
 
 demo: setup
-	$(BIN)/tricklab run $(STUDY) --seeds 3
+	$(BIN)/tricklab run $(STUDY)
 
 test: setup-dev
 	$(BIN)/python -m pytest -n 2 --durations=15 $(PYTEST_ARGS)
