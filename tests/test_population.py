@@ -219,3 +219,39 @@ train.epochs = 2
     printed = capsys.readouterr().out
     assert code == 0  # one seed: each variant is alone with its shapes and epochs
     assert printed.count("seed 0: solo engine (no other run has its layer shapes") == 3
+
+
+@pytest.mark.slow
+def test_fashion_members_match_solo_after_one_epoch() -> None:
+    """Real images: relative Frobenius norm per weight < 1e-4, test accuracy within 0.3 points."""
+    table = {
+        "name": "fashion-pop",
+        "dataset": {"name": "fashion_mnist", "limit": 3000},
+        "seeds": [0, 1],
+        "model": {
+            "layers": [
+                {"type": "flatten"},
+                {"type": "dense", "units": 64, "activation": "relu"},
+                {"type": "dropout", "rate": 0.5},
+                {"type": "dense", "units": 10, "activation": "softmax"},
+            ]
+        },
+        "train": {"loss": "sparse_categorical_crossentropy", "batch_size": 30, "epochs": 1},
+        "variants": {
+            "dropout": {},
+            "lecture": {
+                "model.layers[1].activation": "linear",
+                "model.layers[1].kernel_regularizer": {"name": "l2", "l2": 0.01},
+                "model.layers[1].activity_regularizer": {"name": "l1", "l1": 0.01},
+                "model.layers[1].kernel_constraint": {"name": "max_norm", "max_value": 2.0},
+            },
+            "no_dropout": {"model.layers[2].rate": 0.0},
+        },
+    }
+    outcomes = both_engines(table)
+    for key, solo in outcomes["solo"].items():
+        member = outcomes["population"][key]
+        for a, b in zip(member.weights, solo.weights, strict=True):
+            assert np.linalg.norm(a - b) <= 1e-4 * np.linalg.norm(b)
+        accuracy = member.result.test["last"]["accuracy"], solo.result.test["last"]["accuracy"]
+        assert abs(accuracy[0] - accuracy[1]) < 0.003

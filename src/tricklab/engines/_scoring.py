@@ -27,18 +27,17 @@ def seed_everything(seed: int) -> None:
     _backend.keras().utils.set_random_seed(seed)
 
 
-def batch_orders(seed: int, rows: int, epochs: int, shuffle: bool) -> np.ndarray:
-    """``(epochs, rows)``: the order ``model.fit`` feeds the training rows in after
-    ``set_random_seed(seed)``.
+def batch_order_rng(seed: int, rows: int, shuffle: bool) -> np.random.RandomState:
+    """The RNG whose next ``permutation(rows)`` is the order ``model.fit`` feeds epoch 1 in,
+    after ``set_random_seed(seed)``; each later call gives the next epoch's order.
 
     Keras shuffles with numpy's global RNG: one permutation when ``fit`` first builds its
     metrics (it peeks at a batch), then one per epoch.
     """
-    if not shuffle:
-        return np.broadcast_to(np.arange(rows), (epochs, rows))
     rng = np.random.RandomState(seed)
-    rng.permutation(rows)
-    return np.stack([rng.permutation(rows) for _ in range(epochs)])
+    if shuffle:
+        rng.permutation(rows)
+    return rng
 
 
 def majority_class(splits: Splits, target: Target) -> int | None:

@@ -13,7 +13,7 @@ How members stay independent and reproduce their solo runs:
   schedule are traced side by side in the same scan body.
 - A member's initial weights and dropout seed state come from building its model after
   ``set_random_seed(seed)``, and its batch order from numpy's RNG with that seed, exactly as in
-  ``fit`` (see ``_scoring.batch_orders``); each member gathers its own rows from one copy of the
+  ``fit`` (see ``_scoring.batch_order_rng``); each member gathers its own rows from one copy of the
   data and standardises them with its own split's mean and std inside the step.
 - Per-member callbacks run on the host after each epoch on a small proxy model: Keras's own
   ``EarlyStopping`` (patience, ``min_delta``, ``restore_best_weights``) and the best-weights
@@ -47,6 +47,7 @@ from tricklab.engines import (
 )
 from tricklab.engines._callbacks import BestWeights, steady
 from tricklab.engines._scoring import (
+    batch_order_rng,
     majority_class,
     preprocessing,
     score,
@@ -176,10 +177,8 @@ class Population:
                 member_model = build_model(recipe, input_shape)
                 trainable.append([v.value for v in member_model.trainable_variables])
                 non_trainable.append([v.value for v in member_model.non_trainable_variables])
-                rows = len(task.splits.y_train)
-                orders = np.random.RandomState(task.plan.seed)
-                if recipe.train.shuffle:
-                    orders.permutation(rows)  # fit's first draw (see batch_orders)
+                rows, shuffle = len(task.splits.y_train), recipe.train.shuffle
+                orders = batch_order_rng(task.plan.seed, rows, shuffle)
                 member = Member(task, len(self.cohorts), len(cohort.members), orders)
                 cohort.members.append(member)
             k = len(tasks)
@@ -460,7 +459,7 @@ class Population:
             best.append((tv, ntv))
         last_logs, last_outputs = jax.device_get(evaluate_fn(last, data))
         best_logs, best_outputs = jax.device_get(evaluate_fn(best, data))
-        k = len(self.members)
+        k, versions = len(self.members), _backend.versions()
         for cohort in self.cohorts:
             model = cohort.model
             for member in cohort.members:
@@ -499,7 +498,7 @@ class Population:
                     seconds_total=total / k,
                     backend=_backend.name(),
                     engine=ENGINE,
-                    versions=_backend.versions(),
+                    versions=versions,
                     validated_on="test set" if splits.validation_is_test else "validation split",
                     split_sizes=splits.sizes(),
                     confusion_matrix=best_scores.get("confusion_matrix"),
