@@ -46,6 +46,7 @@ from tricklab.engines import (
     population_key,
 )
 from tricklab.engines._callbacks import BestWeights, steady
+from tricklab.engines._program import batched, compile_programs
 from tricklab.engines._scoring import (
     batch_order_rng,
     majority_class,
@@ -237,113 +238,6 @@ class Population:
             )
         return out
 
-    # -- the compiled program -------------------------------------------------------------------
-    def _programs(self, batch_size: int) -> tuple[Any, Any]:
-        """``epoch(states, active, data, train_batches)`` and ``evaluate(weights, data, rows)``."""
-        import jax
-        import jax.numpy as jnp
-        from keras import StatelessScope
-
-        def inputs(pool: Any, y: Any, mean: Any, std: Any, rows: Any) -> tuple[Any, Any]:
-            x = pool[rows]
-            if mean is not None:  # the member's own standardisation, on its own rows
-                x = (x - mean) / std
-            return x, y[rows]
-
-        def metrics_result(model: Any, metrics: list[Any]) -> dict[str, Any]:
-            mapping = list(zip(model.metrics_variables, metrics, strict=True))
-            with StatelessScope(state_mapping=mapping):
-                return model.get_metrics_result()
-
-        def member_train_step(model: Any) -> Any:
-            def step(state: Any, pool: Any, y: Any, mean: Any, std: Any, rows: Any) -> Any:
-                _, state = model.train_step(state, inputs(pool, y, mean, std, rows))
-                return state
-
-            return jax.vmap(step, in_axes=(0, None, None, 0, 0, 0))
-
-        def member_test_step(model: Any) -> Any:
-            def step(state: Any, pool: Any, y: Any, mean: Any, std: Any, rows: Any) -> Any:
-                _, state = model.test_step(state, inputs(pool, y, mean, std, rows))
-                return state
-
-            return jax.vmap(step, in_axes=(0, None, None, 0, 0, 0))
-
-        val_from_test = [c.members[0].task.splits.validation_is_test for c in self.cohorts]
-        train_steps = [member_train_step(c.model) for c in self.cohorts]
-        test_steps = [member_test_step(c.model) for c in self.cohorts]
-
-        def scan_steps(step: Any, state: Any, pool: Any, y: Any, c: Any, batches: Any) -> Any:
-            """Full batches through ``lax.scan``, then the short last batch, like fit."""
-            full, tail = batches
-            if full.shape[1]:
-                state, _ = jax.lax.scan(
-                    lambda s, rows: (step(s, pool, y, c["mean"], c["std"], rows), None),
-                    state,
-                    jnp.swapaxes(full, 0, 1),
-                )
-            if tail.shape[1]:
-                state = step(state, pool, y, c["mean"], c["std"], tail)
-            return state
-
-        def evaluate_cohort(i: int, tv: Any, ntv: Any, pool: Any, y: Any, c: Any, rows: Any):
-            cohort = self.cohorts[i]
-            k = rows.shape[0]
-            metrics = [jnp.broadcast_to(v, (k, *v.shape)) for v in cohort.init_metrics]
-            state = scan_steps(
-                test_steps[i], (tv, ntv, metrics), pool, y, c, _batched(rows, batch_size)
-            )
-            logs = jax.vmap(lambda m, model=cohort.model: metrics_result(model, m))(state[2])
-            return logs
-
-        def epoch(states: Any, active: Any, data: Any, batches: Any) -> Any:
-            out_states, train_logs, val_logs = [], [], []
-            pool, test_pool = data["pool"], data["test_pool"]
-            for i, cohort in enumerate(self.cohorts):
-                c = data["cohorts"][i]
-                tv, ntv, ov, _ = states[i]
-                k = active[i].shape[0]
-                mv = [jnp.broadcast_to(v, (k, *v.shape)) for v in cohort.init_metrics]
-                new = scan_steps(train_steps[i], (tv, ntv, ov, mv), pool, c["y"], c, batches[i])
-                train_logs.append(
-                    jax.vmap(lambda m, model=cohort.model: metrics_result(model, m))(new[3])
-                )
-                # A stopped (or diverged) member keeps the state it stopped with.
-                keep = active[i]
-                new = jax.tree.map(
-                    lambda n, o, keep=keep: jnp.where(
-                        keep.reshape((-1,) + (1,) * (n.ndim - 1)), n, o
-                    ),
-                    new,
-                    states[i],
-                )
-                out_states.append(new)
-                val_pool, val_y = (test_pool, c["y_test"]) if val_from_test[i] else (pool, c["y"])
-                val_logs.append(
-                    evaluate_cohort(i, new[0], new[1], val_pool, val_y, c, c["val_rows"])
-                )
-            return out_states, train_logs, val_logs
-
-        def evaluate(weights: Any, data: Any) -> Any:
-            logs, outputs = [], []
-            for i, cohort in enumerate(self.cohorts):
-                c = data["cohorts"][i]
-                tv, ntv = weights[i]
-                pool, y_test = data["test_pool"], c["y_test"]
-                logs.append(evaluate_cohort(i, tv, ntv, pool, y_test, c, c["test_rows"]))
-
-                def predict(tv: Any, ntv: Any, mean: Any, std: Any, rows: Any, **bound: Any) -> Any:
-                    x, _ = inputs(bound["pool"], bound["y"], mean, std, rows)
-                    y_pred, _ = bound["model"].stateless_call(tv, ntv, x, training=False)
-                    return y_pred
-
-                bound = {"pool": pool, "y": y_test, "model": cohort.model}
-                predict_members = jax.vmap(lambda *a, bound=bound: predict(*a, **bound))
-                outputs.append(predict_members(tv, ntv, c["mean"], c["std"], c["test_rows"]))
-            return logs, outputs
-
-        return jax.jit(epoch, donate_argnums=(0,)), jax.jit(evaluate)
-
     # -- member weights (for callbacks and results) ---------------------------------------------
     def member_weights(self, member: Member) -> list[np.ndarray]:
         cohort, state = self.cohorts[member.cohort], self.states[member.cohort]
@@ -367,7 +261,7 @@ class Population:
         data = self._data()
         first = self.tasks[0].plan.recipe.train
         batch_size, epochs = first.batch_size, first.epochs
-        epoch_fn, evaluate_fn = self._programs(batch_size)
+        epoch_fn, evaluate_fn = compile_programs(self.cohorts, batch_size)
         device_data = {
             "pool": data["pool"],
             "test_pool": data["test_pool"],
@@ -401,7 +295,7 @@ class Population:
                         for m in cohort.members
                     ]
                 )
-                batches.append(_batched(np.take_along_axis(rows, orders, axis=1), batch_size))
+                batches.append(batched(np.take_along_axis(rows, orders, axis=1), batch_size))
             active = [jnp.asarray([m.training for m in c.members]) for c in self.cohorts]
             self.states, train_logs, val_logs = epoch_fn(self.states, active, device_data, batches)
             train_logs, val_logs = jax.device_get((train_logs, val_logs))
@@ -529,13 +423,6 @@ def _epoch_end(member: Member, epoch: int, logs: dict[str, float]) -> Any:
     from tricklab.engines import EpochEnd
 
     return EpochEnd(member.task.plan.key, epoch + 1, logs)
-
-
-def _batched(rows: Any, batch_size: int) -> tuple[Any, Any]:
-    """``(members, n)`` rows -> full batches ``(members, steps, batch)`` and the short tail."""
-    k, n = rows.shape
-    full = (n // batch_size) * batch_size
-    return rows[:, :full].reshape(k, n // batch_size, batch_size), rows[:, full:]
 
 
 def _stack(per_member: list[list[Any]]) -> list[Any]:
