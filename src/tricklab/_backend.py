@@ -8,6 +8,7 @@ so reading and checking a study file stays fast.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from types import ModuleType
@@ -65,6 +66,11 @@ def keras() -> ModuleType:
 
 def versions() -> dict[str, str]:
     """Versions of the libraries that determine a run's numbers."""
+    return dict(_versions(name()))
+
+
+@functools.cache
+def _versions(backend: str) -> dict[str, str]:
     from importlib import metadata
 
     out = {"python": sys.version.split()[0]}
@@ -72,7 +78,7 @@ def versions() -> dict[str, str]:
         "jax": ("keras", "jax", "jaxlib", "numpy"),
         "tensorflow": ("keras", "tensorflow", "tensorflow-cpu", "numpy"),
         "torch": ("keras", "torch", "numpy"),
-    }[name()]
+    }[backend]
     for package in ("tricklab", *packages):
         try:
             out[package] = metadata.version(package)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np
 from tricklab import _backend
 from tricklab.build import Target
 from tricklab.datasets import Dataset, Splits
+from tricklab.result import RunPlan, RunResult
 from tricklab.spec import Recipe
 
 
@@ -91,6 +93,42 @@ def preprocessing(dataset: Dataset, splits: Splits) -> dict[str, Any]:
         out["mean"] = [float(v) for v in np.ravel(splits.feature_mean)]
         out["std"] = [float(v) for v in np.ravel(splits.feature_std)]
     return out
+
+
+def run_result(
+    plan: RunPlan,
+    dataset: Dataset,
+    splits: Splits,
+    *,
+    best: dict[str, Any],
+    last: dict[str, Any],
+    history: dict[str, list[float]],
+    best_weights: Any,  # the BestWeights callback the run trained with
+    **fields: Any,
+) -> RunResult:
+    """A run's result: what every engine records the same way, plus the engine's ``fields``
+    (engine, params, timings, diagnostics, ...)."""
+    return RunResult(
+        key=plan.key,
+        study=plan.study,
+        variant=plan.variant,
+        seed=plan.seed,
+        test={"best": without_matrix(best), "last": without_matrix(last)},
+        epochs_run=len(history.get("loss", [])),
+        best_epoch=best_weights.epoch,
+        monitor=best_weights.monitor,
+        best_monitor_value=best_weights.value,
+        backend=_backend.name(),
+        versions=_backend.versions(),
+        validated_on="test set" if splits.validation_is_test else "validation split",
+        split_sizes=splits.sizes(),
+        confusion_matrix=best.get("confusion_matrix"),
+        input_shape=list(splits.x_train.shape[1:]),
+        preprocessing=preprocessing(dataset, splits),
+        history={k: [float(v) for v in values] for k, values in history.items()},
+        finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **fields,
+    )
 
 
 def write_weights(

@@ -24,7 +24,6 @@ How members stay independent and reproduce their solo runs:
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import time
 import traceback
@@ -50,13 +49,11 @@ from tricklab.engines._program import batched, compile_programs
 from tricklab.engines._scoring import (
     batch_order_rng,
     majority_class,
-    preprocessing,
+    run_result,
     score,
     seed_everything,
-    without_matrix,
 )
 from tricklab.errors import TricklabError
-from tricklab.result import RunResult
 
 ENGINE = "population"
 
@@ -353,7 +350,7 @@ class Population:
             best.append((tv, ntv))
         last_logs, last_outputs = jax.device_get(evaluate_fn(last, data))
         best_logs, best_outputs = jax.device_get(evaluate_fn(best, data))
-        k, versions = len(self.members), _backend.versions()
+        k = len(self.members)
         for cohort in self.cohorts:
             model = cohort.model
             for member in cohort.members:
@@ -373,33 +370,21 @@ class Population:
                     if has_best
                     else {**last_scores, "confusion_matrix": None}
                 )
-                history = member.history
-                result = RunResult(
-                    key=plan.key,
-                    study=plan.study,
-                    variant=plan.variant,
-                    seed=plan.seed,
+                result = run_result(
+                    plan,
+                    self.dataset,
+                    splits,
+                    best=best_scores,
+                    last=last_scores,
+                    history=member.history,
+                    best_weights=member.best,
                     status="diverged" if member.diverged else "ok",
-                    test={"best": without_matrix(best_scores), "last": without_matrix(last_scores)},
-                    epochs_run=len(history.get("loss", [])),
-                    best_epoch=member.best.epoch,
-                    monitor=member.best.monitor,
-                    best_monitor_value=member.best.value,
                     params=int(model.count_params()),
                     # The population's time, shared equally by its members (README, "Engines").
                     seconds_per_epoch=steady(durations) / k,
                     first_epoch_seconds=(durations[0] if durations else 0.0) / k,
                     seconds_total=total / k,
-                    backend=_backend.name(),
                     engine=ENGINE,
-                    versions=versions,
-                    validated_on="test set" if splits.validation_is_test else "validation split",
-                    split_sizes=splits.sizes(),
-                    confusion_matrix=best_scores.get("confusion_matrix"),
-                    input_shape=list(splits.x_train.shape[1:]),
-                    preprocessing=preprocessing(self.dataset, splits),
-                    history=history,
-                    finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 )
                 weights = member.best.weights or self.member_weights(member)
                 self.finished.add(plan.key)

@@ -7,7 +7,6 @@ Works on every backend; diagnostics are measured here.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import time
 import traceback
@@ -22,10 +21,9 @@ from tricklab.datasets import Dataset, Splits
 from tricklab.engines import EpochEnd, Progress, RunDone, RunFailed, RunTask
 from tricklab.engines._scoring import (
     majority_class,
-    preprocessing,
+    run_result,
     score,
     seed_everything,
-    without_matrix,
 )
 from tricklab.errors import TricklabError
 from tricklab.result import RunPlan, RunResult
@@ -116,33 +114,22 @@ def train_run(
         weights = model.get_weights()
         best_scores = {**last, "confusion_matrix": None}
 
-    result = RunResult(
-        key=plan.key,
-        study=plan.study,
-        variant=plan.variant,
-        seed=plan.seed,
+    result = run_result(
+        plan,
+        dataset,
+        splits,
+        best=best_scores,
+        last=last,
+        history=history,
+        best_weights=best,
         status="diverged" if diverged else "ok",
-        test={"best": without_matrix(best_scores), "last": without_matrix(last)},
-        epochs_run=len(history["loss"]),
-        best_epoch=best.epoch,
-        monitor=best.monitor,
-        best_monitor_value=best.value,
         params=int(model.count_params()),
         seconds_per_epoch=timer.steady(),
         first_epoch_seconds=timer.durations[0] if timer.durations else 0.0,
         seconds_total=seconds_total,
-        backend=_backend.name(),
         engine=ENGINE,
-        versions=_backend.versions(),
-        validated_on="test set" if splits.validation_is_test else "validation split",
-        split_sizes=splits.sizes(),
-        confusion_matrix=best_scores.get("confusion_matrix"),
-        input_shape=list(splits.x_train.shape[1:]),
-        preprocessing=preprocessing(dataset, splits),
-        history={k: [float(v) for v in values] for k, values in history.items()},
         diagnostics=probe.rows if probe is not None else [],
         diagnostics_seconds=probe.seconds if probe is not None else 0.0,
-        finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
     return result, weights
 
