@@ -61,7 +61,6 @@ class RichDisplay:
             transient=True,
         )
         self.task: Any = None
-        self._within = 0.0
         self.reused = 0
 
     def __enter__(self) -> RichDisplay:

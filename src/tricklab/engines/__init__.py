@@ -91,6 +91,14 @@ class RunFailed:
     error: str  # one line
     traceback: str
 
+    @classmethod
+    def from_exception(cls, key: str, exc: BaseException) -> RunFailed:
+        """Call inside the ``except`` block: the traceback is the one being handled."""
+        import traceback
+
+        error = "".join(traceback.format_exception_only(exc)).strip()
+        return cls(key, error, traceback.format_exc())
+
 
 Event = EpochEnd | PopulationEpoch | RunDone | RunFailed
 Progress = Callable[[EpochEnd | PopulationEpoch], None]

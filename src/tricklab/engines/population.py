@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import time
-import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +36,7 @@ from tricklab import _backend
 from tricklab.build import Target, build_model, compile_model, target_for
 from tricklab.datasets import Dataset
 from tricklab.engines import (
+    EpochEnd,
     PopulationEpoch,
     Progress,
     RunDone,
@@ -76,10 +76,9 @@ class PopulationEngine:
             except TricklabError:
                 raise
             except Exception as exc:  # the program failed: every unfinished member failed
-                error = "".join(traceback.format_exception_only(exc)).strip()
                 for task in members:
                     if task.plan.key not in population.finished:
-                        yield RunFailed(task.plan.key, error, traceback.format_exc())
+                        yield RunFailed.from_exception(task.plan.key, exc)
 
 
 # -- the members --------------------------------------------------------------------------------
@@ -93,9 +92,8 @@ class Member:
     orders: Any  # np.random.RandomState: the member's batch order, as fit draws it
     history: dict[str, list[float]] = field(default_factory=dict)
     best: Any = None  # BestWeights callback
-    early_stopping: Any = None  # keras.callbacks.EarlyStopping, or None
     proxy: Any = None
-    callbacks: list[Any] = field(default_factory=list)
+    callbacks: list[Any] = field(default_factory=list)  # best, then EarlyStopping if any
     training: bool = True
     diverged: bool = False
 
@@ -125,6 +123,7 @@ class Cohort:
     weight_slots: list[tuple[int, int]]  # model.weights[i] -> (0 trainable | 1 non-trainable, j)
     init_optimizer: list[Any]
     init_metrics: list[Any]
+    train_rows: Any = None  # (members, training rows): indices into dataset.x
 
 
 # -- the population -----------------------------------------------------------------------------
@@ -197,10 +196,7 @@ class Population:
             callbacks = [member.best]
             if train.early_stopping is not None:
                 keras = _backend.keras()
-                member.early_stopping = keras.callbacks.EarlyStopping(
-                    **train.early_stopping.model_dump()
-                )
-                callbacks.append(member.early_stopping)
+                callbacks.append(keras.callbacks.EarlyStopping(**train.early_stopping.model_dump()))
             for callback in callbacks:
                 callback.set_model(member.proxy)
                 callback.on_train_begin()
@@ -214,23 +210,20 @@ class Population:
         pool = jnp.asarray(dataset.x, dtype="float32")
         has_test_pool = dataset.x_test is not None
         test_pool = jnp.asarray(dataset.x_test, dtype="float32") if has_test_pool else pool
-        y_pool = dataset.y
         y_test_pool = dataset.y_test if has_test_pool else dataset.y
         out: dict[str, Any] = {"pool": pool, "test_pool": test_pool, "cohorts": []}
         for cohort in self.cohorts:
             splits = [m.task.splits for m in cohort.members]
             standardize = splits[0].feature_mean is not None
-            mean = np.stack([s.feature_mean for s in splits]) if standardize else None
-            std = np.stack([s.feature_std for s in splits]) if standardize else None
+            cohort.train_rows = np.stack([s.rows["train"] for s in splits])
             out["cohorts"].append(
                 {
-                    "y": jnp.asarray(cohort.target.encode(y_pool)),
+                    "y": jnp.asarray(cohort.target.encode(dataset.y)),
                     "y_test": jnp.asarray(cohort.target.encode(y_test_pool)),
-                    "mean": None if mean is None else jnp.asarray(mean),
-                    "std": None if std is None else jnp.asarray(std),
-                    "val_rows": np.stack([s.rows["validation"] for s in splits]),
-                    "test_rows": np.stack([s.rows["test"] for s in splits]),
-                    "train_rows": np.stack([s.rows["train"] for s in splits]),
+                    "mean": jnp.asarray([s.feature_mean for s in splits]) if standardize else None,
+                    "std": jnp.asarray([s.feature_std for s in splits]) if standardize else None,
+                    "val_rows": jnp.asarray([s.rows["validation"] for s in splits]),
+                    "test_rows": jnp.asarray([s.rows["test"] for s in splits]),
                 }
             )
         return out
@@ -259,21 +252,6 @@ class Population:
         first = self.tasks[0].plan.recipe.train
         batch_size, epochs = first.batch_size, first.epochs
         epoch_fn, evaluate_fn = compile_programs(self.cohorts, batch_size)
-        device_data = {
-            "pool": data["pool"],
-            "test_pool": data["test_pool"],
-            "cohorts": [
-                {
-                    "y": c["y"],
-                    "y_test": c["y_test"],
-                    "mean": c["mean"],
-                    "std": c["std"],
-                    "val_rows": jnp.asarray(c["val_rows"]),
-                    "test_rows": jnp.asarray(c["test_rows"]),
-                }
-                for c in data["cohorts"]
-            ],
-        }
         durations: list[float] = []
         monitor = first.checkpoint_monitor()
         best_seen: float | None = None
@@ -282,19 +260,15 @@ class Population:
                 break
             tick = time.perf_counter()
             batches = []
-            for i, cohort in enumerate(self.cohorts):
-                rows = data["cohorts"][i]["train_rows"]
-                orders = np.stack(
-                    [
-                        m.orders.permutation(rows.shape[1])
-                        if m.task.plan.recipe.train.shuffle
-                        else np.arange(rows.shape[1])
-                        for m in cohort.members
-                    ]
-                )
-                batches.append(batched(np.take_along_axis(rows, orders, axis=1), batch_size))
+            for cohort in self.cohorts:
+                rows = cohort.train_rows
+                n, shuffle = rows.shape[1], cohort.members[0].task.plan.recipe.train.shuffle
+                orders = [
+                    m.orders.permutation(n) if shuffle else np.arange(n) for m in cohort.members
+                ]
+                batches.append(batched(np.take_along_axis(rows, np.stack(orders), 1), batch_size))
             active = [jnp.asarray([m.training for m in c.members]) for c in self.cohorts]
-            self.states, train_logs, val_logs = epoch_fn(self.states, active, device_data, batches)
+            self.states, train_logs, val_logs = epoch_fn(self.states, active, data, batches)
             train_logs, val_logs = jax.device_get((train_logs, val_logs))
             durations.append(time.perf_counter() - tick)
             for member in self.members:
@@ -319,7 +293,7 @@ class Population:
                     best_seen is None or member.best.monitor_op(value, best_seen)
                 ):
                     best_seen = value
-                progress(_epoch_end(member, epoch, logs))
+                progress(EpochEnd(member.task.plan.key, epoch + 1, logs))
             progress(
                 PopulationEpoch(
                     members=len(self.members),
@@ -330,7 +304,7 @@ class Population:
                 )
             )
         total = time.perf_counter() - started
-        yield from self._results(evaluate_fn, device_data, durations, total)
+        yield from self._results(evaluate_fn, data, durations, total)
 
     # -- test scores and results ----------------------------------------------------------------
     def _results(
@@ -402,12 +376,6 @@ class Population:
 
 def _finite(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
-
-
-def _epoch_end(member: Member, epoch: int, logs: dict[str, float]) -> Any:
-    from tricklab.engines import EpochEnd
-
-    return EpochEnd(member.task.plan.key, epoch + 1, logs)
 
 
 def _stack(per_member: list[list[Any]]) -> list[Any]:

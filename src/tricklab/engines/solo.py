@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import time
-import traceback
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -52,8 +51,7 @@ class SoloEngine:
             except TricklabError:
                 raise
             except Exception as exc:  # one broken run must not lose the others
-                error = "".join(traceback.format_exception_only(exc)).strip()
-                yield RunFailed(key, error, traceback.format_exc())
+                yield RunFailed.from_exception(key, exc)
                 continue
             yield RunDone(key, result, weights)
 
