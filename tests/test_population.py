@@ -215,9 +215,14 @@ train.epochs = 2
     assert "population 2/2 training, epoch 1" in printed  # every variant has 2 seeds
     assert "solo engine" not in printed
     assert "engine population" in (out / "mixed" / "report.md").read_text()
-    code = main(["run", str(path), "--out", str(tmp_path / "one"), "--seeds", "1", "--quiet"])
+    # --seeds 1 keeps each run's engine (assigned over the whole study, so keys stay put) ...
+    code = main(["run", str(path), "--out", str(out), "--seeds", "1", "--quiet"])
+    assert code == 0 and "trained 0 runs, reused 3" in capsys.readouterr().out
+    # ... while a study of one seed has each variant alone with its shapes and epochs.
+    one = write_study(tmp_path / "one.toml", path.read_text().replace("[0, 1]", "[0]"))
+    code = main(["run", str(one), "--out", str(tmp_path / "one"), "--quiet"])
     printed = capsys.readouterr().out
-    assert code == 0  # one seed: each variant is alone with its shapes and epochs
+    assert code == 0
     assert printed.count("seed 0: solo engine (no other run has its layer shapes") == 3
 
 

@@ -21,7 +21,7 @@ from rich.console import Console
 from tricklab.errors import StoreError
 from tricklab.report import Report, build_report, report_text, terminal_table
 from tricklab.result import RunResult
-from tricklab.store import write_history
+from tricklab.store import HISTORY, RESULT, SPEC, WEIGHTS, history_csv
 
 CHROMIUM = Path("/usr/bin/chromium")
 TEST_SET = "validated on the test set"
@@ -241,8 +241,10 @@ def write_fake_study(
             )
             run_dir = root / variant / f"seed-{seed}"
             run_dir.mkdir(parents=True)
-            (run_dir / "result.json").write_text(json.dumps(result.to_json()))
-            write_history(run_dir / "history.csv", result.history)
+            (run_dir / SPEC).write_text("{}")
+            (run_dir / WEIGHTS).write_bytes(b"")  # never loaded: reports read results only
+            (run_dir / HISTORY).write_text(history_csv(result.history))
+            (run_dir / RESULT).write_text(json.dumps(result.to_json()))
             runs.append(
                 {
                     "variant": variant,
@@ -383,5 +385,5 @@ def test_stale_runs_are_left_out(trained: Path, tmp_path: Path) -> None:
     md = report_text(report)
     html = re.sub(r"data:image/png;base64,[^\"]+", "", report.html.read_text(encoding="utf-8"))
     assert "mse" not in md and "mse" not in html and "mse" not in _terminal(report)
-    assert "baseline seed 1 (stored result is out of date" in md
+    assert "baseline seed 1 (the stored result is out of date" in md
     assert "1/2" in md  # one of two planned seeds

@@ -74,8 +74,8 @@ class RichDisplay:
         if event.kind == "reused":
             self.reused += 1
             return
-        if event.kind == "fallback":
-            self.console.print(fallback_line(event), highlight=False, soft_wrap=True)
+        if event.kind in ("fallback", "damaged", "elsewhere", "waiting"):
+            self.console.print(notice_line(event), highlight=False, soft_wrap=True)
             return
         if self.task is None:
             self.task = self.progress.add_task(
@@ -106,11 +106,17 @@ class RichDisplay:
                 )
 
 
-def fallback_line(event: RunEvent) -> str:
-    """Why a run trains solo rather than in a population."""
+def notice_line(event: RunEvent) -> str:
+    """One line for what is neither progress nor a finished run."""
     plan = event.plan
-    assert plan is not None
-    return f"{plan.variant} seed {plan.seed}: solo engine ({event.error})"
+    if event.kind == "waiting" or plan is None:
+        return f"waiting for runs claimed by {event.error}"
+    run = f"{plan.variant} seed {plan.seed}"
+    if event.kind == "fallback":  # why it trains solo rather than in a population
+        return f"{run}: solo engine ({event.error})"
+    if event.kind == "damaged":
+        return f"{run}: damaged, retraining it ({event.error})"
+    return f"{run}: committed by another worker"
 
 
 def population_fields(event: RunEvent) -> dict[str, str]:
@@ -144,8 +150,8 @@ class PlainLog:
         elapsed = f"[{time.perf_counter() - self._start:7.1f} s]"
         if event.kind == "reused":
             self.reused += 1
-        elif event.kind == "fallback":
-            self.console.print(f"{elapsed} {fallback_line(event)}", highlight=False, soft_wrap=True)
+        elif event.kind in ("fallback", "damaged", "elsewhere", "waiting"):
+            self.console.print(f"{elapsed} {notice_line(event)}", highlight=False, soft_wrap=True)
         elif event.kind == "population" and event.population is not None:
             fields = population_fields(event)
             self.console.print(

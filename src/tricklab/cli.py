@@ -82,6 +82,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--fresh", action="store_true", help="delete the study's stored runs first")
     run.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="leave runs that other live workers have claimed to them instead of waiting",
+    )
+    run.add_argument(
+        "--checkpoint-every",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="save a checkpoint of the run(s) in training at the first epoch boundary after "
+        "this many seconds (default: 30); a rerun after a crash continues from it",
+    )
+    run.add_argument(
         "--engine",
         choices=("auto", "solo", "population"),
         default="auto",
@@ -93,6 +106,16 @@ def _parser() -> argparse.ArgumentParser:
         "--quiet", action="store_true", help="plain log lines instead of a live progress display"
     )
     run.set_defaults(handler=_run)
+
+    status = sub.add_parser(
+        "status",
+        help="the state of every run of a stored study",
+        description="Print each run of a stored study with its state: planned, running "
+        "(claimed: host, pid, since), done, diverged, failed (with the error) or damaged "
+        "(which file).",
+    )
+    status.add_argument("study_dir", type=Path, help="the study's store, e.g. runs/STUDY")
+    status.set_defaults(handler=_status)
 
     summary = sub.add_parser(
         "summary",
@@ -211,15 +234,18 @@ def _parser() -> argparse.ArgumentParser:
 
 # -- commands -----------------------------------------------------------------------------------
 def _run(args: argparse.Namespace, console: Console) -> int:
+    from tricklab._interrupts import EXIT_INTERRUPTED, graceful
     from tricklab._progress import PlainLog, RichDisplay
+    from tricklab.engines import Interrupted
     from tricklab.lint import active
     from tricklab.spec import load_study
     from tricklab.stats import default_primary_metric
     from tricklab.study import lint_study, load_data, run_study
 
-    spec = load_study(args.study).select(args.variant, args.seeds)
+    definition = load_study(args.study)
     if args.epochs is not None:
-        spec = spec.with_epochs(args.epochs)
+        definition = definition.with_epochs(args.epochs)
+    spec = definition.select(args.variant, args.seeds)
     dataset = load_data(spec)
     _print_findings(console, active(lint_study(spec, dataset)))
     metric = spec.primary_metric or default_primary_metric(dataset.task)
@@ -235,19 +261,58 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         f"study [bold]{spec.name}[/bold]: {len(spec.variants)} variants x {len(spec.seeds)} "
         f"seeds on {_backend.name()}{protocol}"
     )
-    with display:
-        outcome = run_study(
-            spec, out=args.out, fresh=args.fresh, listener=display, engine=args.engine
+    try:
+        with graceful() as stop, display:
+            outcome = run_study(
+                definition,
+                out=args.out,
+                variants=args.variant,
+                seeds=args.seeds,
+                fresh=args.fresh,
+                listener=display,
+                engine=args.engine,
+                wait=not args.no_wait,
+                checkpoint_every=args.checkpoint_every,
+                stop_requested=stop,
+            )
+    except Interrupted as exc:
+        console.print(
+            f"interrupted: finished runs are kept; {len(exc.keys)} run(s) in training were "
+            f"checkpointed after epoch {exc.epoch}. Run the same command to resume them."
         )
+        return EXIT_INTERRUPTED
     console.print(
         f"trained {outcome.trained} runs, reused {outcome.reused} from {outcome.root}"
         + (f", {len(outcome.failed)} failed" if outcome.failed else "")
+        + (f", {len(outcome.skipped)} left to other workers" if outcome.skipped else "")
     )
     for plan, error in outcome.failed:
         console.print(f"[red]failed[/red] {plan.variant} seed {plan.seed}: {error}")
+    for plan, why in outcome.skipped:
+        console.print(f"not trained here: {plan.variant} seed {plan.seed} ({why})")
     if outcome.results:
         _show_report(console, outcome.root)
     return EXIT_RUNS_FAILED if outcome.failed else 0
+
+
+def _status(args: argparse.Namespace, console: Console) -> int:
+    from rich.table import Table
+
+    from tricklab.store import RunStore
+
+    store = RunStore(args.study_dir)
+    statuses = store.indexed_runs()
+    table = Table(title=f"{store.root}: {len(statuses)} runs")
+    for column in ("variant", "seed", "state", "detail"):
+        table.add_column(column)
+    for status in statuses:
+        table.add_row(status.variant, str(status.seed), status.state.value, status.detail)
+    console.print(table)
+    counts: dict[str, int] = {}
+    for status in statuses:
+        counts[status.state.value] = counts.get(status.state.value, 0) + 1
+    console.print(", ".join(f"{n} {state}" for state, n in counts.items()))
+    return 0
 
 
 def _show_report(console: Console, root: Path) -> None:

@@ -9,7 +9,6 @@ standardisation with the training split's mean and std), so it takes raw feature
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -22,21 +21,24 @@ from tricklab.build import build_model
 from tricklab.errors import DataError, StoreError
 from tricklab.result import RunResult
 from tricklab.spec import Recipe
-from tricklab.store import INDEX, WEIGHTS, load_result
+from tricklab.store import WEIGHTS, RunStore
 
 
 def load_run(run_dir: str | Path) -> tuple[RunResult, Recipe, dict[str, Any]]:
-    """A finished run's result, its recipe and its study index."""
+    """A finished run's result, its recipe and its study index (``run_dir`` =
+    ``runs/<study>/<variant>/seed-<n>``)."""
     run_dir = Path(run_dir)
-    result = load_result(run_dir)
-    if result is None or not (run_dir / WEIGHTS).exists():
+    seed = run_dir.name.removeprefix("seed-")
+    if not seed.isdigit():
         raise StoreError(
-            f"{run_dir}: not a finished run (expected result.json and {WEIGHTS}). "
-            "Runs are stored as runs/<study>/<variant>/seed-<n>/."
+            f"{run_dir}: not a run directory. Runs are stored as runs/<study>/<variant>/seed-<n>/."
         )
-    spec = json.loads((run_dir / "spec.json").read_text(encoding="utf-8"))
-    index_path = run_dir.parent.parent / INDEX
-    index = json.loads(index_path.read_text(encoding="utf-8")) if index_path.exists() else {}
+    store = RunStore(run_dir.parent.parent)
+    result, spec = store.load_run(run_dir.parent.name, int(seed))
+    try:
+        index = store.read_index()
+    except StoreError:
+        index = {}
     return result, Recipe.model_validate(spec["recipe"]), index
 
 
@@ -46,7 +48,7 @@ def trained_model(run_dir: str | Path) -> Any:
     result, recipe, _ = load_run(run_dir)
     shape = tuple(result.input_shape)
     core = build_model(recipe, shape)
-    core.load_weights(str(Path(run_dir) / WEIGHTS))
+    core.load_weights(str(Path(run_dir) / WEIGHTS))  # the store's weights file of this run
     layers: list[Any] = [keras.Input(shape=shape)]
     prep = result.preprocessing
     if "scale" in prep:

@@ -35,7 +35,7 @@ from rich.text import Text
 
 from tricklab import __version__, plots
 from tricklab.errors import StoreError
-from tricklab.result import RESULT_SCHEMA, RunResult
+from tricklab.result import RunResult
 from tricklab.stats import (
     CONFIDENCE,
     COUNTED_STATUSES,
@@ -47,7 +47,7 @@ from tricklab.stats import (
     higher_is_better,
     variant_table,
 )
-from tricklab.store import RunStore, load_result
+from tricklab.store import RunState, RunStore
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -114,7 +114,7 @@ def build_report(root: str | Path) -> Report:
     store = RunStore(root)
     index = store.read_index()
     study = str(index.get("study") or root.name)
-    results, missing = _load_runs(root, index)
+    results, missing = _load_runs(store)
     if not results:
         planned = len(index.get("runs", []))
         raise StoreError(
@@ -157,34 +157,21 @@ def report_text(report: Report) -> str:
     return report.markdown.read_text(encoding="utf-8")
 
 
-def _load_runs(root: Path, index: dict[str, Any]) -> tuple[list[RunResult], list[dict[str, Any]]]:
-    """The finished runs the index plans (matched by key), and what is missing for the others."""
+def _load_runs(store: RunStore) -> tuple[list[RunResult], list[dict[str, Any]]]:
+    """The finished runs the index plans (matched by key), and why the others are missing."""
     results: list[RunResult] = []
     missing: list[dict[str, Any]] = []
-    for entry in index.get("runs", []):
-        variant, seed, key = entry["variant"], int(entry["seed"]), entry.get("key")
-        run_dir = root / entry.get("dir", f"{variant}/seed-{seed}")
-        try:
-            result = load_result(run_dir)
-        except StoreError as exc:
-            missing.append({"variant": variant, "seed": seed, "why": f"unreadable: {exc}"})
+    for status in store.indexed_runs():
+        if status.result is not None:
+            results.append(status.result)
             continue
-        if (
-            result is not None
-            and result.key == key
-            and result.schema == RESULT_SCHEMA
-            and result.variant == variant
-            and result.seed == seed
-        ):
-            results.append(result)
-            continue
-        if (run_dir / "failed.json").exists():
-            why = "failed (see failed.json)"
-        elif result is not None:
-            why = "stored result is out of date (the recipe changed)"
-        else:
-            why = "not trained yet"
-        missing.append({"variant": variant, "seed": seed, "why": why})
+        why = {
+            RunState.PLANNED: status.detail or "not trained yet",
+            RunState.RUNNING: f"in training ({status.detail})",
+            RunState.FAILED: f"failed: {status.detail}",
+            RunState.DAMAGED: f"damaged: {status.detail}",
+        }[status.state]
+        missing.append({"variant": status.variant, "seed": status.seed, "why": why})
     return results, missing
 
 

@@ -1,166 +1,428 @@
-"""The run store: every run of a study kept on disk, reused when nothing changed.
+"""The run store: owns the on-disk format of a study's runs, their states and their claims.
 
-Layout (``runs/<study>/``)::
+Every reader and writer of ``runs/<study>/`` goes through this module (``run``, ``report``,
+``status``, ``export``, ``predict``, the Python API). Engines never write files: they return
+results and weights, and the store writes them.
 
-    study.json                     the study index: spec, variants, seeds, protocol, runs
+Layout (``runs/<study>/``, store format :data:`STORE_SCHEMA`)::
+
+    study.json                     the index: the study's full definition (every variant and
+                                   seed, not a --variant/--seeds selection), protocol, planned
+                                   runs with their keys, lint findings, store_schema
+    .lock                          the lock around claims, commits and the index (filelock)
+    .checkpoints/<unit>.pkl        mid-run checkpoint of a run or population in training
     <variant>/seed-<n>/spec.json   the resolved run spec (what determines the numbers)
     <variant>/seed-<n>/history.csv one row per epoch: epoch, loss, val_loss and every metric
     <variant>/seed-<n>/best.weights.h5
     <variant>/seed-<n>/diagnostics.csv  per hidden layer and epoch, when the study asks for it
-    <variant>/seed-<n>/result.json written last: a run is finished when it exists with its key
+    <variant>/seed-<n>/result.json written last: the run is done when it exists with its key
+    <variant>/seed-<n>/failed.json the last failure (error and traceback); retried next time
+    <variant>/seed-<n>/claim.json  while a worker trains the run: host, pid, owner, lease
 
-A finished run is written in ``<run dir>/.partial/`` and moved into place, ``result.json`` last, so
-a crash never leaves a half-written run that looks finished. The store reads and writes every
-file; it never trains (engines return results and weights as arrays).
+Run states (:class:`RunState`): ``planned`` (nothing stored), ``running`` (claimed by a live
+worker), ``done``, ``diverged`` (done, but its loss became NaN/inf), ``failed`` and ``damaged``
+(a file of a finished run is missing or unreadable: reported by name and retrained).
+
+Every file is written to a temporary name, fsynced and renamed, so a reader sees the old file or
+the new one. A claim is a lease: the worker renews it every ``renew`` seconds and it expires
+``lease`` seconds after the last renewal; a claim whose holder is a dead process on this host is
+free at once. A result is committed only by the worker that holds the run's claim, under the
+lock, so exactly one result is committed per run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import datetime as dt
+import hashlib
+import io
 import json
 import os
+import pickle
 import shutil
-from collections.abc import Iterator
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from tricklab.errors import StoreError
 from tricklab.result import RESULT_SCHEMA, RunPlan, RunResult
 
+#: Bump when the layout or the meaning of a file changes.
+STORE_SCHEMA = 1
+
+INDEX = "study.json"
+RESULT = "result.json"
+SPEC = "spec.json"
+HISTORY = "history.csv"
 WEIGHTS = "best.weights.h5"
 DIAGNOSTICS = "diagnostics.csv"
-INDEX = "study.json"
+FAILED = "failed.json"
+CLAIM = "claim.json"
+CHECKPOINTS = ".checkpoints"
+#: What a finished run holds besides result.json (diagnostics.csv only with diagnostics).
+RUN_FILES = (SPEC, HISTORY, WEIGHTS)
+
+
+class RunState(StrEnum):
+    PLANNED = "planned"
+    RUNNING = "running"
+    DONE = "done"
+    DIVERGED = "diverged"
+    FAILED = "failed"
+    DAMAGED = "damaged"
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """One run's state, with what explains it (claim holder, error, what is damaged)."""
+
+    variant: str
+    seed: int
+    state: RunState
+    detail: str = ""
+    result: RunResult | None = None
 
 
 class RunStore:
     """The runs of one study under ``root`` (``runs/<study>``)."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, *, lease: float = 60.0, renew: float = 10.0) -> None:
         self.root = Path(root)
+        self.lease, self.renew = lease, renew
+        # Who this process is when it claims runs: a new owner per store object.
+        self.owner = uuid.uuid4().hex
+        self._held: set[Path] = set()
+        self._renewer: threading.Thread | None = None
+        self._stop_renewing = threading.Event()
 
     # -- paths ----------------------------------------------------------------------------
     def run_dir(self, variant: str, seed: int) -> Path:
         return self.root / variant / f"seed-{seed}"
 
-    def staging_dir(self, variant: str, seed: int) -> Path:
-        """Where a run in progress writes; emptied before each attempt."""
-        staging = self.run_dir(variant, seed) / ".partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        return staging
+    def _run_dir(self, plan: RunPlan) -> Path:
+        return self.run_dir(plan.variant, plan.seed)
 
-    # -- reading --------------------------------------------------------------------------
-    def finished(self, plan: RunPlan) -> RunResult | None:
-        """The stored result of this exact run, or None if it must be (re)trained."""
-        result = load_result(self.run_dir(plan.variant, plan.seed))
-        if result is None or result.key != plan.key or result.schema != RESULT_SCHEMA:
-            return None
-        return result
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """The study's lock (claims, commits, the index); works across processes and hosts."""
+        from filelock import FileLock
 
-    def results(self) -> Iterator[RunResult]:
-        """Every finished run under this study directory."""
-        for path in sorted(self.root.glob("*/seed-*/result.json")):
-            result = load_result(path.parent)
-            if result is not None:
-                yield result
-
-    # -- writing --------------------------------------------------------------------------
-    def save(self, plan: RunPlan, result: RunResult, weights: list[Any]) -> Path:
-        """Write a finished run (its best ``weights`` as ``best.weights.h5``); result.json last."""
-        from tricklab.engines._scoring import write_weights  # imports Keras
-
-        staging = self.staging_dir(plan.variant, plan.seed)
-        write_weights(staging / WEIGHTS, plan.recipe, tuple(result.input_shape), weights)
-        run_dir = self.run_dir(plan.variant, plan.seed)
-        for stale in (
-            "result.json",
-            "spec.json",
-            "history.csv",
-            WEIGHTS,
-            DIAGNOSTICS,
-            "failed.json",
-        ):
-            (run_dir / stale).unlink(missing_ok=True)
-        _write_json(staging / "spec.json", plan.resolved())
-        write_history(staging / "history.csv", result.history)
-        if result.diagnostics:
-            write_rows(staging / DIAGNOSTICS, result.diagnostics)
-        for name in ("spec.json", "history.csv", WEIGHTS, DIAGNOSTICS):
-            if (staging / name).exists():
-                os.replace(staging / name, run_dir / name)
-        _write_json(run_dir / "result.json", result.to_json())
-        shutil.rmtree(staging, ignore_errors=True)
-        return run_dir
-
-    def save_failure(self, plan: RunPlan, error: str) -> Path:
-        """Record why a run failed; it is retried next time."""
-        run_dir = self.run_dir(plan.variant, plan.seed)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "result.json").unlink(missing_ok=True)
-        _write_json(run_dir / "failed.json", {"key": plan.key, "error": error})
-        return run_dir
-
-    def clear(self) -> None:
-        """Delete every run of this study (``--fresh``)."""
-        if self.root.exists():
-            shutil.rmtree(self.root)
-
-    def write_index(self, index: dict[str, Any]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        _write_json(self.root / INDEX, index)
+        with FileLock(str(self.root / ".lock")):
+            yield
+
+    # -- the index ------------------------------------------------------------------------
+    def write_index(self, index: dict[str, Any]) -> None:
+        with self.locked():
+            _write_json(self.root / INDEX, {**index, "store_schema": STORE_SCHEMA})
 
     def read_index(self) -> dict[str, Any]:
         path = self.root / INDEX
-        if not path.exists():
+        if not self.root.is_dir() or not path.exists():
             raise StoreError(
                 f"{self.root}: not a tricklab study directory (no {INDEX}). "
                 "Run `tricklab run STUDY.toml` first; studies are stored under runs/<study>/."
             )
-        return _read_json(path)
+        index = _read_json(path)
+        schema = index.get("store_schema", STORE_SCHEMA) if isinstance(index, dict) else None
+        if schema != STORE_SCHEMA:
+            raise StoreError(
+                f"{path}: written in store format {schema}; this tricklab reads format "
+                f"{STORE_SCHEMA}. Rerun `tricklab run` on the study to rebuild it."
+            )
+        return index
+
+    def stored_seeds(self, variant: str) -> list[int]:
+        """Seeds with a run directory of ``variant`` (whatever their state)."""
+        seeds = []
+        for path in (self.root / variant).glob("seed-*"):
+            with contextlib.suppress(ValueError):
+                seeds.append(int(path.name.removeprefix("seed-")))
+        return sorted(seeds)
+
+    # -- reading runs ---------------------------------------------------------------------
+    def status(self, variant: str, seed: int, key: str | None) -> RunStatus:
+        """The state of run (variant, seed) as planned with ``key``."""
+        run_dir = self.run_dir(variant, seed)
+        result_path = run_dir / RESULT
+        if result_path.exists():
+            try:
+                result = load_result(run_dir)
+            except StoreError as exc:
+                return RunStatus(variant, seed, RunState.DAMAGED, str(exc))
+            assert result is not None
+            if key is None or (result.key == key and result.schema == RESULT_SCHEMA):
+                state = RunState.DIVERGED if result.status == "diverged" else RunState.DONE
+                return RunStatus(variant, seed, state, result=result)
+        claim = _read_claim(run_dir / CLAIM)
+        if claim is not None and claim.get("key") == key and _alive(claim):
+            holder = f"{claim['host']} pid {claim['pid']} since {claim['started']}"
+            return RunStatus(variant, seed, RunState.RUNNING, holder)
+        failed = run_dir / FAILED
+        if failed.exists():
+            with contextlib.suppress(StoreError):
+                record = _read_json(failed)
+                if record.get("key") == key:
+                    error = str(record.get("error", "")).strip().splitlines() or [""]
+                    return RunStatus(variant, seed, RunState.FAILED, error[-1])
+        why = (
+            "the stored result is out of date (the recipe changed)" if result_path.exists() else ""
+        )
+        return RunStatus(variant, seed, RunState.PLANNED, why)
+
+    def finished(self, plan: RunPlan) -> RunResult | None:
+        """The stored result of this exact run, or None if it must be (re)trained."""
+        return self.status(plan.variant, plan.seed, plan.key).result
+
+    def results(self) -> Iterator[RunResult]:
+        """Every readable finished run under this study directory."""
+        for path in sorted(self.root.glob(f"*/seed-*/{RESULT}")):
+            with contextlib.suppress(StoreError):
+                result = load_result(path.parent)
+                if result is not None:
+                    yield result
+
+    def indexed_runs(self) -> list[RunStatus]:
+        """The state of every run the index lists."""
+        index = self.read_index()
+        return [
+            self.status(entry["variant"], int(entry["seed"]), entry.get("key"))
+            for entry in index.get("runs", [])
+        ]
+
+    def load_run(self, variant: str, seed: int) -> tuple[RunResult, dict[str, Any]]:
+        """A finished run's result and its resolved spec (spec.json), for export and predict."""
+        run_dir = self.run_dir(variant, seed)
+        status = self.status(variant, seed, None)
+        if status.result is None or not (run_dir / WEIGHTS).exists():
+            why = f" ({status.detail})" if status.detail else ""
+            raise StoreError(
+                f"{run_dir}: not a finished run{why}: expected {RESULT} and {WEIGHTS}. "
+                "Runs are stored as runs/<study>/<variant>/seed-<n>/."
+            )
+        return status.result, _read_json(run_dir / SPEC)
+
+    def weights_path(self, variant: str, seed: int) -> Path:
+        """Where a finished run's best weights are (read them with Keras's load_weights)."""
+        return self.run_dir(variant, seed) / WEIGHTS
+
+    # -- claims ---------------------------------------------------------------------------
+    def claim(self, plans: Sequence[RunPlan]) -> list[RunPlan]:
+        """Claim every run of ``plans`` not done and not held by a live worker, atomically.
+
+        Returns the runs now held by this store (empty if none could be claimed).
+        """
+        now = time.time()
+        with self.locked():
+            free = []
+            for plan in plans:
+                if self.finished(plan) is not None:
+                    continue
+                claim = _read_claim(self._run_dir(plan) / CLAIM)
+                if claim is None or claim.get("owner") == self.owner or not _alive(claim, now):
+                    free.append(plan)
+            for plan in free:
+                path = self._run_dir(plan) / CLAIM
+                _write_json(path, self._claim_record(plan.key, now))
+                self._held.add(path)
+        if free:
+            self._start_renewing()
+        return free
+
+    def holders(self, plans: Iterable[RunPlan]) -> list[str]:
+        """Who holds the claims on ``plans`` (live workers only)."""
+        out = []
+        for plan in plans:
+            claim = _read_claim(self._run_dir(plan) / CLAIM)
+            if claim is not None and claim.get("owner") != self.owner and _alive(claim):
+                out.append(f"{claim['host']} pid {claim['pid']}")
+        return sorted(set(out))
+
+    def release(self, plans: Iterable[RunPlan]) -> None:
+        """Give up this store's claims on ``plans`` (their runs become free at once)."""
+        with self.locked():
+            for plan in plans:
+                path = self._run_dir(plan) / CLAIM
+                claim = _read_claim(path)
+                if claim is not None and claim.get("owner") == self.owner:
+                    path.unlink(missing_ok=True)
+                self._held.discard(path)
+
+    def close(self) -> None:
+        """Release every claim still held and stop renewing."""
+        self._stop_renewing.set()
+        with self.locked():
+            for path in list(self._held):
+                claim = _read_claim(path)
+                if claim is not None and claim.get("owner") == self.owner:
+                    path.unlink(missing_ok=True)
+            self._held.clear()
+
+    def _claim_record(self, key: str, now: float) -> dict[str, Any]:
+        return {
+            "key": key,
+            "owner": self.owner,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "expires": now + self.lease,
+        }
+
+    def _start_renewing(self) -> None:
+        if self._renewer is not None and self._renewer.is_alive():
+            return
+        self._stop_renewing.clear()
+        self._renewer = threading.Thread(target=self._renew_loop, daemon=True, name="claims")
+        self._renewer.start()
+
+    def _renew_loop(self) -> None:
+        while not self._stop_renewing.wait(self.renew):
+            with contextlib.suppress(OSError), self.locked():
+                expires = time.time() + self.lease
+                for path in list(self._held):
+                    claim = _read_claim(path)
+                    if claim is not None and claim.get("owner") == self.owner:
+                        _write_json(path, {**claim, "expires": expires})
+
+    # -- writing runs ---------------------------------------------------------------------
+    def save(self, plan: RunPlan, result: RunResult, weights: list[Any]) -> bool:
+        """Commit a finished run (its best ``weights`` as best.weights.h5), result.json last.
+
+        Only the holder of the run's claim commits; returns False (and writes nothing) when the
+        claim was lost, e.g. after missed renewals another worker took the run over.
+        """
+        from tricklab.engines._scoring import write_weights  # imports Keras
+
+        run_dir = self._run_dir(plan)
+        staging = run_dir / f".partial-{self.owner}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        try:
+            weights_tmp = staging / WEIGHTS
+            write_weights(weights_tmp, plan.recipe, tuple(result.input_shape), weights)
+            _fsync(weights_tmp)
+            _write_json(staging / SPEC, plan.resolved())
+            _write_text(staging / HISTORY, history_csv(result.history))
+            if result.diagnostics:
+                _write_text(staging / DIAGNOSTICS, rows_csv(result.diagnostics))
+            with self.locked():
+                claim_path = run_dir / CLAIM
+                claim = _read_claim(claim_path)
+                if claim is not None and claim.get("owner") != self.owner:
+                    return False
+                for name in (RESULT, FAILED, DIAGNOSTICS, *RUN_FILES):
+                    (run_dir / name).unlink(missing_ok=True)
+                for name in (*RUN_FILES, DIAGNOSTICS):
+                    if (staging / name).exists():
+                        os.replace(staging / name, run_dir / name)
+                _write_json(run_dir / RESULT, result.to_json())
+                claim_path.unlink(missing_ok=True)
+                self._held.discard(claim_path)
+            return True
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def save_failure(self, plan: RunPlan, error: str) -> None:
+        """Record why a run failed; it is retried next time."""
+        run_dir = self._run_dir(plan)
+        with self.locked():
+            (run_dir / RESULT).unlink(missing_ok=True)
+            _write_json(run_dir / FAILED, {"key": plan.key, "error": error})
+            (run_dir / CLAIM).unlink(missing_ok=True)
+            self._held.discard(run_dir / CLAIM)
+
+    def reset(self, plans: Iterable[RunPlan]) -> None:
+        """Delete these runs (``--fresh``): the other variants' and seeds' runs stay."""
+        with self.locked():
+            for plan in plans:
+                shutil.rmtree(self._run_dir(plan), ignore_errors=True)
+                self.drop_checkpoint([plan.key])
+
+    # -- mid-run checkpoints --------------------------------------------------------------
+    def _checkpoint_path(self, keys: Sequence[str]) -> Path:
+        unit = hashlib.sha256(",".join(sorted(keys)).encode()).hexdigest()[:16]
+        return self.root / CHECKPOINTS / f"{unit}.pkl"
+
+    def save_checkpoint(self, keys: Sequence[str], state: Any) -> None:
+        """Keep the training state of the runs ``keys`` (one run, or one population)."""
+        _write_bytes(self._checkpoint_path(keys), pickle.dumps(state, protocol=5))
+
+    def load_checkpoint(self, keys: Sequence[str]) -> Any | None:
+        """The last checkpoint of exactly these runs, or None (also when it is unreadable)."""
+        path = self._checkpoint_path(keys)
+        if not path.exists():
+            return None
+        try:
+            return pickle.loads(path.read_bytes())
+        except Exception:  # a damaged checkpoint only costs the epochs since the start
+            return None
+
+    def drop_checkpoint(self, keys: Sequence[str]) -> None:
+        self._checkpoint_path(keys).unlink(missing_ok=True)
 
 
+# -- files -------------------------------------------------------------------------------------
 def load_result(run_dir: Path) -> RunResult | None:
-    """A run directory's result, or None if it has not finished."""
-    path = run_dir / "result.json"
+    """A run directory's result, or None if it has not finished.
+
+    Raises :class:`StoreError` naming the file when a finished run's files are damaged.
+    """
+    path = run_dir / RESULT
     if not path.exists():
         return None
     data = _read_json(path)
-    history_path = run_dir / "history.csv"
-    history = read_history(history_path) if history_path.exists() else {}
-    diagnostics_path = run_dir / DIAGNOSTICS
-    diagnostics = read_rows(diagnostics_path) if diagnostics_path.exists() else []
-    return RunResult.from_json(data, history, diagnostics)
+    if not isinstance(data, dict) or "key" not in data:
+        raise StoreError(f"{path}: damaged (not a tricklab result).")
+    for name in RUN_FILES:
+        if not (run_dir / name).exists():
+            raise StoreError(f"{run_dir / name}: missing (the run's files are incomplete).")
+    try:
+        history = read_history(run_dir / HISTORY)
+        diagnostics_path = run_dir / DIAGNOSTICS
+        diagnostics = read_rows(diagnostics_path) if diagnostics_path.exists() else []
+        return RunResult.from_json(data, history, diagnostics)
+    except (OSError, ValueError, TypeError, KeyError, csv.Error) as exc:
+        raise StoreError(f"{run_dir}: damaged ({exc}).") from None
 
 
-def write_history(path: Path, history: dict[str, list[float]]) -> None:
+def history_csv(history: dict[str, list[float]]) -> str:
     columns = ["loss", "val_loss", *sorted(k for k in history if k not in ("loss", "val_loss"))]
     columns = [c for c in columns if c in history]
     epochs = len(history.get("loss", []))
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["epoch", *columns])
-        for epoch in range(epochs):
-            writer.writerow([epoch + 1, *(repr(float(history[c][epoch])) for c in columns)])
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["epoch", *columns])
+    for epoch in range(epochs):
+        writer.writerow([epoch + 1, *(repr(float(history[c][epoch])) for c in columns)])
+    return out.getvalue()
 
 
 def read_history(path: Path) -> dict[str, list[float]]:
-    with path.open(newline="") as handle:
+    with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     if not rows:
         return {}
     return {c: [float(r[c]) for r in rows] for c in rows[0] if c != "epoch"}
 
 
-def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+def rows_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
     """Rows of a CSV with numbers parsed (text columns stay text)."""
-    with path.open(newline="") as handle:
+    with path.open(newline="", encoding="utf-8") as handle:
         return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
 
 
@@ -172,16 +434,60 @@ def _number(text: str) -> Any:
     return int(value) if value.is_integer() and "." not in text and "e" not in text else value
 
 
-def _write_json(path: Path, data: Any) -> None:
-    """Write atomically: a reader sees the old file or the new one, never half of one."""
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Write atomically and durably: a reader sees the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with tmp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_text(path: Path, text: str) -> None:
+    _write_bytes(path, text.encode("utf-8"))
+
+
+def _write_json(path: Path, data: Any) -> None:
+    _write_text(path, json.dumps(data, indent=1) + "\n")
+
+
+def _fsync(path: Path) -> None:
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())
 
 
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise StoreError(f"{path}: unreadable ({exc}). Delete it to retrain that run.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StoreError(f"{path}: damaged or unreadable ({exc}).") from None
+
+
+def _read_claim(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    try:
+        claim = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None  # a claim torn by a crash holds nothing
+    return claim if isinstance(claim, dict) else None
+
+
+def _alive(claim: dict[str, Any], now: float | None = None) -> bool:
+    """A claim holds while its lease runs and, on this host, while its process lives."""
+    if float(claim.get("expires", 0)) < (now if now is not None else time.time()):
+        return False
+    if claim.get("host") == socket.gethostname():
+        try:
+            os.kill(int(claim.get("pid", -1)), 0)
+        except ProcessLookupError:
+            return False
+        except (PermissionError, ValueError, OverflowError):
+            return True
+    return True

@@ -11,6 +11,7 @@ variant cannot waste the time spent on the first ones.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,16 +24,18 @@ from tricklab.engines import Assignment, PopulationEpoch
 from tricklab.errors import DataError, SpecError
 from tricklab.result import RunPlan, RunResult
 from tricklab.spec import StudySpec, load_study
-from tricklab.store import RunStore
+from tricklab.store import RunState, RunStore
 
 
 @dataclass
 class RunEvent:
     """What a progress display is told about.
 
-    ``kind``: "reused" (a stored run), "fallback" (a run trains solo: ``error`` says why),
-    "epoch" (a run finished an epoch), "population" (a population finished an epoch:
-    ``population``), "done" or "failed".
+    ``kind``: "reused" (a stored run), "damaged" (a stored run's files are damaged: ``error``
+    says which; it is retrained), "fallback" (a run trains solo: ``error`` says why), "epoch"
+    (a run finished an epoch), "population" (a population finished an epoch: ``population``),
+    "done", "failed", "elsewhere" (another worker committed it) or "waiting" (every run left
+    is claimed by live workers: ``error`` names them).
     """
 
     kind: str
@@ -132,6 +135,8 @@ class StudyRun:
     reused: int
     failed: list[tuple[RunPlan, str]]
     dataset: Dataset
+    #: Runs left to live workers (``wait=False``), with who holds them.
+    skipped: list[tuple[RunPlan, str]] = field(default_factory=list)
     _report: Any = field(default=None, repr=False)
 
     @property
@@ -165,52 +170,78 @@ def run_study(
     study: StudySpec | str | Path,
     *,
     out: str | Path = "runs",
+    variants: list[str] | None = None,
+    seeds: int | None = None,
     fresh: bool = False,
     listener: Listener | None = None,
     engine: str = "auto",
+    wait: bool = True,
+    checkpoint_every: float = 30.0,
+    lease: float = 60.0,
+    renew: float = 10.0,
+    stop_requested: Callable[[], bool] | None = None,
+    poll: float = 2.0,
 ) -> StudyRun:
     """Train every run of ``study`` not already in ``out/<study>/``; return all results.
 
-    ``engine``: "auto" (populations on JAX where a group has 2+ runs, else solo), "solo" or
-    "population" (README, "Engines").
+    ``variants``/``seeds`` select the runs to train (``--variant``, ``--seeds``); the index
+    keeps the whole study. ``engine``: "auto" (populations on JAX where a group has 2+ runs,
+    else solo), "solo" or "population" (README, "Engines"). Any number of processes may run
+    the same study: each claims what it trains (a population, or one solo run); runs claimed
+    by live workers are waited for, or skipped with ``wait=False``. Training saves checkpoints
+    every ``checkpoint_every`` seconds; ``stop_requested`` (Ctrl-C) stops at the next epoch
+    boundary with a checkpoint and raises :class:`~tricklab.engines.Interrupted`.
     """
-    spec = study if isinstance(study, StudySpec) else load_study(study)
-    dataset = load_data(spec)
-    planned = plan_study(spec, dataset, engine=engine)
-    plans = [plan for plan, _ in planned]
-    store = RunStore(Path(out) / spec.name)
-    if fresh:
-        store.clear()
+    definition = study if isinstance(study, StudySpec) else load_study(study)
+    selected = definition.select(variants, seeds)
+    dataset = load_data(definition)
+    planned = plan_study(definition, dataset, engine=engine)
+    assigned = {(plan.variant, plan.seed): a for plan, a in planned}
+    first = {plan.variant: a for plan, a in reversed(planned)}
+
+    def plan_for(variant: str, seed: int) -> tuple[RunPlan, Assignment]:
+        # A seed beyond the study's list trains with its variant's engine.
+        a = assigned.get((variant, seed), first[variant])
+        return make_plan(definition, variant, seed, dataset, engine=a.engine), a
+
+    chosen = [plan_for(v, seed) for v in selected.variants for seed in selected.seeds]
+    plans = [plan for plan, _ in chosen]
+    store = RunStore(Path(out) / definition.name, lease=lease, renew=renew)
     notify = listener or (lambda event: None)
+    if fresh:
+        store.reset(plans)
+    splits = _SplitCache(dataset, definition)
+    extra = [
+        plan_for(variant, seed)[0]
+        for variant in definition.variants
+        for seed in store.stored_seeds(variant)
+        if seed not in definition.seeds
+    ]
+    indexed = [p for p, _ in planned] + [
+        p for p in extra if p in plans or store.finished(p) is not None
+    ]
+    findings = lint_study(definition, dataset)
+    _write_index(store, definition, dataset, indexed, findings, splits(definition.split_seed))
 
     results: dict[tuple[str, int], RunResult] = {}
     todo: list[tuple[RunPlan, Assignment]] = []
-    for plan, assignment in planned:
-        stored = store.finished(plan)
-        if stored is not None:
-            results[(plan.variant, plan.seed)] = stored
-            notify(RunEvent("reused", plan, 0, 0, result=stored))
-        else:
-            todo.append((plan, assignment))
+    for plan, assignment in chosen:
+        status = store.status(plan.variant, plan.seed, plan.key)
+        if status.result is not None:
+            results[(plan.variant, plan.seed)] = status.result
+            notify(RunEvent("reused", plan, 0, 0, result=status.result))
+            continue
+        if status.state == RunState.DAMAGED:
+            notify(RunEvent("damaged", plan, 0, 0, error=status.detail))
+        todo.append((plan, assignment))
     total = len(todo)
     for plan, assignment in todo:
         if assignment.reason:
             notify(RunEvent("fallback", plan, 0, total, error=assignment.reason))
-    # Each split seed's split is drawn once; the study's own split's sizes go in the index.
-    splits_cache = {
-        spec.split_seed: make_splits(dataset, validation=spec.validation, seed=spec.split_seed)
-    }
-
-    def splits(seed: int) -> Splits:
-        if seed not in splits_cache:
-            splits_cache[seed] = make_splits(dataset, validation=spec.validation, seed=seed)
-        return splits_cache[seed]
-
-    _write_index(store, spec, dataset, plans, lint_study(spec, dataset), splits(spec.split_seed))
 
     by_key = {plan.key: plan for plan, _ in todo}
     failed: list[tuple[RunPlan, str]] = []
-    finished = 0  # runs of this call done or failed
+    finished = 0  # runs of this call done, failed or committed by another worker
 
     def progress(event: Any) -> None:
         if isinstance(event, engines.PopulationEpoch):
@@ -219,26 +250,99 @@ def run_study(
             plan = by_key[event.key]
             notify(RunEvent("epoch", plan, finished, total, epoch=event.epoch, logs=event.logs))
 
-    for name in ("population", "solo"):
-        tasks = [
-            engines.RunTask(plan, splits(plan.split_seed)) for plan, a in todo if a.engine == name
-        ]
-        if not tasks:
-            continue
-        for outcome in engines.get(name).run(tasks, dataset, progress):
-            plan = by_key[outcome.key]
-            finished += 1
-            if isinstance(outcome, engines.RunFailed):
-                store.save_failure(plan, outcome.traceback)
-                failed.append((plan, outcome.error))
-                notify(RunEvent("failed", plan, finished, total, error=outcome.error))
+    control = engines.Control(
+        load=store.load_checkpoint,
+        save=store.save_checkpoint,
+        every=checkpoint_every,
+        stop_requested=stop_requested or (lambda: False),
+    )
+    # What one worker claims and trains at a time: a population group, or one solo run.
+    units: dict[tuple[str, str], list[RunPlan]] = {}
+    for plan, a in todo:
+        units.setdefault((a.engine, a.group or plan.key), []).append(plan)
+    failed_keys: set[str] = set()
+    skipped: list[tuple[RunPlan, str]] = []
+    trained = 0  # runs this worker committed
+    waiting_for = ""
+
+    def still_open(plan: RunPlan) -> bool:
+        """Not finished here, not failed here, and not committed by another worker."""
+        nonlocal finished
+        if (plan.variant, plan.seed) in results or plan.key in failed_keys:
+            return False
+        stored = store.finished(plan)
+        if stored is None:
+            return True
+        results[(plan.variant, plan.seed)] = stored
+        finished += 1
+        notify(RunEvent("elsewhere", plan, finished, total, result=stored))
+        return False
+
+    try:
+        while True:
+            pending = [
+                (name, [p for p in unit if still_open(p)]) for (name, _), unit in units.items()
+            ]
+            pending = [(name, unit) for name, unit in pending if unit]
+            if not pending:
+                break
+            claimed_any = False
+            for name, unit in pending:
+                mine = store.claim(unit)
+                if not mine:
+                    continue
+                claimed_any = True
+                tasks = [engines.RunTask(p, splits(p.split_seed)) for p in mine]
+                try:
+                    for outcome in engines.get(name).run(tasks, dataset, progress, control):
+                        plan = by_key[outcome.key]
+                        finished += 1
+                        if isinstance(outcome, engines.RunFailed):
+                            store.save_failure(plan, outcome.traceback)
+                            failed.append((plan, outcome.error))
+                            failed_keys.add(plan.key)
+                            notify(RunEvent("failed", plan, finished, total, error=outcome.error))
+                        elif store.save(plan, outcome.result, outcome.weights):
+                            trained += 1
+                            results[(plan.variant, plan.seed)] = outcome.result
+                            notify(RunEvent("done", plan, finished, total, result=outcome.result))
+                    store.drop_checkpoint([p.key for p in mine])
+                finally:
+                    store.release(mine)
+            if claimed_any:
                 continue
-            store.save(plan, outcome.result, outcome.weights)
-            results[(plan.variant, plan.seed)] = outcome.result
-            notify(RunEvent("done", plan, finished, total, result=outcome.result))
+            # Every run left is claimed by a live worker: wait for it, or leave it to it.
+            left = [p for _, unit in pending for p in unit]
+            holders = ", ".join(store.holders(left)) or "another worker"
+            if not wait:
+                skipped = [(p, f"claimed by {holders}") for p in left]
+                break
+            if holders != waiting_for:  # say it once per change, not every poll
+                notify(RunEvent("waiting", None, finished, total, error=holders))
+                waiting_for = holders
+            time.sleep(poll)
+    finally:
+        store.close()
 
     ordered = [results[(p.variant, p.seed)] for p in plans if (p.variant, p.seed) in results]
-    return StudyRun(spec, store, ordered, total - len(failed), len(plans) - total, failed, dataset)
+    return StudyRun(
+        selected, store, ordered, trained, len(plans) - total, failed, dataset, skipped=skipped
+    )
+
+
+class _SplitCache:
+    """Each split seed's split, drawn once."""
+
+    def __init__(self, dataset: Dataset, spec: StudySpec) -> None:
+        self.dataset, self.spec = dataset, spec
+        self._cache: dict[int, Splits] = {}
+
+    def __call__(self, seed: int) -> Splits:
+        if seed not in self._cache:
+            self._cache[seed] = make_splits(
+                self.dataset, validation=self.spec.validation, seed=seed
+            )
+        return self._cache[seed]
 
 
 def _write_index(

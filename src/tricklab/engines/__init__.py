@@ -17,9 +17,10 @@ This package's ``__init__`` imports neither Keras nor JAX.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tricklab.engines._grouping import ENGINES, Assignment, assign, population_key
 
@@ -32,9 +33,12 @@ if TYPE_CHECKING:
 __all__ = [
     "ENGINES",
     "Assignment",
+    "Checkpointer",
+    "Control",
     "Engine",
     "EpochEnd",
     "Event",
+    "Interrupted",
     "PopulationEpoch",
     "Progress",
     "RunDone",
@@ -100,6 +104,63 @@ class RunFailed:
         return cls(key, error, traceback.format_exc())
 
 
+class Interrupted(Exception):
+    """Training stopped at an epoch boundary on request; a checkpoint of it was saved."""
+
+    def __init__(self, keys: Sequence[str], epoch: int) -> None:
+        self.keys, self.epoch = list(keys), epoch
+        super().__init__(f"interrupted after epoch {epoch} of {len(self.keys)} run(s)")
+
+
+def _no_checkpoint(keys: Sequence[str]) -> Any:
+    return None
+
+
+def _discard(keys: Sequence[str], state: Any) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Control:
+    """What the scheduler lends an engine: checkpoints (the store keeps them) and interrupts.
+
+    An engine saves the state of a run (or a population) at the first epoch boundary after
+    ``every`` seconds of training, and at once when ``stop_requested()``; then it raises
+    :class:`Interrupted`. ``load`` gives the last checkpoint of exactly these runs, or None.
+    """
+
+    load: Callable[[Sequence[str]], Any] = _no_checkpoint
+    save: Callable[[Sequence[str], Any], None] = _discard
+    every: float = 30.0
+    stop_requested: Callable[[], bool] = lambda: False
+
+
+class Checkpointer:
+    """An engine's view of :class:`Control` for one run or population (``keys``)."""
+
+    def __init__(self, control: Control | None, keys: Sequence[str]) -> None:
+        self.control, self.keys = control or Control(), list(keys)
+        self._last = time.monotonic()
+
+    def load(self) -> Any:
+        return self.control.load(self.keys)
+
+    def epoch_end(self, epoch: int, finished: bool, state: Callable[[], Any]) -> None:
+        """After epoch ``epoch`` (1-based): save when due or asked to stop; then stop if asked.
+
+        Nothing is saved once training has finished (``finished``): a crash then costs the
+        last epochs only, and a finished run is never resumed into more epochs.
+        """
+        stop = self.control.stop_requested()
+        if finished:
+            return
+        if stop or time.monotonic() - self._last >= self.control.every:
+            self.control.save(self.keys, state())
+            self._last = time.monotonic()
+        if stop:
+            raise Interrupted(self.keys, epoch)
+
+
 Event = EpochEnd | PopulationEpoch | RunDone | RunFailed
 Progress = Callable[[EpochEnd | PopulationEpoch], None]
 
@@ -110,7 +171,11 @@ class Engine(Protocol):
     name: str
 
     def run(
-        self, tasks: Sequence[RunTask], dataset: Dataset, progress: Progress | None = None
+        self,
+        tasks: Sequence[RunTask],
+        dataset: Dataset,
+        progress: Progress | None = None,
+        control: Control | None = None,
     ) -> Iterator[RunDone | RunFailed]: ...
 
 

@@ -72,3 +72,62 @@ class EpochProgress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         self.report(epoch + 1, dict(logs or {}))
+
+
+#: What of Keras's EarlyStopping changes while it watches a run (restored on resume).
+EARLY_STOPPING_STATE = ("wait", "stopped_epoch", "best", "best_weights", "best_epoch")
+
+
+def callback_state(callback: Any) -> dict[str, Any]:
+    """The mutable state of an EpochTimer, BestWeights or EarlyStopping (for checkpoints)."""
+    if isinstance(callback, EpochTimer):
+        names: tuple[str, ...] = ("durations",)
+    elif isinstance(callback, BestWeights):
+        names = ("best", "epoch", "value", "weights")
+    else:
+        names = EARLY_STOPPING_STATE
+    return {name: getattr(callback, name) for name in names}
+
+
+def restore_callback(callback: Any, state: dict[str, Any]) -> None:
+    for name, value in state.items():
+        setattr(callback, name, value)
+
+
+class ResumableRun(keras.callbacks.Callback):
+    """A solo run's checkpoints: saved at epoch boundaries when the checkpointer says so, and
+    put back (after the other callbacks' ``on_train_begin`` reset them) when resuming.
+
+    Must come last in the callback list, so it sees every other callback's epoch-end state.
+    """
+
+    def __init__(
+        self, checkpointer: Any, epochs: int, watched: list[Any], state: dict[str, Any] | None
+    ) -> None:
+        super().__init__()
+        self.checkpointer, self.epochs = checkpointer, epochs
+        self.watched, self.resumed = watched, state
+        self.history: dict[str, list[float]] = {}
+
+    def on_train_begin(self, logs: Any = None) -> None:
+        if self.resumed is not None:
+            for callback, state in zip(self.watched, self.resumed["callbacks"], strict=True):
+                restore_callback(callback, state)
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        for name, value in (logs or {}).items():
+            self.history.setdefault(name, []).append(float(value))
+        finished = bool(self.model.stop_training) or epoch + 1 == self.epochs
+        self.checkpointer.epoch_end(epoch + 1, finished, lambda: self.state(epoch + 1))
+
+    def state(self, epochs_done: int) -> dict[str, Any]:
+        model = self.model
+        previous = self.resumed["history"] if self.resumed is not None else {}
+        return {
+            "epoch": epochs_done,
+            "variables": [np.array(v) for v in model.variables],
+            "optimizer": [np.array(v) for v in model.optimizer.variables],
+            "numpy_rng": np.random.get_state(),
+            "callbacks": [callback_state(c) for c in self.watched],
+            "history": {k: [*previous.get(k, []), *v] for k, v in self.history.items()},
+        }

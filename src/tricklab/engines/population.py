@@ -36,7 +36,10 @@ from tricklab import _backend
 from tricklab.build import Target, build_model, compile_model, target_for
 from tricklab.datasets import Dataset
 from tricklab.engines import (
+    Checkpointer,
+    Control,
     EpochEnd,
+    Interrupted,
     PopulationEpoch,
     Progress,
     RunDone,
@@ -44,7 +47,12 @@ from tricklab.engines import (
     RunTask,
     population_key,
 )
-from tricklab.engines._callbacks import BestWeights, steady
+from tricklab.engines._callbacks import (
+    BestWeights,
+    callback_state,
+    restore_callback,
+    steady,
+)
 from tricklab.engines._program import batched, compile_programs
 from tricklab.engines._scoring import (
     batch_order_rng,
@@ -64,7 +72,11 @@ class PopulationEngine:
     name = ENGINE
 
     def run(
-        self, tasks: Sequence[RunTask], dataset: Dataset, progress: Progress | None = None
+        self,
+        tasks: Sequence[RunTask],
+        dataset: Dataset,
+        progress: Progress | None = None,
+        control: Control | None = None,
     ) -> Iterator[RunDone | RunFailed]:
         groups: dict[str, list[RunTask]] = {}
         for task in tasks:
@@ -72,8 +84,8 @@ class PopulationEngine:
         for members in groups.values():
             population = Population(members, dataset)
             try:
-                yield from population.train(progress or (lambda event: None))
-            except TricklabError:
+                yield from population.train(progress or (lambda event: None), control)
+            except (TricklabError, Interrupted):
                 raise
             except Exception as exc:  # the program failed: every unfinished member failed
                 for task in members:
@@ -242,7 +254,7 @@ class Population:
         self.states[member.cohort] = (lists[0], lists[1], ov, mv)
 
     # -- training -------------------------------------------------------------------------------
-    def train(self, progress: Progress) -> Iterator[RunDone | RunFailed]:
+    def train(self, progress: Progress, control: Control | None) -> Iterator[RunDone | RunFailed]:
         import jax
         import jax.numpy as jnp
 
@@ -255,7 +267,13 @@ class Population:
         durations: list[float] = []
         monitor = first.checkpoint_monitor()
         best_seen: float | None = None
-        for epoch in range(epochs):
+        checkpointer = Checkpointer(control, [task.plan.key for task in self.tasks])
+        start = 0
+        resumed = checkpointer.load()
+        if resumed is not None:
+            start, durations, best_seen = resumed["epoch"], resumed["durations"], resumed["best"]
+            self._restore(resumed)
+        for epoch in range(start, epochs):
             if not any(m.training for m in self.members):
                 break
             tick = time.perf_counter()
@@ -303,8 +321,48 @@ class Population:
                     best=best_seen,
                 )
             )
+            checkpointer.epoch_end(
+                epoch + 1,
+                not any(m.training for m in self.members),
+                lambda e=epoch + 1, d=list(durations), b=best_seen: self._state(e, d, b),
+            )
         total = time.perf_counter() - started
         yield from self._results(evaluate_fn, data, durations, total)
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def _state(self, epoch: int, durations: list[float], best: float | None) -> dict[str, Any]:
+        """Everything the population needs to go on after ``epoch`` as if never stopped."""
+        import jax
+
+        return {
+            "epoch": epoch,
+            "durations": durations,
+            "best": best,
+            "states": jax.device_get(self.states),
+            "members": [
+                {
+                    "history": m.history,
+                    "training": m.training,
+                    "diverged": m.diverged,
+                    "stop_training": m.proxy.stop_training,
+                    "orders": m.orders.get_state(),
+                    "callbacks": [callback_state(c) for c in m.callbacks],
+                }
+                for m in self.members
+            ],
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        import jax
+        import jax.numpy as jnp
+
+        self.states = jax.tree.map(jnp.asarray, state["states"])
+        for member, saved in zip(self.members, state["members"], strict=True):
+            member.history, member.training = saved["history"], saved["training"]
+            member.diverged, member.proxy.stop_training = saved["diverged"], saved["stop_training"]
+            member.orders.set_state(saved["orders"])
+            for callback, values in zip(member.callbacks, saved["callbacks"], strict=True):
+                restore_callback(callback, values)
 
     # -- test scores and results ----------------------------------------------------------------
     def _results(

@@ -17,7 +17,16 @@ import numpy as np
 from tricklab import _backend
 from tricklab.build import Target, build_model, compile_model, target_for
 from tricklab.datasets import Dataset, Splits
-from tricklab.engines import EpochEnd, Progress, RunDone, RunFailed, RunTask
+from tricklab.engines import (
+    Checkpointer,
+    Control,
+    EpochEnd,
+    Interrupted,
+    Progress,
+    RunDone,
+    RunFailed,
+    RunTask,
+)
 from tricklab.engines._scoring import (
     majority_class,
     run_result,
@@ -36,7 +45,11 @@ class SoloEngine:
     name = ENGINE
 
     def run(
-        self, tasks: Sequence[RunTask], dataset: Dataset, progress: Progress | None = None
+        self,
+        tasks: Sequence[RunTask],
+        dataset: Dataset,
+        progress: Progress | None = None,
+        control: Control | None = None,
     ) -> Iterator[RunDone | RunFailed]:
         report = progress or (lambda event: None)
         for task in tasks:
@@ -47,8 +60,9 @@ class SoloEngine:
                     dataset,
                     task.splits,
                     on_epoch=lambda epoch, logs, key=key: report(EpochEnd(key, epoch, logs)),
+                    control=control,
                 )
-            except TricklabError:
+            except (TricklabError, Interrupted):
                 raise
             except Exception as exc:  # one broken run must not lose the others
                 yield RunFailed.from_exception(key, exc)
@@ -62,8 +76,13 @@ def train_run(
     splits: Splits,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     callbacks: Sequence[Any] = (),
+    control: Control | None = None,
 ) -> tuple[RunResult, list[np.ndarray]]:
-    """Train ``plan`` on ``splits``: its result and its best weights (``get_weights()`` order)."""
+    """Train ``plan`` on ``splits``: its result and its best weights (``get_weights()`` order).
+
+    With ``control``, the run saves checkpoints and resumes from the last one (README, "The run
+    store"); a resumed run ends with the history of an uninterrupted one.
+    """
     keras = _backend.keras()
     from tricklab.engines import _callbacks  # defines Keras callback classes: imports Keras
 
@@ -79,26 +98,41 @@ def train_run(
     timer = _callbacks.EpochTimer()
     best = _callbacks.BestWeights(train.checkpoint_monitor(), train.checkpoint.mode)
     fit_callbacks = [timer, best, keras.callbacks.TerminateOnNaN()]
+    watched: list[Any] = [timer, best]
     if train.early_stopping is not None:
-        fit_callbacks.append(keras.callbacks.EarlyStopping(**train.early_stopping.model_dump()))
+        stopper = keras.callbacks.EarlyStopping(**train.early_stopping.model_dump())
+        fit_callbacks.append(stopper)
+        watched.append(stopper)
     probe = _diagnostics(plan, splits, target)
     if probe is not None:
         fit_callbacks.append(probe)
+        # Diagnostics rows start at the untrained model: such a run restarts, never resumes.
+        control = Control(stop_requested=(control or Control()).stop_requested)
     if on_epoch is not None:
         fit_callbacks.append(_callbacks.EpochProgress(on_epoch))
 
+    checkpointer = Checkpointer(control, [plan.key])
+    resumed = checkpointer.load()
+    x_train, y_train = splits.x_train, target.encode(splits.y_train)
+    if resumed is not None:
+        _restore(model, resumed, x_train, y_train)
+    resumable = _callbacks.ResumableRun(checkpointer, train.epochs, watched, resumed)
+
     started = time.perf_counter()
     history = model.fit(
-        splits.x_train,
-        target.encode(splits.y_train),
+        x_train,
+        y_train,
         batch_size=train.batch_size,
         epochs=train.epochs,
+        initial_epoch=resumed["epoch"] if resumed is not None else 0,
         validation_data=(splits.x_val, target.encode(splits.y_val)),
         shuffle=train.shuffle,
-        callbacks=[*fit_callbacks, *callbacks],
+        callbacks=[*fit_callbacks, *callbacks, resumable],
         verbose=0,
     ).history
     seconds_total = time.perf_counter() - started
+    if resumed is not None:
+        history = {k: [*resumed["history"].get(k, []), *v] for k, v in history.items()}
 
     # "Last" is the model fit() returns; "best" is the snapshot of the best monitored epoch.
     majority = majority_class(splits, target)
@@ -130,6 +164,21 @@ def train_run(
         diagnostics_seconds=probe.seconds if probe is not None else 0.0,
     )
     return result, weights
+
+
+def _restore(model: Any, state: dict[str, Any], x: np.ndarray, y: np.ndarray) -> None:
+    """Put a checkpoint back: weights, optimizer slots, dropout seeds, numpy's RNG.
+
+    Building the model here keeps ``fit`` from peeking at a batch, which would draw a
+    permutation from numpy's RNG that the uninterrupted run drew at its start.
+    """
+    model._symbolic_build(data_batch=(x[:2], y[:2]))
+    model.optimizer.build(model.trainable_variables)
+    for variable, value in zip(model.variables, state["variables"], strict=True):
+        variable.assign(value)
+    for variable, value in zip(model.optimizer.variables, state["optimizer"], strict=True):
+        variable.assign(value)
+    np.random.set_state(state["numpy_rng"])
 
 
 def _diagnostics(plan: RunPlan, splits: Splits, target: Target) -> Any:
