@@ -5,13 +5,17 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 STUDY  ?= studies/thoracic-losses.toml
 
-.PHONY: demo test setup setup-dev lint format clean
+.PHONY: demo test stress setup setup-dev lint format clean
 
 demo: setup
 	$(BIN)/tricklab run $(STUDY)
 
 test: setup-dev
 	$(BIN)/python -m pytest -n 2 --durations=15 $(PYTEST_ARGS)
+
+# Longer robustness runs (README, "The run store"): kill -9 a study 20 times per engine.
+stress: setup-dev
+	$(BIN)/python -m pytest -n 2 -m stress $(PYTEST_ARGS)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

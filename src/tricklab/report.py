@@ -121,7 +121,8 @@ def build_report(root: str | Path) -> Report:
             f"{root}: no run of study {study!r} has finished yet ({planned} planned). "
             "Run `tricklab run STUDY.toml` to train them."
         )
-    variants = list(index.get("variants") or dict.fromkeys(r.variant for r in results))
+    finished = {r.variant for r in results}  # variants with no finished run get no row
+    variants = [v for v in index.get("variants") or [r.variant for r in results] if v in finished]
     task = index.get("dataset", {}).get("task", "binary")
     primary = index.get("primary_metric") or default_primary_metric(task)
     table = variant_table(results, variants, _metric_names(results, primary))

@@ -155,8 +155,9 @@ class RunStore:
         if result_path.exists():
             try:
                 result = load_result(run_dir)
-            except StoreError as exc:
-                return RunStatus(variant, seed, RunState.DAMAGED, str(exc))
+            except StoreError as exc:  # named relative to the study: "mse/seed-0/result.json: ..."
+                detail = str(exc).replace(f"{self.root}{os.sep}", "")
+                return RunStatus(variant, seed, RunState.DAMAGED, detail)
             assert result is not None
             if key is None or (result.key == key and result.schema == RESULT_SCHEMA):
                 state = RunState.DIVERGED if result.status == "diverged" else RunState.DONE

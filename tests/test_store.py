@@ -1,0 +1,306 @@
+"""The store owns its runs: states, claims of concurrent workers, mid-run resume, nothing lost."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tricklab.cli import main
+from tricklab.engines import Interrupted
+from tricklab.spec import StudySpec
+from tricklab.store import RunState, RunStore
+from tricklab.study import RunEvent, run_study
+
+# 3 variants x 4 seeds = 12 runs of a tiny model; dropout makes every random stream matter.
+STUDY: dict[str, Any] = {
+    "name": "store",
+    "dataset": "thoracic",
+    "seeds": 4,
+    "model": {
+        "layers": [
+            {"type": "dense", "units": 8, "activation": "relu"},
+            {"type": "dropout", "rate": 0.3},
+            {"type": "dense", "units": 1, "activation": "sigmoid"},
+        ]
+    },
+    "train": {
+        "loss": "binary_crossentropy",
+        "batch_size": 32,
+        "epochs": 4,
+        "early_stopping": {"patience": 1, "restore_best_weights": True},
+    },
+    "variants": {
+        "bce": {},
+        "mse": {"train.loss": "mean_squared_error"},
+        "fast": {"train.optimizer": {"name": "adam", "learning_rate": 0.01}},
+    },
+}
+
+TIMING = ("seconds_per_epoch", "first_epoch_seconds", "seconds_total", "finished_at")
+
+
+def study(**changes: Any) -> StudySpec:
+    table = copy.deepcopy(STUDY)
+    table.update(changes)
+    return StudySpec.from_dict(table)
+
+
+def comparable(root: Path) -> dict[tuple[str, int], dict[str, Any]]:
+    """Every stored result of a study, without its timing fields."""
+    out = {}
+    for result in RunStore(root).results():
+        data = {k: v for k, v in result.to_json().items() if k not in TIMING}
+        out[(result.variant, result.seed)] = {**data, "history": result.history}
+    return out
+
+
+def trained(events: list[RunEvent]) -> list[tuple[str, int]]:
+    return [(e.plan.variant, e.plan.seed) for e in events if e.kind == "done" and e.plan]
+
+
+# -- mid-run resume -----------------------------------------------------------------------------
+@pytest.mark.parametrize("engine", ["solo", "population"])
+def test_a_run_stopped_after_epoch_k_resumes_at_k_with_the_uninterrupted_history(
+    tmp_path: Path, engine: str
+) -> None:
+    spec = study(seeds=[0, 1], variants={"bce": {}, "mse": {"train.loss": "mean_squared_error"}})
+    spec = spec.with_epochs(5)
+    run_study(spec, out=tmp_path / "whole", engine=engine)
+
+    polls = iter(range(100))  # Ctrl-C during the 3rd epoch of the first run (or population)
+    with pytest.raises(Interrupted) as stopped:
+        run_study(
+            spec,
+            out=tmp_path / "cut",
+            engine=engine,
+            checkpoint_every=1e9,
+            stop_requested=lambda: next(polls) == 2,
+        )
+    assert stopped.value.epoch == 3
+    assert list((tmp_path / "cut" / "store" / ".checkpoints").glob("*.pkl"))
+    events: list[RunEvent] = []
+    run_study(spec, out=tmp_path / "cut", engine=engine, listener=events.append)
+    first = stopped.value.keys[0]
+    resumed = [e.epoch for e in events if e.kind == "epoch" and e.plan and e.plan.key == first]
+    assert resumed[0] == 4  # it went on after epoch 3, not from the start
+    assert comparable(tmp_path / "cut" / "store") == comparable(tmp_path / "whole" / "store")
+    assert not list((tmp_path / "cut" / "store" / ".checkpoints").glob("*.pkl"))
+
+
+# -- the index, subsets and --fresh -------------------------------------------------------------
+def test_subset_runs_keep_the_whole_study_and_fresh_resets_only_the_selection(
+    tmp_path: Path,
+) -> None:
+    spec = study(seeds=2).with_epochs(1)
+    run_study(spec, out=tmp_path, variants=["bce"], engine="solo")
+    index = json.loads((tmp_path / "store" / "study.json").read_text())
+    assert index["variants"] == ["bce", "mse", "fast"] and index["seeds"] == [0, 1]
+    assert index["baseline"] == "bce" and len(index["runs"]) == 6
+    before = comparable(tmp_path / "store")
+
+    run_study(spec, out=tmp_path, variants=["mse"], engine="solo")
+    statuses = {(s.variant, s.seed): s.state for s in RunStore(tmp_path / "store").indexed_runs()}
+    assert statuses == {
+        ("bce", 0): RunState.DONE,
+        ("bce", 1): RunState.DONE,
+        ("mse", 0): RunState.DONE,
+        ("mse", 1): RunState.DONE,
+        ("fast", 0): RunState.PLANNED,
+        ("fast", 1): RunState.PLANNED,
+    }
+    report = run_study(spec, out=tmp_path, variants=["mse"], engine="solo").report()
+    assert list(report.table.index) == ["bce", "mse"]  # the report shows every finished run
+    assert "fast seed 0 (not trained yet)" in report.markdown.read_text()
+
+    finished_at = {
+        (r.variant, r.seed): r.finished_at for r in RunStore(tmp_path / "store").results()
+    }
+    events: list[RunEvent] = []
+    run_study(
+        spec, out=tmp_path, variants=["mse"], fresh=True, engine="solo", listener=events.append
+    )
+    assert trained(events) == [("mse", 0), ("mse", 1)]
+    after = {(r.variant, r.seed): r.finished_at for r in RunStore(tmp_path / "store").results()}
+    assert (
+        after[("bce", 0)] == finished_at[("bce", 0)]
+        and comparable(tmp_path / "store")[("bce", 0)] == before[("bce", 0)]
+    )
+
+
+def test_a_damaged_run_is_reported_by_name_and_retrained(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = study(seeds=1, variants={"bce": {}, "mse": {"train.loss": "mean_squared_error"}})
+    spec = spec.with_epochs(1)
+    run_study(spec, out=tmp_path, engine="solo")
+    damaged = tmp_path / "store" / "mse" / "seed-0" / "result.json"
+    damaged.write_text('{"key": "trunc')
+    assert main(["status", str(tmp_path / "store")]) == 0
+    printed = capsys.readouterr().out
+    assert "damaged" in printed and "result.json" in printed
+    events: list[RunEvent] = []
+    again = run_study(spec, out=tmp_path, engine="solo", listener=events.append)
+    assert [(e.plan.variant, e.plan.seed) for e in events if e.kind == "damaged"] == [("mse", 0)]
+    assert trained(events) == [("mse", 0)] and again.reused == 1 and not again.failed
+    assert {s.state for s in RunStore(tmp_path / "store").indexed_runs()} == {RunState.DONE}
+
+
+# -- claims -------------------------------------------------------------------------------------
+def _claim(path: Path, key: str, *, pid: int, host: str, expires: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"key": key, "owner": "other", "host": host, "pid": pid, "started": "then"}
+    path.write_text(json.dumps({**record, "expires": expires}))
+
+
+def test_claims_of_live_workers_are_left_alone_and_stale_ones_are_taken_over(
+    tmp_path: Path,
+) -> None:
+    spec = study(seeds=1).with_epochs(1)
+    run_study(spec, out=tmp_path, variants=["bce"], engine="solo")
+    store = RunStore(tmp_path / "store")
+    keys = {
+        e["variant"]: e["key"] for e in json.loads((store.root / "study.json").read_text())["runs"]
+    }
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        here = socket.gethostname()
+        far = time.time() + 3600
+        _claim(
+            store.run_dir("mse", 0) / "claim.json",
+            keys["mse"],
+            pid=sleeper.pid,
+            host=here,
+            expires=far,
+        )
+        _claim(
+            store.run_dir("fast", 0) / "claim.json",
+            keys["fast"],
+            pid=2**22 + 1,
+            host=here,
+            expires=far,
+        )
+        state = {s.variant: s for s in store.indexed_runs()}
+        assert state["mse"].state == RunState.RUNNING and str(sleeper.pid) in state["mse"].detail
+        assert state["fast"].state == RunState.PLANNED  # its holder's process is gone
+
+        outcome = run_study(spec, out=tmp_path, engine="solo", wait=False)
+        assert [(p.variant, p.seed) for p, _ in outcome.skipped] == [("mse", 0)]
+        assert f"pid {sleeper.pid}" in outcome.skipped[0][1]
+        assert outcome.trained == 1  # fast, whose claim was free
+
+        # An expired lease is free, whoever held it and wherever.
+        _claim(
+            store.run_dir("mse", 0) / "claim.json", keys["mse"], pid=1, host="elsewhere", expires=0
+        )
+        assert run_study(spec, out=tmp_path, engine="solo", wait=False).trained == 1
+    finally:
+        sleeper.kill()
+
+
+# -- several processes --------------------------------------------------------------------------
+def _tricklab(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tricklab", *args]
+
+
+def write_toml(path: Path, table: dict[str, Any]) -> Path:
+    """The study as TOML (JSON values are valid TOML 1.1 inline values for these tables)."""
+    lines = [f"{k} = {json.dumps(v)}" for k, v in table.items() if not isinstance(v, dict)]
+    for name in ("model", "train"):
+        lines.append(f"[{name}]")
+        lines += [f"{k} = {_toml(v)}" for k, v in table[name].items()]
+    for variant, overrides in table.get("variants", {}).items():
+        lines.append(f"[variants.{variant}]")
+        lines += [f"{json.dumps(k)} = {_toml(v)}" for k, v in overrides.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def test_three_workers_commit_every_run_exactly_once(tmp_path: Path) -> None:
+    path = write_toml(tmp_path / "store.toml", {**STUDY, "train": {**STUDY["train"], "epochs": 2}})
+    out = tmp_path / "runs"
+    command = _tricklab("run", str(path), "--out", str(out), "--engine", "solo", "--quiet")
+    workers = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(3)
+    ]
+    outputs = [w.communicate(timeout=600)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0], outputs
+    assert not any("Traceback" in o for o in outputs)
+    # One line per run a worker committed: "[  3.1 s] 3/12 bce seed 0: 2 epochs (best 2), ..."
+    committed = re.findall(r"\] \d+/\d+ (\S+ seed \d+): \d+ epochs", "\n".join(outputs))
+    assert len(committed) == 12 and len(set(committed)) == 12
+    single = tmp_path / "single"
+    run_study(path, out=single, engine="solo")
+    assert comparable(out / "store") == comparable(single / "store")
+
+
+def _kill_and_rerun(tmp_path: Path, engine: str, kills: int) -> None:
+    path = write_toml(tmp_path / "store.toml", STUDY)
+    reference = tmp_path / "reference"
+    run_study(path, out=reference, engine=engine)
+    out = tmp_path / "killed"
+    command = _tricklab(
+        "run",
+        str(path),
+        "--out",
+        str(out),
+        "--engine",
+        engine,
+        "--quiet",
+        "--checkpoint-every",
+        "0",
+    )
+    chance = random.Random(int(os.environ.get("TRICKLAB_KILL_SEED", "7")))
+    for _ in range(kills):
+        done_before = (
+            {(r.variant, r.seed): r.finished_at for r in RunStore(out / "store").results()}
+            if (out / "store").exists()
+            else {}
+        )
+        worker = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(chance.uniform(2.0, 9.0))  # start-up takes ~3 s; training a few more
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        store = RunStore(out / "store")
+        states = (
+            [s.state for s in store.indexed_runs()]
+            if (out / "store" / "study.json").exists()
+            else []
+        )
+        assert RunState.DAMAGED not in states
+        after = {(r.variant, r.seed): r.finished_at for r in store.results()}
+        assert all(after[run] == when for run, when in done_before.items())  # none retrained
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert comparable(out / "store") == comparable(reference / "store")
+
+
+@pytest.mark.parametrize("engine", ["solo", "population"])
+def test_kill_9_at_random_moments_loses_nothing(tmp_path: Path, engine: str) -> None:
+    _kill_and_rerun(tmp_path, engine, kills=2 if engine == "solo" else 1)  # 3 kills in all
+
+
+@pytest.mark.stress
+@pytest.mark.parametrize("engine", ["solo", "population"])
+def test_kill_9_twenty_times(tmp_path: Path, engine: str) -> None:
+    _kill_and_rerun(tmp_path, engine, kills=20)
