@@ -19,6 +19,7 @@ COMMANDS = [
     "lint",
     "datasets",
     "report",
+    "status",
     "export",
     "predict",
     "activations",

@@ -11,6 +11,7 @@ Importing this module stays cheap: pandas and scikit-learn are imported when dat
 
 from __future__ import annotations
 
+import codecs
 import functools
 import hashlib
 import importlib.resources
@@ -26,7 +27,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tricklab import _idx, _validation
-from tricklab.errors import DataError, SpecError
+from tricklab.errors import DataError, SpecError, not_utf8
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -397,6 +398,27 @@ def _quotas(counts: np.ndarray, limit: int) -> np.ndarray:
 # --- csv -------------------------------------------------------------------------------------
 
 
+def read_csv_text(path: str | Path) -> str:
+    """A CSV file's text: UTF-8, a leading byte-order mark dropped. Raises :class:`DataError`
+    naming the file when it is missing, a directory, unreadable or not UTF-8."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file.") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory; expected a CSV file.") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror}).") from None
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return data[bom:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path}: {not_utf8(exc, skipped=bom)}. tricklab reads CSV files as UTF-8; "
+            "save it as UTF-8."
+        ) from None
+
+
 @functools.lru_cache(maxsize=8)
 def _load_csv(spec: CsvSpec, shown: str, resolved: str, mtime_ns: int, size: int) -> Dataset:
     del mtime_ns, size  # cache key only
@@ -445,12 +467,7 @@ class _CsvTable:
             if spec.header
             else f"{shown}: the file is empty; expected at least 2 data rows."
         )
-        try:
-            text = Path(shown).read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise DataError(
-                f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})."
-            ) from None
+        text = read_csv_text(shown)
         if not text.strip():
             raise DataError(empty)
         try:

@@ -54,3 +54,11 @@ class DataError(TricklabError):
 
 class StoreError(TricklabError):
     """A run store that is missing, unreadable or written by an incompatible version."""
+
+
+def not_utf8(exc: UnicodeDecodeError, *, skipped: int = 0) -> str:
+    """What a UTF-8 decoding error received, located: ``not UTF-8 text: byte 0xff at offset 8
+    (invalid start byte)``. ``skipped``: bytes before ``exc.object`` (a byte-order mark)."""
+    data = exc.object
+    byte = f"byte 0x{data[exc.start]:02x}" if exc.start < len(data) else "a truncated character"
+    return f"not UTF-8 text: {byte} at offset {exc.start + skipped} ({exc.reason})"

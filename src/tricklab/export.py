@@ -9,6 +9,7 @@ standardisation with the training split's mean and std), so it takes raw feature
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pandas as pd
 
 from tricklab import _backend
 from tricklab.build import build_model
+from tricklab.datasets import read_csv_text
 from tricklab.errors import DataError, StoreError
 from tricklab.result import RunResult
 from tricklab.spec import Recipe
@@ -99,10 +101,9 @@ def predict_csv(run_dir: str | Path, csv_path: str | Path, *, header: bool = Tru
 def _features(
     path: Path, index: dict[str, Any], input_shape: list[int], header: bool
 ) -> np.ndarray:
+    text = read_csv_text(path)
     try:
-        table = pd.read_csv(path, header=0 if header else None)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file.") from None
+        table = pd.read_csv(io.StringIO(text), header=0 if header else None)
     except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
         raise DataError(f"{path}: not a readable CSV ({exc}).") from None
     names = index.get("dataset", {}).get("feature_names") or []

@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from tricklab import _grid, _merge, _validation, components, datasets
-from tricklab.errors import SpecError
+from tricklab.errors import SpecError, not_utf8
 from tricklab.registry import Component, ComponentError, Registry
 
 PosInt = Annotated[int, Ge(1)]
@@ -318,13 +318,29 @@ class StudySpec(_Spec):
         """Read and validate a study TOML file; errors name the file."""
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            data = path.read_bytes()
         except FileNotFoundError:
             raise SpecError("no such study file.", file=str(path)) from None
+        except IsADirectoryError:
+            raise SpecError(
+                "is a directory; expected a study file (TOML).", file=str(path)
+            ) from None
         except OSError as exc:
             raise SpecError(
                 f"cannot read the study file: {exc.strerror}.", file=str(path)
             ) from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SpecError(
+                f"{not_utf8(exc)}. A study file is TOML, which is UTF-8; save it as UTF-8.",
+                file=str(path),
+            ) from None
+        if not text.strip():
+            raise SpecError(
+                "the file is empty; a study needs at least dataset = ..., [model] and [train].",
+                file=str(path),
+            )
         try:
             raw = tomli.loads(text)
         except tomli.TOMLDecodeError as exc:
