@@ -367,6 +367,13 @@ CASES = [
         STUDY,
     ),
     Case(
+        "renew-not-below-lease",
+        ["run", "tiny.toml", "--renew", "60", "--lease", "30"],
+        r"--renew must be > 0 and less than --lease, or claims expire while their worker lives\. "
+        r"Received: renew=60, lease=30\.",
+        STUDY,
+    ),
+    Case(
         "checkpoint-every-nan",
         ["run", "tiny.toml", "--checkpoint-every", "nan"],
         r"--checkpoint-every must be a number of seconds >= 0 \(0: after every epoch\)\. "

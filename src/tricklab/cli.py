@@ -152,7 +152,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--out", type=Path, default=Path("runs"), help="store directory (default: runs)"
     )
-    run.add_argument("--fresh", action="store_true", help="delete the study's stored runs first")
+    run.add_argument(
+        "--fresh",
+        action="store_true",
+        help="delete the selected variants' and seeds' stored runs first (the others stay)",
+    )
     run.add_argument(
         "--no-wait",
         action="store_true",
@@ -165,6 +169,20 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="save a checkpoint of the run(s) in training at the first epoch boundary after "
         "this many seconds (default: 30); a rerun after a crash continues from it",
+    )
+    run.add_argument(
+        "--lease",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="a claim on a run expires this long after its worker last renewed it (default: 60)",
+    )
+    run.add_argument(
+        "--renew",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how often a worker renews its claims (default: 10; less than --lease)",
     )
     run.add_argument(
         "--engine",
@@ -319,6 +337,11 @@ def _run(args: argparse.Namespace, console: Console) -> int:
             "--checkpoint-every must be a number of seconds >= 0 (0: after every epoch). "
             f"Received: {args.checkpoint_every:g}."
         )
+    if not 0 < args.renew < args.lease:  # also NaN
+        raise TricklabError(
+            "--renew must be > 0 and less than --lease, or claims expire while their worker "
+            f"lives. Received: renew={args.renew:g}, lease={args.lease:g}."
+        )
     definition = load_study(args.study)
     if args.epochs is not None:
         definition = definition.with_epochs(args.epochs)
@@ -357,6 +380,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
                 engine=args.engine,
                 wait=not args.no_wait,
                 checkpoint_every=args.checkpoint_every,
+                lease=args.lease,
+                renew=args.renew,
                 stop_requested=stop,
             )
     except Interrupted as exc:

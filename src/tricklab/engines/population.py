@@ -85,7 +85,7 @@ class PopulationEngine:
             population = Population(members, dataset)
             try:
                 yield from population.train(progress or (lambda event: None), control)
-            except (TricklabError, Interrupted):
+            except (TricklabError, Interrupted, OSError):  # not the run's fault: stop
                 raise
             except Exception as exc:  # the program failed: every unfinished member failed
                 for task in members:

@@ -62,7 +62,7 @@ class SoloEngine:
                     on_epoch=lambda epoch, logs, key=key: report(EpochEnd(key, epoch, logs)),
                     control=control,
                 )
-            except (TricklabError, Interrupted):
+            except (TricklabError, Interrupted, OSError):  # not the run's fault: stop
                 raise
             except Exception as exc:  # one broken run must not lose the others
                 yield RunFailed.from_exception(key, exc)
