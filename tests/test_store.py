@@ -305,3 +305,30 @@ def test_solo_killed_twenty_times_loses_nothing(tmp_path: Path) -> None:
     run_study(path, out=tmp_path / "single", engine="solo")
     _kill_and_rerun(path, tmp_path / "killed", "solo", kills=20)
     assert comparable(tmp_path / "killed" / "store") == comparable(tmp_path / "single" / "store")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_stops_at_an_epoch_boundary_keeps_a_checkpoint_and_exits_130(
+    tmp_path: Path, sig: int
+) -> None:
+    table = {**STUDY, "seeds": [0, 1], "train": {**STUDY["train"], "epochs": 200}}
+    table["train"].pop("early_stopping")
+    path = write_toml(tmp_path / "store.toml", table)
+    command = _tricklab(
+        "run", str(path), "--out", str(tmp_path), "--quiet", "--engine", "population"
+    )
+    worker = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert worker.stdout is not None
+    for line in worker.stdout:  # the population is training once it reports an epoch
+        if "population 6/6 training, epoch" in line:
+            break
+    worker.send_signal(sig)
+    out, err = worker.communicate(timeout=120)
+    assert worker.returncode == 130, out + err
+    assert "stopping at the next epoch boundary" in err and "Traceback" not in out + err
+    assert re.search(
+        r"interrupted: finished runs are kept; 6 run\(s\) in training were "
+        r"checkpointed after epoch \d+\. Run the same command to resume them\.",
+        out,
+    )
+    assert list((tmp_path / "store" / ".checkpoints").glob("*.pkl"))
