@@ -9,7 +9,6 @@ keeping every finished run.
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -19,6 +18,7 @@ from typing import Any
 from rich.console import Console
 
 from tricklab import __version__, _backend
+from tricklab._cli_errors import check_directory, check_study_dir, os_error, print_error
 from tricklab.errors import TricklabError, not_utf8
 
 EXIT_BAD_INPUT = 2
@@ -44,81 +44,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             _backend.select(args.backend)
         return args.handler(args, console)
     except TricklabError as exc:
-        _print_error(errors, str(exc))
+        print_error(errors, str(exc))
         return EXIT_BAD_INPUT
     except OSError as exc:
-        _print_error(errors, _os_error(exc, args.command))
+        print_error(errors, os_error(exc, args.command))
         return EXIT_BAD_INPUT
     except UnicodeDecodeError as exc:
-        _print_error(errors, f"{not_utf8(exc)}. tricklab reads every file as UTF-8.")
+        print_error(errors, f"{not_utf8(exc)}. tricklab reads every file as UTF-8.")
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         errors.print("interrupted: finished runs are kept; run the same command to resume.")
         return 130
-
-
-def _print_error(errors: Console, message: str) -> None:
-    for line in message.splitlines():
-        errors.print("[bold red]error:[/bold red] ", end="", markup=True)
-        errors.print(line, markup=False, soft_wrap=True)
-
-
-#: What to do about an operating-system error, by errno.
-_OS_ADVICE = {
-    errno.ENOSPC: "free disk space",
-    errno.EDQUOT: "free disk space (a quota is full)",
-    errno.EACCES: "fix the permissions or choose another folder",
-    errno.EPERM: "fix the permissions or choose another folder",
-    errno.EROFS: "choose a folder on a writable file system",
-}
-
-
-def _os_error(exc: OSError, command: str) -> str:
-    """One line for an operating-system error: the file, what happened, the errno name, advice."""
-    code = errno.errorcode.get(exc.errno, "") if isinstance(exc.errno, int) else ""
-    what = exc.strerror or str(exc) or type(exc).__name__
-    where = exc.filename if exc.filename is not None else exc.filename2
-    line = f"{os.fsdecode(where)}: " if where is not None else ""
-    line += what + (f" ({code})." if code else ".")
-    advice = _OS_ADVICE.get(exc.errno, "fix the cause")  # type: ignore[arg-type]
-    if command == "run":
-        return (
-            f"{line} Nothing finished was lost (every file is written whole or not at all); "
-            f"{advice} and rerun the same command to continue."
-        )
-    return f"{line} {advice[0].upper()}{advice[1:]} and rerun the command."
-
-
-def _check_directory(label: str, given: Path, path: Path | None = None, advice: str = "") -> None:
-    """Fail at once, in one line, when ``path`` (default ``given``; created when missing) cannot
-    be a directory because it, or a folder above it, is a file."""
-    path = given if path is None else path
-    for part in (path, *path.parents):
-        if part.is_dir():
-            return
-        if os.path.lexists(part):
-            what = "is a file" if part.is_file() else "exists"
-            subject = f"{part} " if part != given else ""
-            raise TricklabError(
-                f"{label}{given}: {subject}{what}, not a directory. "
-                + (advice or "Give a directory (it is created if missing) or move the file away.")
-            )
-
-
-def _check_study_dir(path: Path) -> None:
-    """A study's store (``runs/<study>``) given to report or status must be a directory."""
-    expected = "expected a study's store, runs/<study>/ (the directory holding study.json)."
-    if not os.path.lexists(path):
-        raise TricklabError(f"{path}: no such directory; {expected}")
-    if not path.is_dir():
-        raise TricklabError(f"{path}: is a file, not a directory; {expected}")
-    if not (path / "study.json").exists():
-        inside = sorted(str(p.parent) for p in path.glob("*/study.json"))
-        if inside:
-            raise TricklabError(
-                f"{path}: holds the stores of studies, not one: {expected} "
-                f"Found: {', '.join(inside)}."
-            )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -170,20 +106,17 @@ def _parser() -> argparse.ArgumentParser:
         help="save a checkpoint of the run(s) in training at the first epoch boundary after "
         "this many seconds (default: 30); a rerun after a crash continues from it",
     )
-    run.add_argument(
-        "--lease",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="a claim on a run expires this long after its worker last renewed it (default: 60)",
-    )
-    run.add_argument(
-        "--renew",
-        type=float,
-        default=10.0,
-        metavar="SECONDS",
-        help="how often a worker renews its claims (default: 10; less than --lease)",
-    )
+    for flag, default, what in (
+        ("--lease", 60.0, "a claim on a run expires this long after its worker last renewed it"),
+        ("--renew", 10.0, "how often a worker renews its claims (less than --lease)"),
+    ):
+        run.add_argument(
+            flag,
+            type=float,
+            default=default,
+            metavar="SECONDS",
+            help=f"{what} (default: {default:g})",
+        )
     run.add_argument(
         "--engine",
         choices=("auto", "solo", "population"),
@@ -346,7 +279,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     if args.epochs is not None:
         definition = definition.with_epochs(args.epochs)
     spec = definition.select(args.variant, args.seeds)
-    _check_directory(
+    check_directory(
         "--out ",
         args.out,
         args.out / spec.name,
@@ -409,7 +342,7 @@ def _status(args: argparse.Namespace, console: Console) -> int:
 
     from tricklab.store import RunStore
 
-    _check_study_dir(args.study_dir)
+    check_study_dir(args.study_dir)
     store = RunStore(args.study_dir)
     statuses = store.indexed_runs()
     table = Table(title=f"{store.root}: {len(statuses)} runs")
@@ -441,7 +374,7 @@ def _show_report(console: Console, root: Path) -> None:
 
 
 def _report(args: argparse.Namespace, console: Console) -> int:
-    _check_study_dir(args.study_dir)
+    check_study_dir(args.study_dir)
     _show_report(console, args.study_dir)
     return 0
 
@@ -493,7 +426,7 @@ def _export(args: argparse.Namespace, console: Console) -> int:
     from tricklab.export import export_model
 
     if args.path is not None:
-        _check_directory("", args.path, args.path.parent)
+        check_directory("", args.path, args.path.parent)
     path = export_model(args.run_dir, args.path)
     console.print(f"wrote {path} (load it with keras.saving.load_model)")
     return 0
@@ -510,7 +443,7 @@ def _predict(args: argparse.Namespace, console: Console) -> int:
 def _activations(args: argparse.Namespace, console: Console) -> int:
     from tricklab.activations import plot_activations
 
-    _check_directory("--out ", args.out)
+    check_directory("--out ", args.out)
     path = plot_activations(args.out, args.negative_slope)
     console.print(f"wrote {path}")
     return 0
@@ -519,7 +452,7 @@ def _activations(args: argparse.Namespace, console: Console) -> int:
 def _lr_find(args: argparse.Namespace, console: Console) -> int:
     from tricklab.lrfind import lr_find_command
 
-    _check_directory("--out ", args.out)
+    check_directory("--out ", args.out)
     result, png = lr_find_command(
         args.study,
         args.variant,
