@@ -201,3 +201,15 @@ def test_error_lines_are_located_with_file_and_variant(tmp_path: Path) -> None:
         f"{path}: variants.l2: model.layers[2].kernel_regularizer.name: unknown regularizer "
         "'l3'. Expected one of: l1, l1_l2, l2, orthogonal_regularizer."
     )
+
+
+def test_seeds_option_takes_the_first_n_of_the_study_seeds(tiny: dict) -> None:
+    tiny["seeds"] = [0, 7, 42]
+    listed = StudySpec.from_dict(tiny)
+    assert listed.select(seeds=2).seeds == (0, 7)  # not range(2)
+    with pytest.raises(SpecError, match=r"--seeds 4: the study lists 3 seeds \(0, 7, 42\)"):
+        listed.select(seeds=4)
+    tiny["seeds"] = 3
+    counted = StudySpec.from_dict(tiny)
+    assert counted.select(seeds=2).seeds == (0, 1)
+    assert counted.select(seeds=5).seeds == (0, 1, 2, 3, 4)  # a count extends

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 from tricklab import _backend, components
+from tricklab._validation import did_you_mean
 from tricklab.components import ONE_HOT_LOSSES, PARAMETERISED_ACTIVATIONS
 from tricklab.datasets import Dataset
 from tricklab.errors import SpecError
@@ -135,6 +136,46 @@ def _check_monitors(recipe: Recipe, dataset: Dataset) -> list[str]:
             f"could not pick an epoch. Expected one of: {', '.join(logged)}."
         )
     return problems
+
+
+#: Test scores the engines compute for every run of a task, besides its loss and compiled
+#: metrics (``engines._scoring.score``).
+COMPUTED_SCORES = {
+    "binary": ("auc", "balanced_accuracy", "majority_baseline"),
+    "multiclass": ("balanced_accuracy", "majority_baseline"),
+    "regression": ("mse", "mae", "r2", "mean_baseline_mse"),
+}
+#: The primary metric of a study that names none: one every variant shares, whatever its loss.
+DEFAULT_PRIMARY_METRIC = {"binary": "auc", "multiclass": "accuracy", "regression": "mse"}
+
+
+def primary_metric_choices(recipes: list[Recipe], dataset: Dataset) -> list[str]:
+    """Test scores every one of ``recipes`` records on this data (a primary metric must be one)."""
+    shared: set[str] | None = None
+    for recipe in recipes:
+        names = {"loss", *(m.name for m in metrics_for(recipe, dataset))}
+        shared = names if shared is None else shared & names
+    computed = COMPUTED_SCORES[dataset.task]
+    return ["loss", *sorted((shared or set()) - {"loss"} - set(computed)), *computed]
+
+
+def primary_metric(spec: Any, dataset: Dataset) -> str:
+    """The study's primary metric: its own, checked against the data, or the task's default.
+
+    Raises :class:`SpecError` (located at ``primary_metric``) listing the valid ones.
+    """
+    chosen = spec.primary_metric or DEFAULT_PRIMARY_METRIC[dataset.task]
+    choices = primary_metric_choices(list(spec.variants.values()), dataset)
+    if chosen not in choices:
+        task = {"binary": "a binary", "multiclass": "a multiclass", "regression": "a regression"}
+        raise SpecError(
+            f"must be a test score every variant records on {task[dataset.task]} target "
+            f"(dataset '{dataset.name}'). Received: primary_metric={chosen!r}."
+            f"{did_you_mean(chosen, choices)} Expected one of: {', '.join(choices)}.",
+            file=spec.source,
+            where="primary_metric",
+        )
+    return chosen
 
 
 def metrics_for(recipe: Recipe, dataset: Dataset) -> tuple[Component, ...]:

@@ -83,7 +83,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--variant", action="append", metavar="NAME", help="only this variant (repeatable)"
     )
-    run.add_argument("--seeds", type=int, metavar="N", help="only the first N seeds")
+    run.add_argument(
+        "--seeds",
+        type=int,
+        metavar="N",
+        help="the study's first N seeds; a study that counts its seeds (seeds = K) extends to "
+        "seeds 0..N-1 when N > K",
+    )
     run.add_argument("--epochs", type=int, metavar="N", help="train every variant for N epochs")
     run.add_argument(
         "--out", type=Path, default=Path("runs"), help="store directory (default: runs)"
@@ -262,8 +268,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     from tricklab.engines import Interrupted
     from tricklab.lint import active
     from tricklab.spec import load_study
-    from tricklab.stats import default_primary_metric
-    from tricklab.study import lint_study, load_data, run_study
+    from tricklab.study import check_study, lint_study, load_data, run_study
 
     if not args.checkpoint_every >= 0:  # also NaN
         raise TricklabError(
@@ -288,7 +293,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     )
     dataset = load_data(spec)
     _print_findings(console, active(lint_study(spec, dataset)))
-    metric = spec.primary_metric or default_primary_metric(dataset.task)
+    metric = check_study(spec, dataset)  # the primary metric, validated against the data
     epochs = {name: recipe.train.epochs for name, recipe in spec.variants.items()}
     interactive = console.is_terminal and not args.quiet
     display = RichDisplay(console, metric, epochs) if interactive else PlainLog(console, metric)

@@ -465,10 +465,23 @@ class StudySpec(_Spec):
             if self.baseline_variant not in variants:
                 update["baseline"] = variants[0]
         if seeds is not None:
-            if seeds < 1:
-                raise SpecError(f"--seeds must be an int >= 1. Received: {seeds}.")
-            update["seeds"] = tuple(range(seeds))
+            update["seeds"] = self._first_seeds(seeds)
         return self.model_copy(update=update)
+
+    def _first_seeds(self, n: int) -> tuple[int, ...]:
+        """``--seeds N``: the study's first N seeds. A study that counts its seeds (0..K-1)
+        extends to 0..N-1; a study that lists other seeds has no N+1-th one to add."""
+        if n < 1:
+            raise SpecError(f"--seeds must be an int >= 1. Received: {n}.")
+        if n <= len(self.seeds):
+            return self.seeds[:n]
+        if self.seeds == tuple(range(len(self.seeds))):
+            return tuple(range(n))
+        raise SpecError(
+            f"--seeds {n}: the study lists {len(self.seeds)} seeds "
+            f"({', '.join(map(str, self.seeds))}), so at most {len(self.seeds)} can be taken. "
+            "Add seeds to its list, or give seeds as a count (seeds = N) to extend it."
+        )
 
     def with_epochs(self, epochs: int) -> StudySpec:
         """Every variant trained for at most ``epochs`` epochs (``--epochs``)."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tricklab import _backend, engines
-from tricklab.build import check_compatible
+from tricklab.build import check_compatible, primary_metric
 from tricklab.datasets import Dataset, Splits, load_dataset, make_splits
 from tricklab.engines import Assignment, PopulationEpoch
 from tricklab.errors import DataError, SpecError
@@ -68,13 +68,16 @@ def lint_study(spec: StudySpec, dataset: Dataset | None = None) -> list[Any]:
     return lint(spec, dataset if dataset is not None else load_data(spec))
 
 
-def check_study(spec: StudySpec, dataset: Dataset) -> None:
-    """Raise one :class:`SpecError` listing every variant that cannot train on this data."""
+def check_study(spec: StudySpec, dataset: Dataset) -> str:
+    """Check the study against its data: one :class:`SpecError` listing every variant that
+    cannot train on it, or a primary metric its runs do not record. Returns the primary metric.
+    """
     problems = []
     for name, recipe in spec.variants.items():
         problems += [f"variants.{name}: {p}" for p in check_compatible(recipe, dataset)]
     if problems:
         raise SpecError(problems, file=spec.source)
+    return primary_metric(spec, dataset)
 
 
 def plan_study(
@@ -362,7 +365,7 @@ def _write_index(
             "variants": list(spec.variants),
             "seeds": list(spec.seeds),
             "baseline": spec.baseline_variant,
-            "primary_metric": spec.primary_metric,
+            "primary_metric": primary_metric(spec, dataset),
             "dataset": {
                 "name": dataset.name,
                 "task": dataset.task,

@@ -3,8 +3,10 @@
 - Seeding: one seed fixes initial weights, dropout masks and batch order (README,
   "Reproducibility"); both engines draw them the way ``model.fit`` does.
 - Test scoring: Keras ``evaluate`` semantics for the loss and compiled metrics (regularization
-  penalties included), plus what accuracy hides on imbalanced data: ROC AUC, balanced accuracy,
-  the majority baseline and the confusion matrix, from the predicted probabilities.
+  penalties included), plus, from the model's test outputs, what accuracy hides on imbalanced
+  data (ROC AUC, balanced accuracy, the majority baseline, the confusion matrix) or, for
+  regression, errors on the target's own scale that every loss can be compared on (MSE, MAE,
+  R^2 and the mean predictor's MSE).
 - Weights: a run's weights are ``model.get_weights()`` of ``build_model(recipe, input_shape)``;
   ``best.weights.h5`` holds them so that ``export`` and ``predict`` can load them.
 """
@@ -42,36 +44,58 @@ def batch_order_rng(seed: int, rows: int, shuffle: bool) -> np.random.RandomStat
     return rng
 
 
-def majority_class(splits: Splits, target: Target) -> int | None:
-    """The most common training class (the majority baseline predicts it)."""
+def reference(splits: Splits, target: Target) -> float:
+    """What the baseline predicts: the most common training class, or the training mean."""
     if target.format == "regression":
-        return None
-    return int(np.bincount(splits.y_train).argmax())
+        return float(np.mean(splits.y_train, dtype=np.float64))
+    return float(np.bincount(splits.y_train).argmax())
 
 
 def score(
     keras_scores: dict[str, float],
-    probabilities: np.ndarray,
+    outputs: np.ndarray,
     truth: np.ndarray,
     target: Target,
-    majority: int | None,
+    baseline: float,
 ) -> dict[str, Any]:
-    """Test scores of one set of weights: Keras's loss and metrics plus the imbalance-aware ones."""
-    from sklearn.metrics import balanced_accuracy_score, confusion_matrix, roc_auc_score
+    """Test scores of one set of weights: Keras's loss and metrics (``evaluate`` semantics),
+    plus what they hide, computed from the model's ``outputs`` on the test rows.
+
+    Classification: balanced accuracy, ROC AUC (binary), the majority baseline (``baseline`` is
+    the majority class) and the confusion matrix. Regression, on the target's own scale whatever
+    the loss: mean squared error ``mse``, ``mae``, ``r2`` and ``mean_baseline_mse``, the error of
+    always predicting the training mean (``baseline``).
+    """
+    from sklearn.metrics import (
+        balanced_accuracy_score,
+        confusion_matrix,
+        mean_absolute_error,
+        mean_squared_error,
+        r2_score,
+        roc_auc_score,
+    )
 
     scores: dict[str, Any] = {k: float(v) for k, v in keras_scores.items()}
+    outputs = np.asarray(outputs, dtype=np.float64)
+    finite = bool(np.isfinite(outputs).all())
     if target.format == "regression":
+        truth = np.asarray(truth, dtype=np.float64)
+        predicted = outputs.reshape(len(truth))
+        scores["mean_baseline_mse"] = float(np.mean((truth - baseline) ** 2))
+        if not finite:  # a diverged run predicts NaN: its errors are unknown, not zero
+            return {**scores, "mse": None, "mae": None, "r2": None}
+        scores["mse"] = float(mean_squared_error(truth, predicted))
+        scores["mae"] = float(mean_absolute_error(truth, predicted))
+        scores["r2"] = float(r2_score(truth, predicted))
         return scores
-    probabilities = np.asarray(probabilities)
-    if probabilities.shape[-1] == 1:
-        positive = probabilities[:, 0]
+    if outputs.shape[-1] == 1:
+        positive = outputs[:, 0]
         predicted = (positive > 0.5).astype(int)
     else:
-        positive = probabilities[:, 1] if probabilities.shape[-1] == 2 else None
-        predicted = probabilities.argmax(axis=-1)
-    finite = bool(np.isfinite(probabilities).all())
+        positive = outputs[:, 1] if outputs.shape[-1] == 2 else None
+        predicted = outputs.argmax(axis=-1)
     scores["balanced_accuracy"] = float(balanced_accuracy_score(truth, predicted))
-    scores["majority_baseline"] = float(np.mean(truth == majority))
+    scores["majority_baseline"] = float(np.mean(truth == int(baseline)))
     if target.n_classes == 2 and positive is not None:
         two_classes = len(np.unique(truth)) == 2
         scores["auc"] = float(roc_auc_score(truth, positive)) if finite and two_classes else None

@@ -56,7 +56,7 @@ from tricklab.engines._callbacks import (
 from tricklab.engines._program import batched, compile_programs
 from tricklab.engines._scoring import (
     batch_order_rng,
-    majority_class,
+    reference,
     run_result,
     score,
     seed_everything,
@@ -388,12 +388,12 @@ class Population:
             for member in cohort.members:
                 j, task = member.index, member.task
                 splits, plan = task.splits, task.plan
-                majority = majority_class(splits, cohort.target)
+                baseline = reference(splits, cohort.target)
 
                 def scores(
-                    logs: Any, outputs: Any, member: Member = member, majority: Any = majority
+                    logs: Any, outputs: Any, member: Member = member, baseline: Any = baseline
                 ) -> dict[str, Any]:
-                    return self._scores(member, logs, outputs, majority)
+                    return self._scores(member, logs, outputs, baseline)
 
                 last_scores = scores(last_logs, last_outputs)
                 has_best = member.best.weights is not None
@@ -422,14 +422,12 @@ class Population:
                 self.finished.add(plan.key)
                 yield RunDone(plan.key, result, weights)
 
-    def _scores(self, member: Member, logs: Any, outputs: Any, majority: int | None) -> Any:
+    def _scores(self, member: Member, logs: Any, outputs: Any, baseline: float) -> Any:
         """One member's test scores from the population's vectorised evaluation."""
         i, j = member.cohort, member.index
         target, truth = self.cohorts[i].target, member.task.splits.y_test
         keras_scores = {name: float(v[j]) for name, v in logs[i].items()}
-        regression = target.format == "regression"
-        probabilities = np.empty((0, 1)) if regression else np.asarray(outputs[i][j])
-        return score(keras_scores, probabilities, truth, target, majority)
+        return score(keras_scores, np.asarray(outputs[i][j]), truth, target, baseline)
 
 
 def _finite(value: float | None) -> bool:

@@ -28,7 +28,7 @@ from tricklab.engines import (
     RunTask,
 )
 from tricklab.engines._scoring import (
-    majority_class,
+    reference,
     run_result,
     score,
     seed_everything,
@@ -135,13 +135,13 @@ def train_run(
         history = {k: [*resumed["history"].get(k, []), *v] for k, v in history.items()}
 
     # "Last" is the model fit() returns; "best" is the snapshot of the best monitored epoch.
-    majority = majority_class(splits, target)
-    last = _evaluate(model, splits, target, train.batch_size, majority)
+    baseline = reference(splits, target)
+    last = _evaluate(model, splits, target, train.batch_size, baseline)
     diverged = not all(math.isfinite(v) for v in history.get("loss", [float("nan")]))
     if best.weights is not None:
         weights = best.weights
         model.set_weights(weights)
-        best_scores = _evaluate(model, splits, target, train.batch_size, majority)
+        best_scores = _evaluate(model, splits, target, train.batch_size, baseline)
     else:  # the monitored value was never finite: there is no best epoch to go back to
         weights = model.get_weights()
         best_scores = {**last, "confusion_matrix": None}
@@ -194,16 +194,12 @@ def _diagnostics(plan: RunPlan, splits: Splits, target: Target) -> Any:
 
 
 def _evaluate(
-    model: Any, splits: Splits, target: Target, batch_size: int, majority: int | None
+    model: Any, splits: Splits, target: Target, batch_size: int, baseline: float
 ) -> dict[str, Any]:
     """The test split's scores for the model's current weights."""
     y = target.encode(splits.y_test)
     keras_scores = model.evaluate(
         splits.x_test, y, batch_size=batch_size, return_dict=True, verbose=0
     )
-    probabilities = (
-        np.asarray(model.predict(splits.x_test, batch_size=batch_size, verbose=0))
-        if target.format != "regression"
-        else np.empty((0, 1))
-    )
-    return score(keras_scores, probabilities, splits.y_test, target, majority)
+    outputs = model.predict(splits.x_test, batch_size=batch_size, verbose=0)
+    return score(keras_scores, outputs, splits.y_test, target, baseline)
