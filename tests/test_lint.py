@@ -12,7 +12,8 @@ import pytest
 
 from tricklab.datasets import Dataset, load_dataset
 from tricklab.errors import SpecError
-from tricklab.lint import (
+from tricklab.spec import StudySpec
+from tricklab.tools.lint import (
     KERAS_DEFAULTS,
     RULES,
     SEVERITIES,
@@ -21,7 +22,6 @@ from tricklab.lint import (
     format_findings,
     lint,
 )
-from tricklab.spec import StudySpec
 
 RELU = {"type": "dense", "units": 8, "activation": "relu"}
 LINEAR = {"type": "dense", "units": 8}
@@ -114,7 +114,7 @@ def test_a_clean_study_has_no_findings(thoracic: Dataset) -> None:
 
 
 def test_rules_table_lists_every_code_once_with_a_severity() -> None:
-    assert list(RULES) == [f"TL{n:03d}" for n in range(1, 12)]
+    assert list(RULES) == [f"TL{n:03d}" for n in range(1, 15)]
     assert all(RULES[code] and "\n" not in RULES[code] for code in RULES)
     assert set(SEVERITIES) == set(RULES)
     assert {c for c, s in SEVERITIES.items() if s == "hint"} == {"TL008"}
@@ -497,7 +497,7 @@ def test_unknown_rule_in_ignore_is_an_error() -> None:
     spec = make(lint={"ignore": {"TL099": "typo"}})
     with pytest.raises(SpecError) as caught:
         lint(spec)
-    expected = ", ".join(f"TL{n:03d}" for n in range(1, 12))
+    expected = ", ".join(f"TL{n:03d}" for n in range(1, 15))
     assert str(caught.value) == f"lint.ignore: unknown rule 'TL099'. Expected one of: {expected}."
 
 
@@ -522,7 +522,7 @@ def test_keras_defaults_match_keras() -> None:
 
 def test_importing_lint_does_not_import_keras() -> None:
     code = (
-        "import sys, tricklab.lint; "
+        "import sys, tricklab.tools.lint; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('keras', 'jax', 'tensorflow', 'torch')))"
     )
@@ -530,3 +530,58 @@ def test_importing_lint_does_not_import_keras() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+# --- TL012 ---------------------------------------------------------------------------------------
+def test_tl012_sigmoid_and_crossentropy_on_a_real_valued_target(tmp_path: Path) -> None:
+    path = _regression_csv(tmp_path / "r.csv", zeros=False)
+    spec = _csv_study(path, [RELU, SIGMOID_OUT], "binary_crossentropy")
+    found = only(lint(spec, load_dataset(spec.dataset)), "TL012")
+    assert found.path == "train.loss"
+    assert "a sigmoid output (values in [0, 1]) and the binary_crossentropy loss" in found.message
+    assert 'set task = "classification" in the dataset table' in found.fix
+
+
+def test_tl012_crossentropy_on_a_linear_output(thoracic: Dataset) -> None:
+    found = only(lint(make([RELU, {"type": "dense", "units": 1}]), thoracic), "TL012")
+    assert found.path == "model.layers[1].activation"
+    assert "binary_crossentropy expects probabilities" in found.message
+
+
+def test_tl012_clean(tmp_path: Path, thoracic: Dataset) -> None:
+    logits = {"name": "binary_crossentropy", "from_logits": True}
+    linear = [RELU, {"type": "dense", "units": 1}]
+    assert "TL012" not in codes(lint(make(linear, {"loss": logits}), thoracic))
+    path = _regression_csv(tmp_path / "r.csv", zeros=False)
+    spec = _csv_study(path, linear, "mse")
+    assert "TL012" not in codes(lint(spec, load_dataset(spec.dataset)))
+
+
+# --- TL013 ---------------------------------------------------------------------------------------
+def test_tl013_variants_with_other_losses_judged_on_the_loss(thoracic: Dataset) -> None:
+    variants = {"bce": {}, "mse": {"train.loss": "mse"}}
+    found = only(lint(make(variants=variants, primary_metric="loss"), thoracic), "TL013")
+    assert found.path == "primary_metric" and found.variant is None
+    assert "(binary_crossentropy, mean_squared_error)" in found.message
+    assert "TL013" not in codes(lint(make(variants=variants, primary_metric="auc"), thoracic))
+    same = {"a": {}, "b": {"train.batch_size": 16}}
+    assert "TL013" not in codes(lint(make(variants=same, primary_metric="loss"), thoracic))
+
+
+# --- TL014 ---------------------------------------------------------------------------------------
+def _one_cycle(total_steps: int) -> dict[str, Any]:
+    schedule = {"name": "one_cycle", "max_learning_rate": 0.01, "total_steps": total_steps}
+    return {"name": "adam", "learning_rate": schedule}
+
+
+def test_tl014_one_cycle_total_steps_against_epochs_and_batches(thoracic: Dataset) -> None:
+    # thoracic: 470 rows, 94 test, 38 validation -> 338 training rows; batch 32 -> 11 steps
+    train = {"epochs": 10, "batch_size": 32, "optimizer": _one_cycle(1000)}
+    found = only(lint(make(train=train, variants={"a": {}}), thoracic), "TL014")
+    assert found.variant == "a"
+    assert "10 epochs of ceil(338 training rows / batch 32) steps are 110" in found.message
+    assert found.fix == "set total_steps = 110."
+    clean = make(train={**train, "optimizer": _one_cycle(110)}, variants={"a": {}})
+    assert "TL014" not in codes(lint(clean, thoracic))
+    shorter = clean.with_epochs(5)  # `run --epochs 5` is linted on the recipe it trains
+    assert "steps are 55" in only(lint(shorter, thoracic), "TL014").message

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from tricklab import _idx
-from tricklab.lint import active, lint
 from tricklab.report import build_report
 from tricklab.spec import load_study
 from tricklab.study import check_study, load_data, run_study
+from tricklab.tools.lint import active, lint
 
 STUDIES = sorted((Path(__file__).parents[1] / "studies").glob("*.toml"))
 LECTURE = {

@@ -27,7 +27,7 @@ _LAZY = {
     "build_report": "tricklab.report",
     "export_model": "tricklab.export",
     "predict_csv": "tricklab.export",
-    "lint": "tricklab.lint",
+    "lint": "tricklab.tools.lint",
     "lr_find": "tricklab.lrfind",
     "plot_activations": "tricklab.activations",
 }

@@ -266,9 +266,9 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     from tricklab._interrupts import EXIT_INTERRUPTED, graceful
     from tricklab._progress import PlainLog, RichDisplay
     from tricklab.engines import Interrupted
-    from tricklab.lint import active
     from tricklab.spec import load_study
     from tricklab.study import check_study, lint_study, load_data, run_study
+    from tricklab.tools.lint import active
 
     if not args.checkpoint_every >= 0:  # also NaN
         raise TricklabError(
@@ -398,9 +398,9 @@ def _summary(args: argparse.Namespace, console: Console) -> int:
 
 
 def _lint(args: argparse.Namespace, console: Console) -> int:
-    from tricklab.lint import active
     from tricklab.spec import load_study
     from tricklab.study import check_study, lint_study, load_data
+    from tricklab.tools.lint import active
 
     spec = load_study(args.study)
     check_study(spec, load_data(spec))

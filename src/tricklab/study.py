@@ -63,7 +63,7 @@ def load_data(spec: StudySpec) -> Dataset:
 
 def lint_study(spec: StudySpec, dataset: Dataset | None = None) -> list[Any]:
     """The linter's findings for this study (its data loaded if not given)."""
-    from tricklab.lint import lint
+    from tricklab.tools.lint import lint
 
     return lint(spec, dataset if dataset is not None else load_data(spec))
 

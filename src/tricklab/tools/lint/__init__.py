@@ -1,0 +1,80 @@
+"""``tricklab lint``: recipes that train, but not the way their author thinks.
+
+A study file can be valid and still hold a mistake the lecture makes or warns about: a Dense
+layer without activation before the output layer, a regression loss on class labels, validating
+on the test set, an id column among the features. :func:`lint` finds these without training
+and without importing Keras (a study is linted in well under a second). Rules that need the data
+(TL003, TL004, TL006, TL011, and TL010's exact list of logged names) run only when a loaded
+:class:`~tricklab.datasets.Dataset` is passed.
+
+Each :class:`Finding` has a code (see :data:`RULES`), a severity (``"warning"``, or ``"hint"``
+for advice the lecture gives but a study may knowingly ignore), the variant it concerns, the
+field path as written in a study file, a message that states the rule and the received value,
+and a one-line fix.
+
+Variants. Recipe rules run on every variant's merged recipe. A finding that every variant has,
+identically (typically inherited from the base recipe in ``[model]``/``[train]``), is reported
+once with ``variant=None``; its line says ``all variants``. A finding only some variants have is
+reported once per variant (``variants.mse: train.loss: ...``). Study-level findings (validation,
+dataset, primary metric) also have ``variant=None``; their paths lie outside ``model.``/``train.``
+and their lines name no variant.
+
+Silencing. ``[lint] ignore = {TL003 = "the lecture compares losses on purpose"}`` keeps the
+findings of a rule but marks them ``ignored`` with that reason; :func:`active` drops them. An
+unknown code there is an error. Findings are ordered by code, then by variant order::
+
+    spec = load_study("studies/thoracic-losses.toml")
+    findings = lint(spec, load_dataset(spec.dataset, base_dir=spec.base_dir))
+    print("\\n".join(format_findings(active(findings))))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+from tricklab.datasets import Dataset
+from tricklab.spec import StudySpec
+from tricklab.tools.lint._findings import (
+    KERAS_DEFAULTS,
+    RULES,
+    SEVERITIES,
+    Finding,
+    check_ignore,
+    collapse,
+)
+from tricklab.tools.lint._recipe import recipe_findings
+from tricklab.tools.lint._study import study_findings
+
+__all__ = ["KERAS_DEFAULTS", "RULES", "SEVERITIES", "Finding", "active", "format_findings", "lint"]
+
+
+def lint(spec: StudySpec, dataset: Dataset | None = None) -> list[Finding]:
+    """Every finding for ``spec``, silenced ones included (with ``ignored`` set).
+
+    Rules that need the data are skipped when ``dataset`` is None. Raises :class:`SpecError`
+    when ``[lint] ignore`` names an unknown rule.
+    """
+    check_ignore(spec.lint.ignore)
+    study = list(study_findings(spec, dataset))
+    per_variant = [
+        (name, finding)
+        for name, recipe in spec.variants.items()
+        for finding in recipe_findings(recipe, dataset)
+    ]
+    findings = study + collapse(per_variant, list(spec.variants))
+    findings.sort(key=lambda f: f.code)  # stable: variant order within a code
+    ignore = spec.lint.ignore
+    return [replace(f, ignored=ignore[f.code]) if f.code in ignore else f for f in findings]
+
+
+def active(findings: Iterable[Finding]) -> list[Finding]:
+    """The findings not silenced by ``[lint] ignore``."""
+    return [f for f in findings if f.ignored is None]
+
+
+def format_findings(findings: Iterable[Finding]) -> list[str]:
+    """One plain line per finding; silenced ones end with ``(ignored: <reason>)``."""
+    return [
+        f.line() + (f" (ignored: {f.ignored})" if f.ignored is not None else "") for f in findings
+    ]

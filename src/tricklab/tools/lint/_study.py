@@ -1,0 +1,137 @@
+"""Study-level rules: validation, the dataset, the primary metric."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+
+from tricklab.datasets import Dataset, ThoracicSpec, make_splits
+from tricklab.registry import Component
+from tricklab.spec import (
+    StudySpec,
+)
+from tricklab.tools.lint._findings import MAJORITY_LIMIT, MIN_ID_ROWS, Finding, finding
+
+
+# -- study-level rules ----------------------------------------------------------------------------
+def study_findings(spec: StudySpec, dataset: Dataset | None) -> Iterator[Finding]:
+    yield from _losses_on_their_own_scales(spec)
+    if spec.validation == "test":
+        yield finding(
+            "TL005",
+            "validation",
+            'validation = "test" picks the best epoch and makes every early-stopping decision '
+            "on the test set, so the test scores are optimistic.",
+            "set validation = 0.1 (a fraction of the training data) and keep the test set for "
+            "the final score.",
+        )
+    if dataset is None:
+        return
+    yield from _id_columns(spec, dataset)
+    yield from _majority_accuracy(spec, dataset)
+    yield from _one_cycle_steps(spec, dataset)
+
+
+def _losses_on_their_own_scales(spec: StudySpec) -> Iterator[Finding]:
+    """TL013: comparing variants by their loss while they train different losses."""
+    losses = {name: recipe.train.loss for name, recipe in spec.variants.items()}
+    if spec.primary_metric != "loss" or len({str(loss.to_dict()) for loss in losses.values()}) < 2:
+        return
+    shown = ", ".join(sorted({loss.name for loss in losses.values()}))
+    yield finding(
+        "TL013",
+        "primary_metric",
+        f'primary_metric = "loss", but the variants train with different losses ({shown}): '
+        "each variant is judged on its own loss, and those values are not comparable.",
+        "choose a metric every variant records, e.g. auc or accuracy (classification) or mse "
+        "(regression, the default).",
+    )
+
+
+def _one_cycle_steps(spec: StudySpec, dataset: Dataset) -> Iterator[Finding]:
+    """TL014: a one_cycle schedule whose cycle ends before or after the training does."""
+    rows = None
+    for name, recipe in spec.variants.items():
+        schedule = recipe.train.optimizer.args.get("learning_rate")
+        if not isinstance(schedule, Component) or schedule.name != "one_cycle":
+            continue
+        if rows is None:  # the training rows of the study's split, drawn as runs draw it
+            splits = make_splits(dataset, validation=spec.validation, seed=spec.split_seed)
+            rows = splits.sizes()["train"]
+        train = recipe.train
+        steps = train.epochs * math.ceil(rows / train.batch_size)
+        total = schedule.args.get("total_steps")
+        if total == steps:
+            continue
+        yield finding(
+            "TL014",
+            "train.optimizer.learning_rate.total_steps",
+            f"one_cycle runs over total_steps={total}, but {train.epochs} epochs of "
+            f"ceil({rows} training rows / batch {train.batch_size}) steps are {steps}: the "
+            + (
+                "cycle ends early and the rest trains at its tiny final rate."
+                if total < steps
+                else "training stops before the rate comes down."
+            ),
+            f"set total_steps = {steps}.",
+            variant=name,
+        )
+
+
+def _id_columns(spec: StudySpec, dataset: Dataset) -> Iterator[Finding]:
+    """TL006: columns of unique integers that fill a range, in any order (row ids)."""
+    x = dataset.x
+    n = len(x)
+    if x.ndim != 2 or n < MIN_ID_ROWS or x.shape[1] != len(dataset.feature_names):
+        return
+    values = np.asarray(x, dtype=np.float64)
+    finite = np.isfinite(values).all(axis=0)
+    whole = finite & (values == np.round(values)).all(axis=0)
+    low, high = values.min(axis=0), values.max(axis=0)
+    for column in np.flatnonzero(whole & (high - low + 1 == n)):
+        if len(np.unique(values[:, column])) != n:
+            continue
+        name = dataset.feature_names[column]
+        thoracic = isinstance(spec.dataset, ThoracicSpec)
+        yield finding(
+            "TL006",
+            "dataset.keep_id" if thoracic else "dataset",
+            f"feature column '{name}' (column {column}) of dataset '{dataset.name}' holds the "
+            f"unique integers {int(low[column])}..{int(high[column])}, one per row: a row id, "
+            "which the model can memorise but which says nothing about new rows.",
+            "set keep_id = false in the dataset table."
+            if thoracic
+            else f"drop the column '{name}' from the CSV file.",
+        )
+
+
+def _majority_accuracy(spec: StudySpec, dataset: Dataset) -> Iterator[Finding]:
+    """TL011: accuracy as the primary metric on data where guessing the majority scores 80%+."""
+    share = dataset.majority_fraction()
+    if share is None or share < MAJORITY_LIMIT:
+        return
+    metric = spec.primary_metric
+    if metric is None:
+        if dataset.task != "multiclass":
+            return  # the default primary metric is ROC AUC for binary targets
+        chosen = "accuracy is the default primary metric for a multiclass target"
+    elif metric.removeprefix("val_").removeprefix("test_") == "accuracy":
+        chosen = f'primary_metric = "{metric}"'
+    else:
+        return
+    majority = dataset.class_names[int(np.bincount(dataset.y).argmax())]
+    fix = (
+        'set primary_metric = "auc" (or "balanced_accuracy").'
+        if dataset.task == "binary"
+        else 'set primary_metric = "balanced_accuracy".'
+    )
+    yield finding(
+        "TL011",
+        "primary_metric",
+        f"{chosen}, but {share:.0%} of the targets of dataset '{dataset.name}' are class "
+        f"'{majority}': always guessing it scores {share:.2f}, so accuracy near that says "
+        "nothing.",
+        fix,
+    )
