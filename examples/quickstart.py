@@ -46,7 +46,7 @@ print(f"trained {result.trained} runs, reused {result.reused}")
 
 table = result.table()  # pandas DataFrame, one row per variant
 print(table[["seeds", "auc_best_mean", "auc_best_low", "auc_best_high", "gap_mean"]])
-print(result.comparisons()[["variant", "diff", "low", "high", "p_holm", "verdict"]])
+print(result.comparisons()[["variant", "diff", "ci_low", "ci_high", "p_adjusted", "verdict"]])
 
 figures = result.figures()  # matplotlib figures by name
 figures["learning_curves"].savefig(out / "quickstart-learning-curves.png")

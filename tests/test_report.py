@@ -64,7 +64,12 @@ def test_report_files_and_markdown(report: Report, trained: Path) -> None:
     assert "auc" in md
     assert report.comparisons and report.comparisons[0].variant == "mse"
     assert report.comparisons[0].sentence() in md
-    assert "Holm correction is across" in md
+    rule = (
+        "verdicts: paired t-test, Bonferroni-adjusted across the 1 comparison (alpha 0.05/1); "
+        "intervals are the matching adjusted intervals"
+    )
+    assert rule in md and "Holm" not in md
+    assert "95% CI (adjusted)" in md and "P(beats baseline)" in md
     assert "## Protocol" in md
     sizes = json.loads((trained / "study.json").read_text())["protocol"]["split_sizes"]
     assert f"train {sizes['train']}, validation {sizes['validation']}, test {sizes['test']}" in md
@@ -87,6 +92,7 @@ def test_html_is_self_contained(report: Report) -> None:
     assert "<script" not in html and "<link" not in html and "@import" not in html
     assert not re.search(r"(src|href)=\"(https?:)?//", html)
     assert "<style>" in html and 'class="num"' in html
+    assert "Bonferroni-adjusted across the 1 comparison" in html and "Holm" not in html
 
 
 def test_terminal_table(report: Report) -> None:
@@ -94,6 +100,7 @@ def test_terminal_table(report: Report) -> None:
     assert "report-tiny" in text and "auc" in text
     assert "baseline" in text and "mse" in text
     assert "validation split" in str(terminal_table(report).caption)
+    assert "Bonferroni-adjusted across the 1 comparison (alpha 0.05/1)" in " ".join(text.split())
     assert TEST_SET not in text.lower()
     # rows are sorted by the primary metric, best first
     ranked = report.table["auc_best_mean"].sort_values(ascending=False).index.tolist()
@@ -178,7 +185,11 @@ def _result(
         status = "diverged"
     best = {"loss": float(history["val_loss"][epochs - 3])}
     matrix = None
-    if task != "regression":
+    if task == "regression":  # errors on the target's scale, as the engines compute them
+        mse = 30.0 + seed + len(variant)
+        best |= {"mse": mse, "mae": mse**0.5, "r2": 0.4, "mean_baseline_mse": 55.0}
+        best["mean_absolute_error"] = 2.0 + 0.1 * seed
+    else:
         k = len(CLASSES[task])
         matrix = [
             [int(rng.integers(0, 30)) + (40 if i == j else 0) for j in range(k)] for i in range(k)
@@ -190,8 +201,6 @@ def _result(
         }
         if task == "binary":
             best["auc"] = 0.7 + 0.02 * seed + (0.05 if variant == "dropout" else 0.0)
-    else:
-        best["mean_absolute_error"] = 2.0 + 0.1 * seed
     return RunResult(
         key=f"{variant}-{seed}",
         study=study,
@@ -331,7 +340,7 @@ def test_validated_on_test_set_says_so_everywhere(tmp_path: Path) -> None:
     ("task", "figures"),
     [
         ("multiclass", {"learning_curves", "accuracy_intervals", "confusion_matrix"}),
-        ("regression", {"learning_curves", "loss_intervals"}),
+        ("regression", {"learning_curves", "mse_intervals"}),
     ],
 )
 def test_other_tasks(tmp_path: Path, task: str, figures: set[str]) -> None:
@@ -341,11 +350,57 @@ def test_other_tasks(tmp_path: Path, task: str, figures: set[str]) -> None:
         )
     )
     assert set(report.figures) == figures
-    assert report.primary_metric == {"multiclass": "accuracy", "regression": "loss"}[task]
+    assert report.primary_metric == {"multiclass": "accuracy", "regression": "mse"}[task]
     md = report_text(report)
     assert "a validation split carved from the training data" in md
     assert TEST_SET not in md.lower()
     assert all((report.root / "figures" / f"{name}.png").exists() for name in figures)
+
+
+def test_report_shows_the_adjusted_intervals_of_the_verdicts(tmp_path: Path) -> None:
+    """Δ intervals in the table are the Bonferroni-adjusted ones that decide the verdict: an
+    unadjusted 95% interval that excludes 0 is not what the report shows."""
+    root = write_fake_study(tmp_path / "adjusted", validation=0.1, seeds=(0, 1, 2, 3))
+    base = [0.70, 0.72, 0.74, 0.76]
+    shifts = {
+        "baseline": [0.0] * 4,
+        "dropout": [0.05, 0.06, 0.04, 0.05],  # decided: better
+        "unstable": [0.01, 0.02, 0.005, 0.025],  # p = 0.046, 2p = 0.092: undecided
+    }
+    for path in root.glob("*/seed-*/result.json"):
+        data = json.loads(path.read_text())
+        data["test"]["best"]["auc"] = base[data["seed"]] + shifts[data["variant"]][data["seed"]]
+        path.write_text(json.dumps(data))
+    report = build_report(root)
+    dropout, unstable = report.comparisons
+    assert dropout.tests == unstable.tests == 2
+    assert dropout.verdict == "better" and dropout.ci_low > 0
+    assert unstable.p < 0.05 < unstable.p_adjusted
+    assert unstable.verdict == "no detectable difference with 4 seeds"
+    assert unstable.ci_low < 0 < unstable.ci_high
+    md = report_text(report)
+    html = report.html.read_text(encoding="utf-8")
+    rule = (
+        "verdicts: paired t-test, Bonferroni-adjusted across the 2 comparisons (alpha 0.05/2); "
+        "intervals are the matching adjusted intervals (97.5%)"
+    )
+    assert rule in md and rule in html
+    assert rule in " ".join(_terminal(report).split())
+    assert "| 97.5% CI (adjusted) |" in md and "| 95% bootstrap CI |" in md
+    # the unstable row: its Δ interval is the adjusted one (holding 0), beside the verdict
+    row = next(line for line in md.splitlines() if line.startswith("| unstable |"))
+    cells = [cell.strip() for cell in row.strip("| ").split(" | ")]
+    low, high = (float(v) for v in re.findall(r"-?\d+\.\d+", cells[11]))
+    assert (low, high) == (
+        pytest.approx(unstable.ci_low, abs=1e-4),
+        pytest.approx(unstable.ci_high, abs=1e-4),
+    )
+    assert low < 0 < high
+    assert cells[12].startswith("no detectable difference with 4 seeds (min. detectable ±")
+    # P(beats baseline): better on all 4 seeds, yet no verdict: the two answer different questions
+    assert (cells[13], cells[14]) == ("1.00", "[1.00, 1.00]")
+    assert unstable.sentence() in md
+    assert "97.5% interval" in unstable.sentence()
 
 
 # -- errors --------------------------------------------------------------------------------------

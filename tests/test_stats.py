@@ -1,7 +1,7 @@
 """Statistics over seeds, checked against arithmetic done by hand in each test.
 
 Student's t quantiles used below have closed forms: for df=1 (Cauchy) t_0.975 = tan(0.475 pi)
-= 12.706..., for df=2 t_0.975 = (2q - 1) / sqrt(2 q (1 - q)) with q = 0.975, = 4.302652729749...
+= 12.706..., for df=2 t_q = (2q - 1) / sqrt(2 q (1 - q)), with q = 0.975 = 4.302652729749...
 and the two-sided p-value of a t statistic with df=2 is 1 - t / sqrt(t^2 + 2).
 """
 
@@ -10,19 +10,26 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
+from statsmodels.stats.power import TTestPower
 
 from tricklab.result import RunResult
 from tricklab.stats import (
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
     LOWER_IS_BETTER,
     Comparison,
     Summary,
     compare,
     comparison_frame,
-    default_primary_metric,
+    decision_rule,
     generalization_gap,
     higher_is_better,
+    minimum_detectable_difference,
+    percent,
     seeds_needed,
     summarize,
     variant_table,
@@ -30,6 +37,11 @@ from tricklab.stats import (
 
 T1 = math.tan(0.475 * math.pi)  # t quantile 0.975, df=1: 12.706204736...
 T2 = 0.95 / math.sqrt(2 * 0.975 * 0.025)  # t quantile 0.975, df=2: 4.302652729749...
+
+
+def t_df2(q: float) -> float:
+    """Quantile q of Student's t with 2 degrees of freedom (closed form)."""
+    return (2 * q - 1) / math.sqrt(2 * q * (1 - q))
 
 
 def p_df2(t: float) -> float:
@@ -119,18 +131,12 @@ def test_lower_is_better_names_the_regression_errors() -> None:
     assert "mean_squared_logarithmic_error" in LOWER_IS_BETTER
 
 
-def test_default_primary_metric() -> None:
-    assert default_primary_metric("binary") == "auc"
-    assert default_primary_metric("multiclass") == "accuracy"
-    assert default_primary_metric("regression") == "loss"
-    with pytest.raises(ValueError, match="unknown task"):
-        default_primary_metric("ranking")
-
-
 # -- summarize -----------------------------------------------------------------------------------
 def test_t_quantiles_written_here_are_the_textbook_values() -> None:
     assert pytest.approx(12.706204736, rel=1e-9) == T1
     assert pytest.approx(4.302652730, rel=1e-9) == T2
+    assert t_df2(0.975) == pytest.approx(T2)
+    assert t_df2(0.99375) == pytest.approx(float(scipy_stats.t.ppf(0.99375, 2)))
 
 
 def test_summarize_mean_std_interval_by_hand() -> None:
@@ -302,11 +308,13 @@ def test_paired_difference_interval_and_p_by_hand() -> None:
         3,
     )
     assert c.diff == pytest.approx(3.0)
-    assert c.low == pytest.approx(3 - T2 / math.sqrt(3))
-    assert c.high == pytest.approx(3 + T2 / math.sqrt(3))
+    # one comparison: alpha 0.05/1, the interval is the plain 95% t-interval
+    assert (c.tests, c.alpha, c.confidence) == (1, 0.05, pytest.approx(0.95))
+    assert c.ci_low == pytest.approx(3 - T2 / math.sqrt(3))
+    assert c.ci_high == pytest.approx(3 + T2 / math.sqrt(3))
     assert c.p == pytest.approx(p_df2(3 * math.sqrt(3)))  # 1 - sqrt(27 / 29) = 0.03510
     assert c.p == pytest.approx(0.035098, abs=1e-6)
-    assert c.p_holm == pytest.approx(c.p)  # one comparison: nothing to correct
+    assert c.p_adjusted == pytest.approx(c.p)  # one comparison: nothing to adjust
     assert c.verdict == "better"
 
 
@@ -323,7 +331,7 @@ def test_pairing_is_by_seed_not_by_position() -> None:
     assert c.diff == pytest.approx(3.0) and c.n == 3
 
 
-def test_holm_by_hand_ordering_and_monotonicity() -> None:
+def test_bonferroni_p_values_and_intervals_by_hand() -> None:
     base = [10.0, 20.0, 30.0]
     # differences (m - s, m, m + s) with s = 1: sd 1, t = m sqrt(3)
     results = study(
@@ -339,24 +347,91 @@ def test_holm_by_hand_ordering_and_monotonicity() -> None:
     comparisons = compare(results, "base", "accuracy")
     assert [c.variant for c in comparisons] == ["a", "b", "c", "d"]
     pa, pb, pc, pd_ = (p_df2(m * math.sqrt(3)) for m in (3.0, 1.0, 2.0, 1.8))
-    assert pa < pc < pd_ < pb  # 0.0351 < 0.0742 < 0.0893 < 0.2254
     assert [c.p for c in comparisons] == pytest.approx([pa, pb, pc, pd_])
-    # Holm, 4 tests, smallest first: multiply by 4, 3, 2, 1 and keep the running maximum.
-    holm_a = 4 * pa  # 0.1404
-    holm_c = max(holm_a, 3 * pc)  # 0.2225
-    holm_d = max(holm_c, 2 * pd_)  # 0.1786 is below 0.2225: the running maximum keeps 0.2225
-    holm_b = max(holm_d, 1 * pb)  # 0.2254
-    assert 2 * pd_ < holm_c  # the monotonicity step is exercised
-    assert [c.p_holm for c in comparisons] == pytest.approx([holm_a, holm_b, holm_c, holm_d])
-    # a raw p of 0.035 is no longer significant after correcting for four variants
+    # Bonferroni over the 4 tests: every p times 4, capped at 1 (no ordering, no running max).
+    assert [c.p_adjusted for c in comparisons] == pytest.approx(
+        [4 * pa, min(1.0, 4 * pb), 4 * pc, 4 * pd_]
+    )
+    assert all(c.tests == 4 and c.alpha_adjusted == pytest.approx(0.0125) for c in comparisons)
+    # the intervals: mean +- t_{1 - 0.05/8, df=2} * sd / sqrt(3), t from the closed form
+    half = t_df2(1 - 0.05 / 8) / math.sqrt(3)  # 6.2053 / sqrt 3
+    for c, mean in zip(comparisons, (3.0, 1.0, 2.0, 1.8), strict=True):
+        assert c.confidence == pytest.approx(0.9875)
+        assert (c.ci_low, c.ci_high) == (pytest.approx(mean - half), pytest.approx(mean + half))
+    # a raw p of 0.035 is no longer significant after adjusting for four comparisons
     assert comparisons[0].verdict == "no detectable difference with 3 seeds"
 
 
-def test_holm_caps_at_one() -> None:
+def test_bonferroni_caps_at_one() -> None:
     base = [10.0, 20.0, 30.0]
-    results = study("accuracy", {"base": base, "a": [10.0, 21.0, 29.0], "b": [11.0, 19.0, 30.0]})
-    # a: differences 0, 1, -1 -> mean 0, p = 1; b: 1, -1, 0 -> p = 1; Holm min(1, 2 * 1) = 1
-    assert [c.p_holm for c in compare(results, "base", "accuracy")] == pytest.approx([1.0, 1.0])
+    results = study("accuracy", {"base": base, "a": [10.0, 21.0, 29.0], "b": [11.0, 19.0, 30.5]})
+    # a: differences 0, 1, -1 -> mean 0, p = 1; b: 1, -1, 0.5 -> p = 0.75; 2 * 0.75 > 1
+    a, b = compare(results, "base", "accuracy")
+    assert a.p == pytest.approx(1.0) and b.p > 0.5
+    assert [a.p_adjusted, b.p_adjusted] == pytest.approx([1.0, 1.0])
+
+
+def test_decided_and_undecided_agree_with_the_adjusted_interval() -> None:
+    """The max_norm case: an unadjusted 95% interval that excludes 0 but an adjusted one that
+    does not is "no detectable difference"; a decided case has an adjusted interval without 0."""
+    base = [10.0, 20.0, 30.0]
+    results = study(
+        "accuracy",
+        {
+            "base": base,
+            "strong": [14.5, 25.0, 35.5],  # differences 4.5, 5, 5.5: mean 5, sd 0.5
+            "borderline": [12.0, 23.0, 34.0],  # differences 2, 3, 4: mean 3, sd 1
+        },
+    )
+    strong, borderline = compare(results, "base", "accuracy")
+    assert strong.tests == borderline.tests == 2
+    adjusted_t = t_df2(1 - 0.05 / 4)  # 97.5% two-sided interval, df=2: 6.2053
+    assert adjusted_t == pytest.approx(6.205346817)
+    # decided: p = 1 - t / sqrt(t^2 + 2) with t = 5 / (0.5 / sqrt 3); 2p < 0.05
+    assert strong.p_adjusted == pytest.approx(2 * p_df2(10 * math.sqrt(3)))
+    assert strong.p_adjusted < 0.05
+    assert strong.ci_low == pytest.approx(5 - adjusted_t * 0.5 / math.sqrt(3))  # 3.209 > 0
+    assert strong.ci_high == pytest.approx(5 + adjusted_t * 0.5 / math.sqrt(3))
+    assert strong.ci_low > 0 and strong.verdict == "better"
+    # undecided: the plain 95% interval 3 -+ 4.303 / sqrt 3 = [0.516, 5.484] excludes 0 ...
+    plain = summarize([2.0, 3.0, 4.0])
+    assert plain.low == pytest.approx(3 - T2 / math.sqrt(3)) and plain.low > 0
+    # ... but the adjusted p is 2 x 0.0351 = 0.0702 and the adjusted interval holds 0
+    assert borderline.p == pytest.approx(p_df2(3 * math.sqrt(3))) and borderline.p < 0.05
+    assert borderline.p_adjusted == pytest.approx(2 * p_df2(3 * math.sqrt(3)))
+    assert borderline.ci_low == pytest.approx(3 - adjusted_t / math.sqrt(3))  # -0.583
+    assert borderline.ci_high == pytest.approx(3 + adjusted_t / math.sqrt(3))
+    assert borderline.ci_low < 0 < borderline.ci_high
+    assert borderline.verdict == "no detectable difference with 3 seeds"
+    assert "97.5% interval [-0.583, 6.583]" in borderline.sentence()
+
+
+def test_verdict_decided_exactly_when_the_adjusted_interval_excludes_zero() -> None:
+    rng = np.random.default_rng(7)
+    checked = {"decided": 0, "undecided": 0}
+    for trial in range(200):
+        seeds = int(rng.integers(2, 9))
+        k = int(rng.integers(1, 6))
+        alpha = float(rng.choice([0.05, 0.1, 0.01]))
+        metric = "loss" if trial % 2 else "accuracy"
+        base = list(rng.normal(0.5, 0.1, seeds))
+        values = {"base": base}
+        for v in range(k):
+            shift, spread = rng.normal(0, 0.05), rng.uniform(0.001, 0.05)
+            values[f"v{v}"] = [b + shift + rng.normal(0, spread) for b in base]
+        for c in compare(study(metric, values), "base", metric, alpha=alpha):
+            excludes = c.ci_low > 0 or c.ci_high < 0
+            decided = c.verdict in ("better", "worse")
+            assert decided == excludes == (c.p_adjusted < alpha), c
+            assert c.tests == k and c.p_adjusted == pytest.approx(min(1.0, k * c.p))
+            # the interval is mean -+ t_{1 - alpha/2k, n-1} sd / sqrt(n)
+            d = np.asarray(values[c.variant]) - np.asarray(base)
+            half = scipy_stats.t.ppf(1 - alpha / (2 * k), seeds - 1) * d.std(ddof=1)
+            assert c.ci_high - c.diff == pytest.approx(half / math.sqrt(seeds))
+            if decided:
+                assert c.verdict == ("better" if (c.diff > 0) != (metric == "loss") else "worse")
+            checked["decided" if decided else "undecided"] += 1
+    assert min(checked.values()) > 50  # both kinds were exercised
 
 
 def test_lower_is_better_for_loss() -> None:
@@ -366,12 +441,14 @@ def test_lower_is_better_for_loss() -> None:
     )
     lower, higher = compare(results, "base", "loss")
     assert lower.diff == pytest.approx(-3.0) and higher.diff == pytest.approx(3.0)
-    # both p = 1 - sqrt(27/29) = 0.0351; Holm: 2 * 0.0351 = 0.0702, then max(0.0702, 0.0351)
-    assert lower.p_holm == pytest.approx(2 * p_df2(3 * math.sqrt(3)))
-    assert lower.p_holm > 0.05
+    # both p = 1 - sqrt(27/29) = 0.0351; Bonferroni: 2 * 0.0351 = 0.0702
+    assert lower.p_adjusted == pytest.approx(2 * p_df2(3 * math.sqrt(3)))
+    assert lower.p_adjusted > 0.05
     assert lower.verdict == higher.verdict == "no detectable difference with 3 seeds"
-    assert compare(results, "base", "loss", alpha=0.1)[0].verdict == "better"
-    assert compare(results, "base", "loss", alpha=0.1)[1].verdict == "worse"
+    lower, higher = compare(results, "base", "loss", alpha=0.1)
+    assert (lower.verdict, higher.verdict) == ("better", "worse")
+    assert lower.confidence == pytest.approx(0.95)  # 1 - 0.1/2
+    assert lower.ci_high < 0 < higher.ci_low
 
 
 def test_worse_on_a_higher_is_better_metric() -> None:
@@ -383,37 +460,52 @@ def test_worse_on_a_higher_is_better_metric() -> None:
 def test_identical_differences_zero_means_p_one() -> None:
     results = study("accuracy", {"base": [0.5, 0.25, 0.75], "same": [0.5, 0.25, 0.75]})
     (c,) = compare(results, "base", "accuracy")
-    assert (c.diff, c.low, c.high, c.p, c.p_holm) == (0.0, 0.0, 0.0, 1.0, 1.0)
-    assert c.verdict == "no detectable difference with 3 seeds"
-    assert c.seeds_needed is None
+    assert (c.diff, c.ci_low, c.ci_high, c.p, c.p_adjusted) == (0.0, 0.0, 0.0, 1.0, 1.0)
+    assert c.verdict == "no detectable difference with 3 seeds"  # and [0, 0] holds 0
+    assert c.seeds_needed is None and math.isnan(c.mde)
+    assert (c.p_beats, c.p_beats_low, c.p_beats_high) == (0.5, 0.5, 0.5)  # ties count half
 
 
 def test_identical_nonzero_differences_are_deterministic_p_zero() -> None:
-    results = study("loss", {"base": [0.5, 0.25, 0.75], "trick": [0.375, 0.125, 0.625]})
-    (c,) = compare(results, "base", "loss")
-    assert (c.diff, c.low, c.high, c.p, c.p_holm) == (-0.125, -0.125, -0.125, 0.0, 0.0)
-    assert c.verdict == "better"  # lower loss on every seed
-    assert c.seeds_needed is None
+    results = study(
+        "loss",
+        {
+            "base": [0.5, 0.25, 0.75],
+            "trick": [0.375, 0.125, 0.625],
+            "other": [0.5, 0.75, 0.25],  # differences 0, 0.5, -0.5
+        },
+    )
+    c, other = compare(results, "base", "loss")
+    assert (c.diff, c.ci_low, c.ci_high, c.p, c.p_adjusted) == (-0.125, -0.125, -0.125, 0.0, 0.0)
+    assert c.tests == 2  # a deterministic difference counts as a tested comparison
+    assert c.verdict == "better"  # lower loss on every seed; [-0.125, -0.125] excludes 0
+    assert c.seeds_needed is None and math.isnan(c.mde)
+    assert (c.p_beats, c.p_beats_low, c.p_beats_high) == (1.0, 1.0, 1.0)
     assert "the same difference on every seed" in c.sentence()
+    assert other.p_adjusted == pytest.approx(1.0)
 
 
-def test_one_seed_is_too_few_and_stays_out_of_holm() -> None:
+def test_one_seed_is_too_few_and_stays_out_of_the_adjustment() -> None:
     results = study(
         "accuracy",
         {"base": [10.0, 20.0, 30.0], "one": [11.0, None, None], "three": [13.0, 22.0, 34.0]},
     )
     one, three = compare(results, "base", "accuracy")
-    assert (one.n, one.diff, one.p, one.p_holm, one.seeds_needed) == (1, 1.0, None, None, None)
-    assert math.isnan(one.low) and math.isnan(one.high)
+    assert (one.n, one.diff, one.p, one.p_adjusted, one.seeds_needed) == (1, 1.0, None, None, None)
+    assert math.isnan(one.ci_low) and math.isnan(one.ci_high) and math.isnan(one.mde)
+    assert one.p_beats == 1.0 and math.isnan(one.p_beats_low) and math.isnan(one.p_beats_high)
     assert one.verdict == "too few seeds to test (1)"
-    assert three.p_holm == pytest.approx(three.p)  # only one comparison was tested
+    assert one.tests == three.tests == 1  # only one comparison was tested
+    assert three.p_adjusted == pytest.approx(three.p)
+    assert three.ci_low == pytest.approx(3 - T2 / math.sqrt(3))  # alpha 0.05/1: 95%
     assert one.sentence() == "one vs base: accuracy +1.000 on 1 seed: too few seeds to test (1)."
 
 
 def test_no_shared_seed() -> None:
     results = [run("base", 0, {"auc": 0.5}), run("trick", 1, {"auc": 0.6})]
     (c,) = compare(results, "base", "auc")
-    assert c.n == 0 and math.isnan(c.diff) and c.p is None
+    assert c.n == 0 and math.isnan(c.diff) and c.p is None and c.tests == 0
+    assert math.isnan(c.p_beats) and math.isnan(c.mde)
     assert c.verdict == "too few seeds to test (0)"
     assert c.sentence() == "trick vs base: auc: too few seeds to test (0)."
 
@@ -425,9 +517,10 @@ def test_none_drops_the_seed_from_the_pair() -> None:
     assert c.n == 2
     assert c.diff == pytest.approx((0.125 + 0.0) / 2)
     # sd of (0.125, 0) = 0.125 / sqrt(2); half-width T1 * sd / sqrt(2) = T1 * 0.0625
-    assert c.high == pytest.approx(0.0625 + T1 * 0.0625)
+    assert c.ci_high == pytest.approx(0.0625 + T1 * 0.0625)
     # t = 0.0625 / 0.0625 = 1 with df=1: two-sided p = 1 - 2 atan(1) / pi = 0.5
     assert c.p == pytest.approx(0.5)
+    assert c.p_beats == pytest.approx(0.75)  # one win, one tie
 
 
 def test_last_weights_and_variant_selection() -> None:
@@ -438,7 +531,7 @@ def test_last_weights_and_variant_selection() -> None:
         for s, value in enumerate(values)
     ]
     (c,) = compare(results, "base", "accuracy", weights="last", variants=["base", "x"])
-    assert (c.variant, c.weights, c.diff) == ("x", "last", pytest.approx(3.0))
+    assert (c.variant, c.weights, c.diff, c.tests) == ("x", "last", pytest.approx(3.0), 1)
     assert "accuracy (last weights)" in c.sentence()
 
 
@@ -450,6 +543,124 @@ def test_compare_rejects_bad_input() -> None:
         compare(results, "base", "auc", weights="middle")
     with pytest.raises(ValueError, match="two results"):
         compare([*results, run("x", 0, {"auc": 0.1})], "base", "auc")
+
+
+# -- P(variant beats baseline on a new seed) ------------------------------------------------------
+def numpy_bootstrap(scores: list[float], seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
+    """The 95% percentile bootstrap interval of the mean, resampled explicitly with numpy."""
+    values = np.asarray(scores)
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, len(values), size=(BOOTSTRAP_RESAMPLES, len(values)))
+    low, high = np.percentile(values[index].mean(axis=1), [2.5, 97.5])
+    return float(low), float(high)
+
+
+def test_p_beats_by_hand_and_its_bootstrap_interval() -> None:
+    # differences 1, 1, 0, -1: two wins, a tie, a loss -> (1 + 1 + 0.5 + 0) / 4 = 0.625
+    base = [10.0, 20.0, 30.0, 40.0]
+    results = study("accuracy", {"base": base, "trick": [11.0, 21.0, 30.0, 39.0]})
+    (c,) = compare(results, "base", "accuracy")
+    assert c.p_beats == 0.625
+    assert BOOTSTRAP_RESAMPLES == 10_000
+    assert (c.p_beats_low, c.p_beats_high) == pytest.approx(numpy_bootstrap([1, 1, 0.5, 0]))
+    assert (c.p_beats_low, c.p_beats_high) == (0.25, 1.0)
+    # the mean of 4 resampled scores is a multiple of 1/8: the bounds are resampled means
+    assert c.p_beats_low * 8 == int(c.p_beats_low * 8)
+    assert 0 <= c.p_beats_low < c.p_beats < c.p_beats_high <= 1
+    # the same figures on every call (fixed seed)
+    assert compare(results, "base", "accuracy")[0].p_beats_low == c.p_beats_low
+
+
+def test_p_beats_follows_the_metric_direction() -> None:
+    # the same differences on a loss: lower is better, so the variant beats the baseline on the
+    # one seed where its loss is lower -> (0 + 0 + 0.5 + 1) / 4 = 0.375
+    base = [10.0, 20.0, 30.0, 40.0]
+    (c,) = compare(study("loss", {"base": base, "trick": [11.0, 21.0, 30.0, 39.0]}), "base", "loss")
+    assert c.p_beats == 0.375
+    assert (c.p_beats_low, c.p_beats_high) == pytest.approx(numpy_bootstrap([0, 0, 0.5, 1]))
+    assert (c.p_beats_low, c.p_beats_high) == pytest.approx((0.0, 0.75))  # mirror of [0.25, 1]
+
+
+def test_p_beats_interval_narrows_with_more_seeds() -> None:
+    # 7 wins of 10 seeds: 0.7; an explicit resampling gives the same interval
+    d = [1.0] * 7 + [-1.0] * 3
+    base = [float(i) for i in range(10)]
+    results = study("auc", {"base": base, "x": [b + s for b, s in zip(base, d, strict=True)]})
+    (c,) = compare(results, "base", "auc")
+    assert c.p_beats == pytest.approx(0.7)
+    assert (c.p_beats_low, c.p_beats_high) == pytest.approx(numpy_bootstrap([1.0] * 7 + [0.0] * 3))
+    # the normal approximation of the bootstrap: 0.7 -+ 1.96 sqrt(0.21 / 10) = [0.42, 0.98]
+    assert c.p_beats_low == pytest.approx(0.4, abs=0.05)
+    assert c.p_beats_high == pytest.approx(1.0, abs=0.05)
+
+
+def test_p_beats_interval_uses_the_fixed_seed() -> None:
+    # 3 wins, 5 losses: 0.375. A resample of only losing seeds has chance (5/8)^8 = 2.33%, just
+    # under 2.5%, so the low end depends on the draws: 0.0 with seed 0, 0.0625 or more with
+    # other seeds -- the figures must be those of the documented seed.
+    assert 0.023 < (5 / 8) ** 8 < 0.025
+    d = [1.0] * 3 + [-1.0] * 5
+    base = [float(i) for i in range(8)]
+    results = study("accuracy", {"base": base, "x": [b + s for b, s in zip(base, d, strict=True)]})
+    (c,) = compare(results, "base", "accuracy")
+    scores = [1.0] * 3 + [0.0] * 5
+    assert c.p_beats == 0.375
+    assert (c.p_beats_low, c.p_beats_high) == pytest.approx(numpy_bootstrap(scores))
+    assert (c.p_beats_low, c.p_beats_high) == (0.0, 0.75)
+    assert numpy_bootstrap(scores, seed=1)[0] > 0  # another seed would give another interval
+
+
+# -- minimum detectable difference ---------------------------------------------------------------
+def power_by_scipy(effect: float, n: int, alpha: float) -> float:
+    """Power of a two-sided one-sample t-test (noncentral t), lower tail left out where scipy
+    cannot compute it (it is below 1e-9 there)."""
+    df, crit, shift = n - 1, scipy_stats.t.ppf(1 - alpha / 2, n - 1), effect * math.sqrt(n)
+    lower = scipy_stats.nct.cdf(-crit, df, shift)
+    return float(scipy_stats.nct.sf(crit, df, shift) + (lower if math.isfinite(lower) else 0))
+
+
+def test_minimum_detectable_difference_textbook_and_power() -> None:
+    # G*Power, "means: difference from constant", two-sided, alpha 0.05, power 0.8, n = 10:
+    # detectable effect size dz = 0.996 (in units of the sd of the differences).
+    assert minimum_detectable_difference(1.0, 10) == pytest.approx(0.996, abs=5e-4)
+    assert minimum_detectable_difference(0.02, 10) == pytest.approx(0.02 * 0.9960019, rel=1e-5)
+    for sd, n, alpha in [(1.0, 10, 0.05), (0.3, 20, 0.05 / 6), (1.0, 3, 0.025), (2.0, 2, 0.05)]:
+        mde = minimum_detectable_difference(sd, n, alpha)
+        assert power_by_scipy(mde / sd, n, alpha) == pytest.approx(0.8, abs=1e-5)
+        assert (
+            TTestPower().power(effect_size=mde / sd, nobs=n, alpha=alpha)
+            == pytest.approx(0.8, abs=1e-5)
+            or n == 2
+        )  # statsmodels' two-sided power is NaN far out with one df
+    assert math.isnan(minimum_detectable_difference(1.0, 1))
+    assert math.isnan(minimum_detectable_difference(0.0, 5))
+
+
+def test_minimum_detectable_difference_where_the_solver_fails() -> None:
+    # statsmodels' solve_power(nobs=3, alpha=0.05/6, power=0.8) stops at a wrong effect size;
+    # the answer must still have power 0.8 (upper tail: the lower one is below 1e-9 here).
+    mde = minimum_detectable_difference(1.0, 3, 0.05 / 6)
+    assert mde == pytest.approx(8.0194, abs=1e-3)
+    assert power_by_scipy(mde, 3, 0.05 / 6) == pytest.approx(0.8, abs=1e-6)
+
+
+def test_mde_and_seeds_needed_use_the_adjusted_alpha() -> None:
+    base = [10.0, 20.0, 30.0]
+    # differences 0, 1, 2 (mean 1, sd 1) and 2, 3, 4 (mean 3, sd 1): two comparisons, 0.05/2
+    results = study("accuracy", {"base": base, "a": [10.0, 21.0, 32.0], "b": [12.0, 23.0, 34.0]})
+    a, b = compare(results, "base", "accuracy")
+    assert a.tests == 2
+    assert a.mde == pytest.approx(minimum_detectable_difference(1.0, 3, 0.025))
+    assert power_by_scipy(a.mde, 3, 0.025) == pytest.approx(0.8, abs=1e-6)
+    assert a.mde > minimum_detectable_difference(1.0, 3, 0.05)
+    # the undecided b (adjusted interval holds 0) is smaller than its detectable difference
+    assert b.verdict.startswith("no detectable") and b.diff < b.mde
+    assert a.seeds_needed == seeds_needed(1.0, 1.0, 0.025) == 13  # 10 at alpha 0.05
+    (alone,) = compare(
+        study("accuracy", {"base": base, "a": [10.0, 21.0, 32.0]}), "base", "accuracy"
+    )
+    assert alone.seeds_needed == 10
+    assert alone.mde == pytest.approx(minimum_detectable_difference(1.0, 3, 0.05))
 
 
 # -- seeds needed --------------------------------------------------------------------------------
@@ -478,35 +689,62 @@ def test_seeds_needed_in_a_comparison() -> None:
     (c,) = compare(results, "base", "accuracy")
     assert c.p == pytest.approx(1 - math.sqrt(3 / 5))
     assert c.seeds_needed == 10
+    assert c.mde == pytest.approx(3.264, abs=1e-3)  # effect size 3.264 at n = 3, sd 1
+    # a tie and two wins: (0.5 + 1 + 1) / 3; all three resampled as the tie has chance 1/27 >
+    # 2.5%, so the interval's low end is 0.5
+    assert (c.p_beats, c.p_beats_low, c.p_beats_high) == (pytest.approx(5 / 6), 0.5, 1.0)
     assert c.verdict == "no detectable difference with 3 seeds"
     assert c.sentence() == (
-        "trick vs base: accuracy +1.000 [-1.484, 3.484], p=0.23 (Holm 0.23): "
-        "no detectable difference with 3 seeds; about 10 seeds would detect a difference this size."
+        "trick vs base: accuracy +1.000, 95% interval [-1.484, 3.484], p=0.23 (1 comparison, "
+        "alpha 0.05): no detectable difference with 3 seeds; about 10 seeds would detect a "
+        "difference this size; minimum detectable difference ±3.264; P(trick beats base on a "
+        "new seed) 0.83 [0.50, 1.00]."
     )
 
 
 # -- sentences and the frame ---------------------------------------------------------------------
-def test_sentence_matches_the_documented_example() -> None:
-    c = Comparison(
-        variant="mse", baseline="baseline", metric="auc", weights="best", n=3,
-        diff=-0.021, low=-0.048, high=0.006, p=0.12, p_holm=0.24,
-        verdict="no detectable difference with 3 seeds", seeds_needed=9,
-    )  # fmt: skip
-    assert c.sentence() == (
-        "mse vs baseline: auc -0.021 [-0.048, 0.006], p=0.12 (Holm 0.24): "
-        "no detectable difference with 3 seeds; about 9 seeds would detect a difference this size."
+def comparison(**fields: Any) -> Comparison:
+    defaults: dict[str, Any] = {
+        "variant": "mse", "baseline": "baseline", "metric": "auc", "weights": "best", "n": 3,
+        "diff": -0.021, "ci_low": -0.061, "ci_high": 0.019, "p": 0.12, "p_adjusted": 0.36,
+        "tests": 3, "alpha": 0.05, "verdict": "no detectable difference with 3 seeds",
+        "mde": 0.034, "seeds_needed": 9, "p_beats": 1 / 3, "p_beats_low": 0.0,
+        "p_beats_high": 1.0,
+    }  # fmt: skip
+    return Comparison(**(defaults | fields))
+
+
+def test_sentence_states_the_rule() -> None:
+    assert comparison().sentence() == (
+        "mse vs baseline: auc -0.021, 98.33% interval [-0.061, 0.019], p=0.12, adjusted p=0.36 "
+        "(Bonferroni across 3 comparisons, alpha 0.05/3): no detectable difference with 3 seeds; "
+        "about 9 seeds would detect a difference this size; minimum detectable difference "
+        "±0.034; P(mse beats baseline on a new seed) 0.33 [0.00, 1.00]."
     )
 
 
 def test_sentence_small_values_and_small_p() -> None:
-    c = Comparison(
-        variant="bn", baseline="base", metric="loss", weights="best", n=5,
-        diff=-0.00042, low=-0.0006, high=-0.0002, p=0.0002, p_holm=0.0004,
-        verdict="better", seeds_needed=4,
+    c = comparison(
+        variant="bn", baseline="base", metric="loss", n=5, diff=-0.00042, ci_low=-0.0006,
+        ci_high=-0.0002, p=0.0002, p_adjusted=0.0004, tests=2, verdict="better",
+        mde=0.00031, seeds_needed=4, p_beats=1.0, p_beats_low=1.0, p_beats_high=1.0,
     )  # fmt: skip
     assert c.sentence() == (
-        "bn vs base: loss -0.00042 [-0.00060, -0.00020], p<0.001 (Holm <0.001): better."
+        "bn vs base: loss -0.00042, 97.5% interval [-0.00060, -0.00020], p<0.001, adjusted "
+        "p<0.001 (Bonferroni across 2 comparisons, alpha 0.05/2): better; minimum detectable "
+        "difference ±0.00031; P(bn beats base on a new seed) 1.00 [1.00, 1.00]."
     )
+
+
+def test_decision_rule_and_percent() -> None:
+    assert decision_rule(3) == (
+        "verdicts: paired t-test, Bonferroni-adjusted across the 3 comparisons (alpha 0.05/3); "
+        "intervals are the matching adjusted intervals (98.33%)"
+    )
+    assert "across the 1 comparison (alpha 0.05/1)" in decision_rule(1)
+    assert [percent(c) for c in (0.95, 0.975, 1 - 0.05 / 3, 0.995)] == [
+        "95%", "97.5%", "98.33%", "99.5%",
+    ]  # fmt: skip
 
 
 def test_comparison_frame() -> None:
@@ -516,12 +754,16 @@ def test_comparison_frame() -> None:
     )
     frame = comparison_frame(compare(results, "base", "accuracy"))
     assert list(frame.columns) == [
-        "variant", "baseline", "metric", "weights", "n", "diff", "low", "high",
-        "p", "p_holm", "verdict", "seeds_needed",
+        "variant", "baseline", "metric", "weights", "n", "diff", "ci_low", "ci_high",
+        "p", "p_adjusted", "tests", "alpha", "verdict", "mde", "seeds_needed",
+        "p_beats", "p_beats_low", "p_beats_high",
     ]  # fmt: skip
     assert list(frame["variant"]) == ["one", "three"]
-    assert math.isnan(frame.loc[0, "p"]) and math.isnan(frame.loc[0, "p_holm"])
+    assert math.isnan(frame.loc[0, "p"]) and math.isnan(frame.loc[0, "p_adjusted"])
+    assert math.isnan(frame.loc[0, "mde"]) and math.isnan(frame.loc[0, "p_beats_low"])
     assert frame.loc[1, "p"] == pytest.approx(p_df2(3 * math.sqrt(3)))
+    assert frame.loc[1, "ci_low"] == pytest.approx(3 - T2 / math.sqrt(3))
+    assert frame.loc[1, "p_beats"] == 1.0
     assert frame["seeds_needed"].dtype == "Int64"
     assert frame.loc[0, "seeds_needed"] is pd.NA
     assert comparison_frame([]).empty

@@ -34,17 +34,21 @@ from rich.table import Table
 from rich.text import Text
 
 from tricklab import __version__, plots
+from tricklab.build import DEFAULT_PRIMARY_METRIC
 from tricklab.errors import StoreError
 from tricklab.result import RunResult
 from tricklab.stats import (
+    BOOTSTRAP_RESAMPLES,
     CONFIDENCE,
     COUNTED_STATUSES,
+    POWER,
     Comparison,
     compare,
-    default_primary_metric,
+    decision_rule,
     diagnostics_frame,
     diagnostics_table,
     higher_is_better,
+    percent,
     variant_table,
 )
 from tricklab.store import RunState, RunStore
@@ -69,8 +73,9 @@ class Report:
 
     ``table`` is :func:`tricklab.stats.variant_table` (index order = the study's variants);
     ``comparisons`` compare every variant with the baseline on the primary metric of the best
-    weights. ``index`` is the study index the report was built from and ``results`` the finished
-    runs it counted.
+    weights (:func:`tricklab.stats.compare`: paired t-tests, Bonferroni-adjusted across them).
+    ``index`` is the study index the report was built from and ``results`` the finished runs it
+    counted.
     """
 
     root: Path
@@ -87,6 +92,14 @@ class Report:
     @property
     def baseline(self) -> str:
         return str(self.index.get("baseline") or next(iter(self.table.index), ""))
+
+    @property
+    def rule(self) -> str:
+        """The deciding rule of the comparisons in words ("" when none could be tested)."""
+        if not self.comparisons or not self.comparisons[0].tests:
+            return ""
+        first = self.comparisons[0]
+        return decision_rule(first.tests, first.alpha)
 
     @property
     def validated_on_test(self) -> bool:
@@ -124,7 +137,7 @@ def build_report(root: str | Path) -> Report:
     finished = {r.variant for r in results}  # variants with no finished run get no row
     variants = [v for v in index.get("variants") or [r.variant for r in results] if v in finished]
     task = index.get("dataset", {}).get("task", "binary")
-    primary = index.get("primary_metric") or default_primary_metric(task)
+    primary = index.get("primary_metric") or DEFAULT_PRIMARY_METRIC[task]
     table = variant_table(results, variants, _metric_names(results, primary))
     baseline = index.get("baseline") or variants[0]
     counted = {r.variant for r in results if r.status in COUNTED_STATUSES}
@@ -320,6 +333,7 @@ class _Column:
     header: str
     numeric: bool = True
     ci: bool = False
+    ci_header: str = f"{CONFIDENCE:.0%} CI"
 
 
 def _summary_columns(report: Report) -> list[_Column]:
@@ -338,10 +352,26 @@ def _summary_columns(report: Report) -> list[_Column]:
     columns += [
         _Column("epochs", "epochs (best)"),
         _Column("gap", "train−val gap"),
-        _Column("diff", f"Δ {metric} vs {report.baseline}", ci=True),
+        _Column(
+            "diff",
+            f"Δ {metric} vs {report.baseline}",
+            ci=True,
+            ci_header=f"{percent(_confidence(report))} CI (adjusted)",
+        ),
         _Column("verdict", "verdict", numeric=False),
+        _Column(
+            "beats",
+            f"P(beats {report.baseline})",
+            ci=True,
+            ci_header=f"{CONFIDENCE:.0%} bootstrap CI",
+        ),
     ]
     return columns
+
+
+def _confidence(report: Report) -> float:
+    """Confidence of the comparisons' adjusted intervals (1 - alpha/m)."""
+    return report.comparisons[0].confidence if report.comparisons else CONFIDENCE
 
 
 def _seeds_cell(report: Report, variant: str, row: pd.Series) -> dict[str, Any]:
@@ -363,15 +393,37 @@ def _epochs(row: pd.Series) -> str:
 def _difference(comparison: Comparison) -> tuple[str, str]:
     """The paired difference and its interval, with the decimals of 3 significant digits of the
     largest of them (so that the three line up)."""
-    values = [v for v in (comparison.diff, comparison.low, comparison.high) if _finite(v)]
+    values = [v for v in (comparison.diff, comparison.ci_low, comparison.ci_high) if _finite(v)]
     if not _finite(comparison.diff):
         return DASH, DASH
     scale = max(abs(v) for v in values)
     decimals = 3 if scale == 0 else max(0, 2 - math.floor(math.log10(scale)))
     diff = f"{comparison.diff:+.{decimals}f}"
-    if not (_finite(comparison.low) and _finite(comparison.high)):
+    if not (_finite(comparison.ci_low) and _finite(comparison.ci_high)):
         return diff, DASH
-    return diff, f"[{comparison.low:.{decimals}f}, {comparison.high:.{decimals}f}]"
+    return diff, f"[{comparison.ci_low:.{decimals}f}, {comparison.ci_high:.{decimals}f}]"
+
+
+def _verdict_cell(comparison: Comparison) -> dict[str, Any]:
+    """The verdict, and below it the minimum detectable difference (in the decimals of Δ)."""
+    if not _finite(comparison.mde):
+        return _cell(comparison.verdict, numeric=False)
+    values = [abs(v) for v in (comparison.diff, comparison.ci_low, comparison.ci_high)]
+    scale = max([v for v in values if _finite(v)] + [comparison.mde])
+    decimals = 3 if scale == 0 else max(0, 2 - math.floor(math.log10(scale)))
+    return _cell(
+        comparison.verdict, f"(min. detectable ±{comparison.mde:.{decimals}f})", numeric=False
+    )
+
+
+def _beats_cell(comparison: Comparison) -> dict[str, Any]:
+    """P(variant beats baseline on a new seed) and its bootstrap interval."""
+    if not _finite(comparison.p_beats):
+        return _cell(DASH)
+    interval = ""
+    if _finite(comparison.p_beats_low):
+        interval = f"[{comparison.p_beats_low:.2f}, {comparison.p_beats_high:.2f}]"
+    return _cell(f"{comparison.p_beats:.2f}", interval)
 
 
 def _summary_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
@@ -392,26 +444,35 @@ def _summary_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
             "gap": _cell(_mean_std(row, "gap")),
         }
         comparison = by_variant.get(variant)
+        cells["diff"] = cells["beats"] = _cell(DASH)
         if variant == report.baseline:
-            cells["diff"], verdict = _cell(DASH), "baseline"
+            cells["verdict"] = _cell("baseline", numeric=False)
         elif comparison is None:
-            cells["diff"], verdict = _cell(DASH), "not compared"
+            cells["verdict"] = _cell("not compared", numeric=False)
         else:
-            cells["diff"], verdict = _cell(*_difference(comparison)), comparison.verdict
-        cells["verdict"] = _cell(verdict, numeric=False)
+            cells["diff"] = _cell(*_difference(comparison))
+            cells["verdict"] = _verdict_cell(comparison)
+            cells["beats"] = _beats_cell(comparison)
         rows.append(cells)
     return rows
 
 
 def _caption(report: Report) -> str:
+    rule = f"; {report.rule}" if report.rule else ""
     if report.validated_on_test:
-        return TEST_SET_CAPTION
+        return TEST_SET_CAPTION + rule
     seeds = len(report.index.get("seeds", [])) or int(report.table["seeds"].max())
+    if rule:
+        rule += (
+            f"; P(beats {report.baseline}) = share of seeds where the variant is better (ties "
+            f"half), {CONFIDENCE:.0%} bootstrap interval; min. detectable = smallest Δ the "
+            f"verdict detects with power {POWER:g}"
+        )
     return (
         "validated on a validation split carved from the training data; mean ± std over "
         f"{seeds} seed{'s' if seeds != 1 else ''}, {CONFIDENCE:.0%} t-intervals in brackets; "
-        f"Δ = variant − {report.baseline}, paired by seed, Holm-corrected across variants; "
-        "epochs = epochs run (best epoch); gap = train loss − validation loss at the best epoch"
+        f"Δ = variant − {report.baseline}, paired by seed{rule}; epochs = epochs run (best "
+        "epoch); gap = train loss − validation loss at the best epoch"
     )
 
 
@@ -700,11 +761,16 @@ def _protocol(report: Report, missing: list[dict[str, Any]]) -> list[tuple[str, 
         f"best = the checkpoint of the epoch with the best {monitors or 'monitored value'}; "
         "last = after the final epoch",
     )
-    add(
-        "Statistics",
-        f"mean ± sample std over seeds, {CONFIDENCE:.0%} t-intervals; variants paired with the "
-        "baseline by seed (paired t-test), p-values Holm-corrected across variants",
-    )
+    statistics = f"mean ± sample std over seeds, {CONFIDENCE:.0%} t-intervals"
+    if report.rule:
+        statistics += (
+            f"; variants paired with the baseline by seed, {report.rule}; P(beats baseline on "
+            f"a new seed) with a {CONFIDENCE:.0%} percentile bootstrap interval "
+            f"({BOOTSTRAP_RESAMPLES:,} resamples of the seeds, fixed seed); minimum detectable "
+            f"difference at power "
+            f"{POWER:g} and the adjusted alpha"
+        )
+    add("Statistics", statistics)
     engines = sorted({r.engine for r in report.results})
     backends = sorted({r.backend for r in report.results}) or [str(index.get("backend", "?"))]
     add("Backend", f"{', '.join(backends)}; engine {', '.join(engines)}")
@@ -733,12 +799,26 @@ def _comparison_lead(report: Report) -> str:
         if report.baseline not in {r.variant for r in report.results}:
             return f"No comparison: the baseline variant ({report.baseline}) has no finished run."
         return "No comparison: the study has a single variant."
-    return (
+    head = (
         f"Each variant is compared with the baseline variant ({report.baseline}) on the primary "
         f"metric, test {metric} of the best weights: the difference variant − baseline, paired "
-        f"by seed, with its {CONFIDENCE:.0%} interval and a paired t-test; the Holm correction "
-        f"is across the {compared} variant{'s' if compared != 1 else ''} compared with the "
-        "baseline."
+        "by seed."
+    )
+    tested = report.comparisons[0].tests
+    if not tested:
+        return f"{head} No comparison has two paired seeds: none could be tested."
+    untested = (
+        f" ({compared - tested} of the {compared} had too few paired seeds to test)"
+        if tested < compared
+        else ""
+    )
+    return (
+        f"{head} The rule — {report.rule}. A verdict is “better” or “worse” exactly when its "
+        f"{percent(report.comparisons[0].confidence)} interval excludes 0{untested}. "
+        "For information: P(variant beats baseline on a new seed), the share of seeds on which "
+        f"the variant was better (ties count half), with its {CONFIDENCE:.0%} bootstrap "
+        "interval; the minimum detectable difference, the smallest difference the rule detects "
+        f"with power {POWER:g} at this many seeds and the observed spread."
     )
 
 
@@ -757,6 +837,7 @@ def _context(
         "summary": {"columns": _summary_columns(report), "rows": _summary_rows(report)},
         "caption": _caption(report),
         "comparison_lead": _comparison_lead(report),
+        "rule": report.rule,
         "sentences": [c.sentence() for c in report.comparisons],
         "figures": _figure_entries(report, images),
         "metrics_table": _metrics_table(report),

@@ -8,21 +8,26 @@ noise from the comparison. Everything here reads :class:`~tricklab.result.RunRes
 * :func:`summarize` -- mean, spread and 95% interval of one quantity over seeds.
 * :func:`variant_table` -- one row per variant: test metrics, best validation value, best epoch,
   overfitting gap and time, each as mean/std (and interval) over seeds.
-* :func:`compare` -- each variant against a baseline: paired difference, its interval, paired
-  t-test, Holm correction across the variants, a verdict and how many seeds would be needed.
+* :func:`compare` -- each variant against a baseline, decided by one rule: a paired t-test,
+  Bonferroni-adjusted across the m comparisons (alpha/m each), shown with the matching adjusted
+  interval (confidence 1 - alpha/m) -- it excludes 0 exactly when the verdict is better/worse.
+  Beside it, for information: P(variant beats baseline on a new seed) with a bootstrap interval,
+  the minimum detectable difference and the seeds a difference this size would need.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats as _scipy_stats
+from scipy.optimize import brentq
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
@@ -32,8 +37,11 @@ if TYPE_CHECKING:
 
 #: Confidence level of every interval reported here.
 CONFIDENCE = 0.95
-#: Power that :attr:`Comparison.seeds_needed` is computed for.
+#: Power that :attr:`Comparison.mde` and :attr:`Comparison.seeds_needed` are computed for.
 POWER = 0.8
+#: Resamples of the bootstrap interval of :attr:`Comparison.p_beats`, and the generator's seed.
+BOOTSTRAP_RESAMPLES = 10_000
+BOOTSTRAP_SEED = 0
 #: Statuses of runs that count as trained seeds (a diverged run is a result, not a failure).
 COUNTED_STATUSES = frozenset({"ok", "diverged"})
 WEIGHTS = ("best", "last")
@@ -73,8 +81,6 @@ LOWER_IS_BETTER: frozenset[str] = frozenset(
 )
 _LOWER_SUFFIXES = ("loss", "error", "crossentropy", "divergence", "hinge")
 
-_PRIMARY_METRIC = {"binary": "auc", "multiclass": "accuracy", "regression": "loss"}
-
 
 def higher_is_better(metric: str) -> bool:
     """Whether a larger value of ``metric`` is an improvement (``val_`` prefixes are ignored).
@@ -85,15 +91,6 @@ def higher_is_better(metric: str) -> bool:
     """
     name = metric.removeprefix("val_")
     return not (name in LOWER_IS_BETTER or name.endswith(_LOWER_SUFFIXES))
-
-
-def default_primary_metric(task: str) -> str:
-    """The test metric a study is judged on when it names none: auc, accuracy or loss."""
-    try:
-        return _PRIMARY_METRIC[task]
-    except KeyError:
-        known = ", ".join(_PRIMARY_METRIC)
-        raise ValueError(f"unknown task {task!r}: expected one of {known}") from None
 
 
 # -- one quantity over seeds ---------------------------------------------------------------------
@@ -240,12 +237,23 @@ def _group(results: Sequence[RunResult]) -> dict[str, list[RunResult]]:
 class Comparison:
     """One variant against the baseline on one test metric, paired by seed.
 
+    The deciding rule: a paired t-test, Bonferroni-adjusted across the ``tests`` comparisons of
+    the call that could be tested (those with at least two paired seeds). ``p`` is the paired
+    t-test, ``p_adjusted`` = min(1, ``tests`` x ``p``), and ``verdict`` says "better"/"worse"
+    only when ``p_adjusted`` is below ``alpha`` (i.e. ``p`` below ``alpha / tests``).
+
     ``diff`` is variant minus baseline (sign as the metric: for a loss, negative is an
-    improvement), ``[low, high]`` its 95% t-interval over the ``n`` paired seeds. ``p`` is the
-    paired t-test, ``p_holm`` the same corrected for testing every variant of the call (Holm).
-    ``verdict`` says "better"/"worse" only when ``p_holm`` is below alpha. ``seeds_needed`` is
-    how many seeds a paired t-test would need to detect a difference this size at this spread
-    (alpha of the call, power 0.8), a planning figure that takes the observed values at face value.
+    improvement) over the ``n`` paired seeds, and ``[ci_low, ci_high]`` the matching adjusted
+    interval: the paired t-interval at confidence ``1 - alpha / tests`` (:attr:`confidence`). It
+    excludes 0 exactly when the verdict is "better" or "worse".
+
+    For information, beside the rule: ``p_beats`` is the share of seeds on which the variant beat
+    the baseline (a tie counts half), an estimate of P(variant beats baseline on a new seed),
+    with ``[p_beats_low, p_beats_high]`` its 95% percentile bootstrap interval over the seeds;
+    ``mde`` is the minimum detectable difference: the smallest |difference| the rule detects
+    with power 0.8 at ``n`` seeds and the observed spread of the differences; ``seeds_needed``
+    is how many seeds the rule would need to detect a difference the size of ``diff`` (power
+    0.8), a planning figure that takes the observed values at face value.
     """
 
     variant: str
@@ -254,32 +262,81 @@ class Comparison:
     weights: str
     n: int
     diff: float
-    low: float
-    high: float
+    ci_low: float
+    ci_high: float
     p: float | None
-    p_holm: float | None
+    p_adjusted: float | None
+    tests: int
+    alpha: float
     verdict: str
+    mde: float
     seeds_needed: int | None
+    p_beats: float
+    p_beats_low: float
+    p_beats_high: float
+
+    @property
+    def alpha_adjusted(self) -> float:
+        """The per-comparison level of the rule: ``alpha / tests``."""
+        return self.alpha / max(self.tests, 1)
+
+    @property
+    def confidence(self) -> float:
+        """Confidence of the adjusted interval ``[ci_low, ci_high]``: ``1 - alpha / tests``."""
+        return 1 - self.alpha_adjusted
 
     def sentence(self) -> str:
-        """The comparison in one line, e.g. ``dropout vs baseline: loss -0.052 [...]: better.``"""
+        """The comparison in one line, e.g. ``dropout vs baseline: loss -0.052, 98.33% interval
+        [-0.081, -0.023], p=0.001, adjusted p=0.003 (Bonferroni across 3 comparisons, alpha
+        0.05/3): better; minimum detectable difference ±0.031; P(dropout beats baseline on a new
+        seed) 0.90 [0.75, 1.00].``"""
         label = self.metric if self.weights == "best" else f"{self.metric} (last weights)"
         head = f"{self.variant} vs {self.baseline}: {label}"
         if self.p is None:
             value = f" {_number(self.diff, self.diff)} on 1 seed" if self.n == 1 else ""
             return f"{head}{value}: {self.verdict}."
-        scale = max(abs(self.diff), abs(self.low), abs(self.high))
-        low = _number(self.low, scale, sign=False)
-        high = _number(self.high, scale, sign=False)
-        interval = f"[{low}, {high}]"
-        p = _p(self.p)
-        test = f"p{'' if p.startswith('<') else '='}{p} (Holm {_p(self.p_holm)})"
-        text = f"{head} {_number(self.diff, scale)} {interval}, {test}: {self.verdict}"
-        if self.low == self.high:  # every seed gave the same difference
+        scale = max(abs(self.diff), abs(self.ci_low), abs(self.ci_high))
+        low = _number(self.ci_low, scale, sign=False)
+        high = _number(self.ci_high, scale, sign=False)
+        interval = f"{percent(self.confidence)} interval [{low}, {high}]"
+        if self.tests == 1:
+            test = f"{_p_is('p', self.p)} (1 comparison, alpha {self.alpha:g})"
+        else:
+            test = (
+                f"{_p_is('p', self.p)}, {_p_is('adjusted p', self.p_adjusted)} (Bonferroni "
+                f"across {self.tests} comparisons, alpha {self.alpha:g}/{self.tests})"
+            )
+        text = f"{head} {_number(self.diff, scale)}, {interval}, {test}: {self.verdict}"
+        if self.ci_low == self.ci_high:  # every seed gave the same difference
             text += " (the same difference on every seed)"
         elif self.verdict.startswith("no detectable") and (self.seeds_needed or 0) > self.n:
             text += f"; about {self.seeds_needed} seeds would detect a difference this size"
+        if math.isfinite(self.mde):
+            text += f"; minimum detectable difference ±{_number(self.mde, self.mde, sign=False)}"
+        if math.isfinite(self.p_beats_low):
+            text += (
+                f"; P({self.variant} beats {self.baseline} on a new seed) {self.p_beats:.2f} "
+                f"[{self.p_beats_low:.2f}, {self.p_beats_high:.2f}]"
+            )
         return text + "."
+
+
+def decision_rule(tests: int, alpha: float = 0.05) -> str:
+    """The deciding rule in words, e.g. for 3 comparisons: ``verdicts: paired t-test,
+    Bonferroni-adjusted across the 3 comparisons (alpha 0.05/3); intervals are the matching
+    adjusted intervals (98.33%)``."""
+    m = max(tests, 1)
+    comparisons = "comparison" if m == 1 else "comparisons"
+    return (
+        f"verdicts: paired t-test, Bonferroni-adjusted across the {m} {comparisons} "
+        f"(alpha {alpha:g}/{m}); intervals are the matching adjusted intervals "
+        f"({percent(1 - alpha / m)})"
+    )
+
+
+def percent(confidence: float) -> str:
+    """A confidence level as a percentage with at most two decimals: 95%, 98.33%, 99.5%."""
+    return f"{100 * confidence:.2f}".rstrip("0").rstrip(".") + "%"
 
 
 def compare(
@@ -293,13 +350,16 @@ def compare(
     """Every variant (``variants``, else all in first-seen order) except ``baseline`` against it.
 
     Seeds are paired: a seed counts only when both runs have a finite ``metric`` (a None value,
-    e.g. auc on a one-class test set, drops that seed from the pair). The p-values of all the
-    comparisons are Holm-corrected together; the verdict is "better"/"worse" (direction from
-    :func:`higher_is_better`) only when the corrected p is below ``alpha``.
+    e.g. auc on a one-class test set, drops that seed from the pair). A comparison with fewer than
+    two pairs is not tested ("too few seeds to test"); the others, m of them, are paired t-tests
+    Bonferroni-adjusted together: the verdict is "better"/"worse" (direction from
+    :func:`higher_is_better`) only when m x p is below ``alpha``, and the interval shown is the
+    paired t-interval at confidence 1 - alpha/m, which excludes 0 exactly then.
 
     When every paired difference is exactly identical the t-test is undefined (zero spread):
-    then p is 1.0 if the difference is zero (the variant changed nothing), and 0.0 otherwise (a
-    deterministic difference, reproduced by every seed); ``seeds_needed`` is None in both cases.
+    then p is 1.0 if the difference is zero (the variant changed nothing; the interval is
+    [0, 0]), and 0.0 otherwise (a deterministic difference, reproduced by every seed; the
+    interval is that difference, excluding 0); ``mde`` is NaN and ``seeds_needed`` None in both.
     """
     if weights not in WEIGHTS:
         raise ValueError(f"weights must be 'best' or 'last', not {weights!r}")
@@ -309,33 +369,55 @@ def compare(
     names = [v for v in (variants if variants is not None else groups) if v != baseline]
     base = _values_by_seed(groups[baseline], metric, weights)
     paired = [_paired(_values_by_seed(groups.get(v, []), metric, weights), base) for v in names]
-    raw = [_paired_test(variant, reference, alpha) for variant, reference in paired]
-    holm = _holm([p for _, p, _ in raw])
-    return [
-        Comparison(
-            variant=name,
-            baseline=baseline,
-            metric=metric,
-            weights=weights,
-            n=summary.n,
-            diff=summary.mean,
-            low=summary.low,
-            high=summary.high,
-            p=p,
-            p_holm=p_holm,
-            verdict=_verdict(summary, p_holm, metric, alpha),
-            seeds_needed=needed,
+    tests = [_paired_test(variant, reference) for variant, reference in paired]
+    adjusted = _bonferroni([p for _, p, _ in tests])
+    m = sum(p is not None for _, p, _ in tests)
+    alpha_adjusted = alpha / m if m else alpha
+    higher = higher_is_better(metric)
+    comparisons = []
+    for name, (variant, reference), (summary, p, result), p_adjusted in zip(
+        names, paired, tests, adjusted, strict=True
+    ):
+        low, high = _adjusted_interval(summary, result, 1 - alpha_adjusted)
+        tested = result is not None  # a t-test with spread: power figures apply
+        beats, beats_low, beats_high = _beats(variant - reference, higher)
+        comparisons.append(
+            Comparison(
+                variant=name,
+                baseline=baseline,
+                metric=metric,
+                weights=weights,
+                n=summary.n,
+                diff=summary.mean,
+                ci_low=low,
+                ci_high=high,
+                p=p,
+                p_adjusted=p_adjusted,
+                tests=m,
+                alpha=alpha,
+                verdict=_verdict(summary, p_adjusted, metric, alpha),
+                mde=(
+                    minimum_detectable_difference(summary.std, summary.n, alpha_adjusted)
+                    if tested
+                    else math.nan
+                ),
+                seeds_needed=(
+                    seeds_needed(summary.mean, summary.std, alpha_adjusted) if tested else None
+                ),
+                p_beats=beats,
+                p_beats_low=beats_low,
+                p_beats_high=beats_high,
+            )
         )
-        for name, (summary, p, needed), p_holm in zip(names, raw, holm, strict=True)
-    ]
+    return comparisons
 
 
 def comparison_frame(comparisons: Sequence[Comparison]) -> pd.DataFrame:
-    """The comparisons as a table, one row each (p and p_holm NaN where untested)."""
+    """The comparisons as a table, one row each (p and p_adjusted NaN where untested)."""
     columns = list(Comparison.__dataclass_fields__)
     frame = pd.DataFrame([asdict(c) for c in comparisons], columns=columns)
-    frame["p"] = frame["p"].astype(float)
-    frame["p_holm"] = frame["p_holm"].astype(float)
+    for column in ("p", "p_adjusted", "mde", "p_beats", "p_beats_low", "p_beats_high"):
+        frame[column] = frame[column].astype(float)
     frame["seeds_needed"] = frame["seeds_needed"].astype("Int64")
     return frame
 
@@ -358,28 +440,135 @@ def _paired(variant: dict[int, float], baseline: dict[int, float]) -> tuple[np.n
     )
 
 
-def _paired_test(
-    variant: np.ndarray, baseline: np.ndarray, alpha: float
-) -> tuple[Summary, float | None, int | None]:
-    """Summary of the paired differences, the paired t-test p-value and the seeds needed."""
-    differences = variant - baseline
-    summary = summarize(differences)
+def _paired_test(variant: np.ndarray, baseline: np.ndarray) -> tuple[Summary, float | None, Any]:
+    """Summary of the paired differences, the paired t-test p-value and scipy's test result.
+
+    p is None with fewer than two pairs; with identical differences (no spread) it is 1.0 or
+    0.0 (see :func:`compare`) and there is no test result.
+    """
+    summary = summarize(variant - baseline)
     if summary.n < 2:
         return summary, None, None
     if summary.std == 0:  # identical differences: no spread, the t statistic is undefined
         return summary, 1.0 if summary.mean == 0 else 0.0, None
-    p = float(_scipy_stats.ttest_rel(variant, baseline).pvalue)
-    return summary, p, seeds_needed(summary.mean, summary.std, alpha)
+    result = _scipy_stats.ttest_rel(variant, baseline)
+    return summary, float(result.pvalue), result
+
+
+def _adjusted_interval(summary: Summary, result: Any, confidence: float) -> tuple[float, float]:
+    """The paired t-interval of the mean difference at ``confidence`` (1 - alpha/m).
+
+    It is the interval of the same scipy test that gave p: mean +- t_{1-alpha/2m, n-1} sd/sqrt(n),
+    so it excludes 0 exactly when p < alpha/m. No spread: the difference itself; n < 2: NaN.
+    """
+    if summary.n < 2:
+        return math.nan, math.nan
+    if result is None:  # identical differences
+        return summary.mean, summary.mean
+    interval = result.confidence_interval(confidence_level=confidence)
+    return float(interval.low), float(interval.high)
+
+
+def _bonferroni(p_values: Sequence[float | None]) -> list[float | None]:
+    """Bonferroni-adjusted p-values (min(1, m p)) over the m tested comparisons, None where
+    untested."""
+    tested = [p for p in p_values if p is not None]
+    if not tested:
+        return [None] * len(p_values)
+    adjusted = iter(multipletests(tested, method="bonferroni")[1].tolist())
+    return [None if p is None else float(next(adjusted)) for p in p_values]
+
+
+def _verdict(summary: Summary, p_adjusted: float | None, metric: str, alpha: float) -> str:
+    if p_adjusted is None:
+        return f"too few seeds to test ({summary.n})"
+    if p_adjusted >= alpha or summary.mean == 0:
+        return f"no detectable difference with {summary.n} seeds"
+    improved = (summary.mean > 0) == higher_is_better(metric)
+    return "better" if improved else "worse"
+
+
+def _beats(differences: np.ndarray, higher: bool) -> tuple[float, float, float]:
+    """P(variant beats baseline on a new seed) and its 95% percentile bootstrap interval.
+
+    Each seed scores 1 when the variant is better, 0.5 on a tie and 0 when it is worse; the
+    estimate is the mean score. The interval resamples the seeds :data:`BOOTSTRAP_RESAMPLES`
+    times with ``numpy.random.default_rng(BOOTSTRAP_SEED)`` (the same figures on every call).
+    NaN without seeds; the interval is NaN with a single seed.
+    """
+    if len(differences) == 0:
+        return math.nan, math.nan, math.nan
+    oriented = differences if higher else -differences
+    scores = np.where(oriented > 0, 1.0, np.where(oriented == 0, 0.5, 0.0))
+    estimate = float(scores.mean())
+    if len(scores) < 2:
+        return estimate, math.nan, math.nan
+    interval = _scipy_stats.bootstrap(
+        (scores,),
+        np.mean,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        confidence_level=CONFIDENCE,
+        method="percentile",
+        vectorized=True,
+        **{_BOOTSTRAP_RNG: np.random.default_rng(BOOTSTRAP_SEED)},
+    ).confidence_interval
+    return estimate, float(interval.low), float(interval.high)
+
+
+# scipy >= 1.15 takes the generator as ``rng``; older versions as ``random_state``.
+_BOOTSTRAP_RNG = (
+    "rng" if "rng" in inspect.signature(_scipy_stats.bootstrap).parameters else "random_state"
+)
+
+
+def minimum_detectable_difference(
+    sd: float, n: int, alpha: float = 0.05, power: float = POWER
+) -> float:
+    """The smallest |mean difference| a two-sided paired t-test over ``n`` seeds detects with
+    probability ``power`` at level ``alpha``, when the differences have standard deviation ``sd``.
+
+    The effect size (in units of ``sd``) comes from statsmodels' :class:`TTestPower`
+    (``solve_power(nobs=n, alpha=alpha, power=power)``; e.g. 0.996 for n=10, alpha 0.05, power
+    0.8), checked and, where the solver fails (very few seeds), found by root finding on
+    statsmodels' power function. NaN with fewer than two seeds or no positive finite ``sd``.
+    """
+    if n < 2 or not math.isfinite(sd) or sd <= 0:
+        return math.nan
+    return _detectable_effect(n, alpha, power) * sd
+
+
+def _detectable_effect(n: int, alpha: float, power: float) -> float:
+    analysis = TTestPower()
+
+    def reached(effect: float) -> float:
+        value = float(analysis.power(effect_size=effect, nobs=n, alpha=alpha))
+        if not math.isfinite(value):  # scipy's noncentral t fails far in its lower tail
+            value = float(
+                analysis.power(effect_size=effect, nobs=n, alpha=alpha / 2, alternative="larger")
+            )
+        return value
+
+    with warnings.catch_warnings():
+        # The solver's failures are handled below; statsmodels' own filter shows them "always".
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        effect = float(np.squeeze(analysis.solve_power(nobs=n, alpha=alpha, power=power)))
+        if math.isfinite(effect) and effect > 0 and abs(reached(effect) - power) < 1e-6:
+            return effect
+        high = 1.0
+        while reached(high) < power and high < 1e6:
+            high *= 2
+        return float(brentq(lambda e: reached(e) - power, 0.0, high, xtol=1e-12))
 
 
 def seeds_needed(diff: float, sd: float, alpha: float = 0.05, power: float = POWER) -> int | None:
     """Seeds a two-sided paired t-test needs to detect a mean difference ``diff`` at spread ``sd``.
 
-    Uses statsmodels' :class:`TTestPower` with effect size ``|diff| / sd`` (e.g. effect 1.0 at
-    alpha 0.05 and power 0.8 needs 9.94, so 10 seeds). None when ``diff`` is 0 or ``sd`` is not
-    a positive finite number. Very large effects, where the solver does not converge, are
-    answered by the smallest n >= 2 whose upper-tail power reaches ``power`` (the lower tail is
-    negligible there).
+    :func:`compare` asks it at the adjusted level alpha/m of its rule. Uses statsmodels'
+    :class:`TTestPower` with effect size ``|diff| / sd`` (e.g. effect 1.0 at alpha 0.05 and power
+    0.8 needs 9.94, so 10 seeds). None when ``diff`` is 0 or ``sd`` is not a positive finite
+    number. Very large effects, where the solver does not converge, are answered by the smallest
+    n >= 2 whose upper-tail power reaches ``power`` (the lower tail is negligible there).
     """
     if not (math.isfinite(diff) and math.isfinite(sd)) or diff == 0 or sd <= 0:
         return None
@@ -401,30 +590,18 @@ def seeds_needed(diff: float, sd: float, alpha: float = 0.05, power: float = POW
     return None
 
 
-def _holm(p_values: Sequence[float | None]) -> list[float | None]:
-    """Holm-corrected p-values of the tested comparisons, None where untested."""
-    tested = [p for p in p_values if p is not None]
-    if not tested:
-        return [None] * len(p_values)
-    corrected = iter(multipletests(tested, method="holm")[1].tolist())
-    return [None if p is None else float(next(corrected)) for p in p_values]
-
-
-def _verdict(summary: Summary, p_holm: float | None, metric: str, alpha: float) -> str:
-    if p_holm is None:
-        return f"too few seeds to test ({summary.n})"
-    if p_holm >= alpha or summary.mean == 0:
-        return f"no detectable difference with {summary.n} seeds"
-    improved = (summary.mean > 0) == higher_is_better(metric)
-    return "better" if improved else "worse"
-
-
 def _number(value: float, scale: float, *, sign: bool = True) -> str:
     """A value with enough decimals for its scale: at least 3, two significant digits."""
     digits = 3
     if math.isfinite(scale) and 0 < abs(scale) < 0.01:
         digits = min(12, 1 - math.floor(math.log10(abs(scale))))
     return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+
+
+def _p_is(name: str, p: float | None) -> str:
+    """``p=0.12``, ``p<0.001``."""
+    text = _p(p)
+    return f"{name}{'' if text.startswith('<') else '='}{text}"
 
 
 def _p(p: float | None) -> str:
