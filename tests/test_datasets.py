@@ -126,6 +126,9 @@ def test_parse_dataset_accepts_names_tables_and_specs() -> None:
     assert (csv.header, csv.delimiter, csv.test, csv.task, csv.standardize, csv.limit) == (
         True, ",", 0.2, "auto", True, None,
     )  # fmt: skip
+    assert (csv.max_categories, csv.text_columns) == (None, ())
+    listed = parse_dataset({"csv": "a.csv", "target": "y", "text_columns": ["zip", 3]})
+    assert listed.text_columns == ("zip", 3) and hash(listed)  # a tuple: the spec stays hashable
     spec = ThoracicSpec(name="thoracic", test=0.3)
     assert parse_dataset(spec) is spec
     assert DATASETS.names() == ["fashion_mnist", "thoracic"]
@@ -178,6 +181,29 @@ def test_specs_are_frozen_and_hashable() -> None:
                 "delimiter: must be a single character. Received: delimiter=';;'.",
                 "task: must be one of 'auto', 'classification', 'regression'. "
                 "Received: task='guess'.",
+            ],
+        ),
+        (
+            {"csv": "a.csv", "target": "y", "max_categories": 0, "text_columns": "zip"},
+            [
+                "max_categories: must be an int >= 1. Received: max_categories=0.",
+                "text_columns: must be a list of column names (strings) or 0-based column "
+                "indices (ints >= 0). Received: text_columns='zip'.",
+            ],
+        ),
+        (
+            {"csv": "a.csv", "target": "y", "max_categories": 2.5, "text_columns": ["a", -1]},
+            [
+                "max_categories: must be an int >= 1. Received: max_categories=2.5.",
+                "text_columns: must be a list of column names (strings) or 0-based column "
+                "indices (ints >= 0). Received: text_columns=['a', -1].",
+            ],
+        ),
+        (
+            {"csv": "a.csv", "target": 1, "header": False, "text_columns": [0, "zip"]},
+            [
+                "text_columns: must hold 0-based column indices (ints) when header = false. "
+                "Received: text_columns=[0, 'zip']."
             ],
         ),
         (5, [f"must be a dataset name or a table. {EXPECTED} Received: 5."]),

@@ -113,3 +113,14 @@ def test_a_primary_metric_no_run_records_is_a_located_error(
         SpecError, match=r"primary_metric: must be a test score every variant records " + expected
     ):
         check_study(spec, load_data(spec))
+
+
+def test_the_report_says_what_intake_did_and_why_the_task(
+    diabetes_csv: Path, tmp_path: Path
+) -> None:
+    table = regression(diabetes_csv, seeds=1, variants={"mse": {}})
+    table["train"]["epochs"] = 1
+    report = run_study(StudySpec.from_dict(table), out=tmp_path).report()
+    text = report.markdown.read_text()
+    assert "Data intake" in text and "diabetes.csv: 442 rows, 11 columns (target 'target')" in text
+    assert "task: regression" in text and "why: " in text

@@ -19,7 +19,7 @@ import io
 import math
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -39,9 +39,11 @@ __all__ = [
     "DatasetRegistry",
     "DatasetSpec",
     "FashionMnistSpec",
+    "Intake",
     "Splits",
     "ThoracicSpec",
     "describe_datasets",
+    "describe_intake",
     "load_dataset",
     "make_splits",
     "parse_dataset",
@@ -66,6 +68,14 @@ FASHION_CITATION = (
 )
 #: Targets with at most this many distinct integer values are classes when ``task = "auto"``.
 MAX_AUTO_CLASSES = 20
+#: A CSV feature column with at least this percentage of numbers must be all numbers.
+NUMBER_PERCENT = 90
+#: Without ``max_categories``, a text feature column of a table with at least
+#: ``MIN_ROWS_FOR_LEVELS`` rows may have at most ``MAX_LEVELS`` distinct values, and at most
+#: half as many as the table has rows.
+MAX_LEVELS = 50
+MIN_ROWS_FOR_LEVELS = 50
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 # --- specs -----------------------------------------------------------------------------------
 
@@ -91,7 +101,12 @@ class FashionMnistSpec(BaseModel):
 
 
 class CsvSpec(BaseModel):
-    """A CSV file; ``target`` is a column name, or a 0-based column index."""
+    """A CSV file; ``target`` is a column name, or a 0-based column index.
+
+    ``max_categories`` allows text feature columns with up to that many distinct values (each
+    becomes a one-hot feature); ``text_columns`` names feature columns to read as text (one-hot)
+    even though they hold numbers.
+    """
 
     model_config = _CONFIG
     csv: str
@@ -102,6 +117,8 @@ class CsvSpec(BaseModel):
     task: Literal["auto", "classification", "regression"] = "auto"
     standardize: bool = True
     limit: int | None = Field(default=None, ge=1)
+    max_categories: int | None = Field(default=None, ge=1)
+    text_columns: tuple[str | int, ...] = ()
 
     @field_validator("csv", mode="before")
     @classmethod
@@ -124,6 +141,17 @@ class CsvSpec(BaseModel):
             )
         return value
 
+    @field_validator("text_columns", mode="before")
+    @classmethod
+    def _column_list(cls, value: Any) -> Any:
+        items = value if isinstance(value, list | tuple) else None
+        if items is None or not all(_is_column_ref(item) for item in items):
+            raise _validation.own_error(
+                "must be a list of column names (strings) or 0-based column indices "
+                f"(ints >= 0). Received: text_columns={_validation.show(value)}."
+            )
+        return tuple(items)
+
     @field_validator("delimiter", mode="before")
     @classmethod
     def _one_char(cls, value: Any) -> Any:
@@ -141,7 +169,21 @@ class CsvSpec(BaseModel):
                 f"Received: target={_validation.show(self.target)}.",
                 at="target",
             )
+        names = [c for c in self.text_columns if isinstance(c, str)]
+        if not self.header and names:
+            raise _validation.own_error(
+                "must hold 0-based column indices (ints) when header = false. "
+                f"Received: text_columns={_validation.show(list(self.text_columns))}.",
+                at="text_columns",
+            )
         return self
+
+
+def _is_column_ref(value: Any) -> bool:
+    """A column name (a non-empty string) or a 0-based index (an int >= 0, not a bool)."""
+    if isinstance(value, str):
+        return bool(value)
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 DatasetSpec = ThoracicSpec | FashionMnistSpec | CsvSpec
@@ -212,6 +254,27 @@ DATASETS = DatasetRegistry()
 # --- loaded data -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Intake:
+    """What loading did to the data, for display (:func:`describe_intake`).
+
+    ``rows``: data rows read; ``columns``: columns read (the target included), or None for
+    images; ``one_hot``: text column -> its number of levels (= one-hot features), in column
+    order; ``numeric``: feature columns used as numbers (true/false as 0/1); ``sampled``: rows
+    kept by ``limit`` (None: all); ``task_reason``: why the task is what it is; ``target``: the
+    target column as messages name it (``'y'``, or ``2`` without a header row).
+    """
+
+    rows: int
+    columns: int | None
+    task_reason: str
+    target: str | None = None
+    numeric: int = 0
+    one_hot: Mapping[str, int] = field(default_factory=dict)
+    sampled: int | None = None
+    note: str | None = None
+
+
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """A loaded dataset. Arrays are read-only (they are shared through the in-process cache)."""
@@ -230,6 +293,7 @@ class Dataset:
     citation: str | None
     fingerprint: str
     raw_scale: float = 1.0  # x = raw values * raw_scale (images: 1/255); undone by exported models
+    intake: Intake | None = None  # what loading did (rows, columns, one-hot, why this task)
 
     @property
     def n_classes(self) -> int:
@@ -330,6 +394,14 @@ def _load_thoracic(spec: ThoracicSpec) -> Dataset:
         class_names=THORACIC_CLASSES,
         source=str(resource),
         citation=THORACIC_CITATION,
+        intake=Intake(
+            rows=len(table),
+            columns=table.shape[1],
+            task_reason="built in: the outcome, whether the patient died within one year",
+            target="'Risk1Yr'",
+            numeric=len(THORACIC_COLUMNS) - first,
+            note=None if spec.keep_id else "the id column is dropped (keep_id = true keeps it)",
+        ),
     )
 
 
@@ -339,9 +411,11 @@ def _load_thoracic(spec: ThoracicSpec) -> Dataset:
 @functools.lru_cache(maxsize=2)
 def _fashion_dataset(spec: FashionMnistSpec, raw: _idx.RawFashion) -> Dataset:
     x, y = raw.x_train, raw.y_train
+    sampled = None
     if spec.limit is not None and spec.limit < len(y):
         keep = _stratified_sample(y, spec.limit, source="fashion_mnist")
         x, y = x[keep], y[keep]
+        sampled = len(y)
     return _dataset(
         name="fashion_mnist",
         task="multiclass",
@@ -356,6 +430,13 @@ def _fashion_dataset(spec: FashionMnistSpec, raw: _idx.RawFashion) -> Dataset:
         source=str(raw.directory),
         citation=FASHION_CITATION,
         raw_scale=1 / 255.0,
+        intake=Intake(
+            rows=len(raw.y_train),
+            columns=None,
+            task_reason=f"built in: {len(_idx.CLASS_NAMES)} kinds of clothing",
+            sampled=sampled,
+            note=f"official test split of {len(raw.y_test)} images; pixels scaled to [0, 1]",
+        ),
     )
 
 
@@ -425,11 +506,16 @@ def _load_csv(spec: CsvSpec, shown: str, resolved: str, mtime_ns: int, size: int
     table = _CsvTable.read(spec, shown)
     target = table.target_label()
     table.check_complete()
-    classification = table.is_classification(target)
+    text = table.text_labels(target)
+    classification, reason = table.is_classification(target)
+    kinds = table.check_features(target, text)
+    rows = len(table.frame)
+    sampled = None
     if spec.limit is not None and spec.limit < len(table.frame):
         labels = table.frame[target].astype(str).to_numpy() if classification else None
         table.keep(labels, spec.limit)
-    x, feature_names = table.features(target)
+        sampled = len(table.frame)
+    x, feature_names, one_hot = table.features(target, kinds)
     if classification:
         y, class_names = table.classes(target)
         task: Task = "binary" if len(class_names) == 2 else "multiclass"
@@ -446,7 +532,19 @@ def _load_csv(spec: CsvSpec, shown: str, resolved: str, mtime_ns: int, size: int
         class_names=class_names,
         source=resolved,
         citation=None,
+        intake=Intake(
+            rows=rows,
+            columns=len(table.frame.columns),
+            task_reason=reason,
+            target=table.column(target),
+            numeric=sum(kind != "text" for kind in kinds.values()),
+            one_hot=one_hot,
+            sampled=sampled,
+        ),
     )
+
+
+_Kind = Literal["number", "bool", "text"]
 
 
 @dataclass
@@ -470,13 +568,16 @@ class _CsvTable:
         text = read_csv_text(shown)
         if not text.strip():
             raise DataError(empty)
+        options: dict[str, Any] = {"sep": spec.delimiter, "skip_blank_lines": False}
         try:
             frame = pd.read_csv(
                 io.StringIO(text),
                 header=0 if spec.header else None,
-                sep=spec.delimiter,
-                skip_blank_lines=False,
+                dtype=dict.fromkeys(spec.text_columns, str),  # the cells as written
+                **options,
             )
+            if spec.header:
+                _check_unique_names(shown, text, options)
         except pd.errors.EmptyDataError:
             raise DataError(empty) from None
         except pd.errors.ParserError as exc:
@@ -523,6 +624,35 @@ class _CsvTable:
             f"{self.shown}: target column '{target}' not found.{hint} Columns: {listed}."
         )
 
+    def text_labels(self, target: Any) -> set[Any]:
+        """The column labels that ``text_columns`` names (checked: present, not the target)."""
+        columns = list(self.frame.columns)
+        listed = ", ".join(str(c) for c in columns)
+        labels = set()
+        for ref in self.spec.text_columns:
+            if isinstance(ref, int):
+                if ref >= len(columns):
+                    raise DataError(
+                        f"{self.shown}: text_columns: column {ref} not found; the file has "
+                        f"{len(columns)} columns (0-based indices 0-{len(columns) - 1})."
+                    )
+                label = columns[ref]
+            elif ref in columns:
+                label = ref
+            else:
+                hint = _validation.did_you_mean(ref, [str(c) for c in columns])
+                raise DataError(
+                    f"{self.shown}: text_columns: column '{ref}' not found.{hint} "
+                    f"Columns: {listed}."
+                )
+            if label == target:
+                raise DataError(
+                    f"{self.shown}: text_columns names the target column {self.column(target)}; "
+                    'it lists feature columns. For text classes set task = "classification".'
+                )
+            labels.add(label)
+        return labels
+
     def check_complete(self) -> None:
         missing = self.frame.isna().to_numpy()
         if not missing.any():
@@ -543,7 +673,10 @@ class _CsvTable:
             f"{self.shown}: {where}: missing value. tricklab does not impute; fill or drop the row."
         )
 
-    def is_classification(self, target: Any) -> bool:
+    def is_classification(self, target: Any) -> tuple[bool, str]:
+        """Whether the target is classes, and why (for :func:`describe_intake`)."""
+        import pandas as pd
+
         series = self.frame[target]
         numeric = _is_number_column(series)
         if self.spec.task == "regression":
@@ -553,12 +686,90 @@ class _CsvTable:
                     f"{self.shown}: task = 'regression' but target column {self.column(target)} "
                     f"is not numeric (line {self.line(bad)}: {_plain(series.iloc[bad])!r})."
                 )
-            return False
-        if self.spec.task == "classification" or not numeric:
-            return True
+            return False, 'task = "regression" in the dataset table'
+        if self.spec.task == "classification":
+            return True, 'task = "classification" in the dataset table'
+        if pd.api.types.is_bool_dtype(series):
+            return True, "true/false target -> classification"
+        if not numeric:
+            return True, "text target -> classification"
         values = series.to_numpy(dtype=np.float64)
-        whole = bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
-        return whole and len(np.unique(values)) <= MAX_AUTO_CLASSES
+        if not bool(np.all(np.isfinite(values)) and np.all(values == np.round(values))):
+            return False, "float target -> regression"
+        distinct = len(np.unique(values))
+        if distinct <= MAX_AUTO_CLASSES:
+            return True, f"integer target with {distinct} distinct values -> classification"
+        return False, (
+            f"more than {MAX_AUTO_CLASSES} distinct integer values ({distinct}) -> regression "
+            '(set task = "classification" to override)'
+        )
+
+    def check_features(self, target: Any, text: set[Any]) -> dict[Any, _Kind]:
+        """How each feature column is used, after the intake rules (on every row, before
+        ``limit``): a column that is mostly numbers must be all numbers; numbers must fit in
+        float32; a text column must not have too many distinct values."""
+        import pandas as pd
+
+        kinds: dict[Any, _Kind] = {}
+        for label in self.frame.columns:
+            if label == target:
+                continue
+            series = self.frame[label]
+            if label in text:
+                kinds[label] = "text"
+            elif pd.api.types.is_bool_dtype(series):
+                kinds[label] = "bool"
+            elif _is_number_column(series):
+                kinds[label] = "number"
+            else:
+                numbers = pd.to_numeric(series, errors="coerce")
+                bad = np.flatnonzero(numbers.isna().to_numpy())
+                if len(bad) == 0:  # numbers pandas kept as text (integers beyond int64)
+                    self.frame[label] = numbers.astype(np.float64)
+                    kinds[label] = "number"
+                elif (len(series) - len(bad)) * 100 >= NUMBER_PERCENT * len(series):
+                    self._mostly_numbers(label, bad)
+                else:
+                    kinds[label] = "text"
+            if kinds[label] == "number":
+                self._check_finite(self.frame[label].to_numpy(dtype=np.float64), label)
+            elif kinds[label] == "text":
+                self._check_levels(label)
+        return kinds
+
+    def _mostly_numbers(self, label: Any, bad: np.ndarray) -> None:
+        series = self.frame[label]
+        cells = ", ".join(
+            f"line {self.line(row)}: {str(series.iloc[row])!r}" for row in bad[:5]
+        ) + (", ..." if len(bad) > 5 else "")
+        ref = f'"{label}"' if self.spec.header else str(self.frame.columns.get_loc(label))
+        raise DataError(
+            f"{self.shown}: column {self.column(label)}: {len(bad)} of {len(series)} cells are "
+            f"not numbers: {cells}. A column that is {NUMBER_PERCENT}% numbers or more is read "
+            "as numbers; fix these cells, or make the column text on purpose with "
+            f"text_columns = [{ref}] in the dataset table."
+        )
+
+    def _check_levels(self, label: Any) -> None:
+        rows = len(self.frame)
+        levels = int(self.frame[label].astype(str).nunique())
+        limit = self.spec.max_categories
+        where = f"{self.shown}: column {self.column(label)}: {levels} distinct text values"
+        if limit is not None:
+            if levels > limit:
+                raise DataError(
+                    f"{where}, more than max_categories = {limit}; each value becomes a one-hot "
+                    f"feature. Drop the column, or set max_categories = {levels} in the "
+                    "dataset table."
+                )
+            return
+        if rows >= MIN_ROWS_FOR_LEVELS and (levels > MAX_LEVELS or levels > rows / 2):
+            raise DataError(
+                f"{where} in {rows} rows; each value becomes a one-hot feature, and a text "
+                f"column may have at most {MAX_LEVELS} values and at most half as many as rows "
+                f"({rows // 2}). Drop the column (an identifier or free text?), or allow it with "
+                f"max_categories = {levels} in the dataset table."
+            )
 
     def keep(self, labels: np.ndarray | None, limit: int) -> None:
         if labels is None:
@@ -568,37 +779,47 @@ class _CsvTable:
             rows = _stratified_sample(labels, limit, source=self.shown)
         self.frame = self.frame.iloc[rows]
 
-    def features(self, target: Any) -> tuple[np.ndarray, tuple[str, ...]]:
-        """Numeric columns as they are, booleans as 0/1, other columns one-hot (``col=value``)."""
+    def features(
+        self, target: Any, kinds: dict[Any, _Kind]
+    ) -> tuple[np.ndarray, tuple[str, ...], dict[str, int]]:
+        """Numeric columns as they are, booleans as 0/1, text columns one-hot (``col=value``);
+        and the one-hot columns with their number of levels."""
         import pandas as pd
 
         parts: list[np.ndarray] = []
         names: list[str] = []
-        for label in self.frame.columns:
-            if label == target:
-                continue
+        one_hot: dict[str, int] = {}
+        for label, kind in kinds.items():
             series = self.frame[label]
-            if _is_number_column(series) or pd.api.types.is_bool_dtype(series):
-                values = series.to_numpy(dtype=np.float64)
-                self._check_finite(values, label)
-                parts.append(values[:, None])
-                names.append(str(label))
-            else:
+            if kind == "text":
                 dummies = pd.get_dummies(series.astype(str), prefix=str(label), prefix_sep="=")
                 parts.append(dummies.to_numpy(dtype=np.float64))
                 names.extend(str(c) for c in dummies.columns)
+                one_hot[str(label)] = dummies.shape[1]
+            else:
+                parts.append(series.to_numpy(dtype=np.float64)[:, None])
+                names.append(str(label))
         if not parts:
             raise DataError(
                 f"{self.shown}: no feature columns besides the target {self.column(target)}."
             )
-        return np.hstack(parts).astype(np.float32), tuple(names)
+        return np.hstack(parts).astype(np.float32), tuple(names), one_hot
 
     def _check_finite(self, values: np.ndarray, label: Any) -> None:
+        """Every value finite, and finite in float32 (1e300 would become inf)."""
         bad = np.flatnonzero(~np.isfinite(values))
         if len(bad):
             raise DataError(
                 f"{self.shown}: line {self.line(bad[0])}, column {self.column(label)}: "
                 f"{values[bad[0]]} is not a finite number."
+            )
+        huge = np.flatnonzero(np.abs(values) > _FLOAT32_MAX)
+        if len(huge):
+            raise DataError(
+                f"{self.shown}: line {self.line(huge[0])}, column {self.column(label)}: "
+                f"{float(values[huge[0]])!r} is outside the range of float32 (about "
+                f"±{_FLOAT32_MAX:.1e}), which tricklab trains in. Rescale the column (change "
+                "its unit) so every value fits."
             )
 
     def classes(self, target: Any) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -625,6 +846,25 @@ class _CsvTable:
         return values.astype(np.float32)
 
 
+def _check_unique_names(shown: str, text: str, options: dict[str, Any]) -> None:
+    """Column names as written in the header (pandas renames a repeated ``a`` to ``a.1``)."""
+    import pandas as pd
+
+    header = pd.read_csv(
+        io.StringIO(text), header=None, nrows=1, dtype=str, keep_default_na=False, **options
+    )
+    names = [str(name) for name in header.iloc[0]] if len(header) else []
+    for name in dict.fromkeys(names):
+        where = [i for i, other in enumerate(names) if other == name]
+        if name and len(where) > 1:
+            times = "twice" if len(where) == 2 else f"{len(where)} times"
+            at = ", ".join(map(str, where[:-1])) + f" and {where[-1]}"
+            raise DataError(
+                f"{shown}: line 1: column name '{name}' appears {times} (0-based columns {at}); "
+                "column names must be unique. Rename or drop the repeats."
+            )
+
+
 def _is_number_column(series: pd.Series) -> bool:
     import pandas as pd
 
@@ -647,6 +887,61 @@ def _plain(value: Any) -> Any:
 
 def _number_name(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+# --- intake ----------------------------------------------------------------------------------
+
+
+def describe_intake(dataset: Dataset) -> list[str]:
+    """What loading did to ``dataset``, as lines a user reads (for a run header or
+    ``tricklab datasets --describe``): rows and columns read, how the features were made
+    (numbers as they are, text one-hot with its level counts) and why the task is what it is.
+
+    ``["data.csv: 200 rows, 4 columns (target 'y')", "features: 6 = 1 numeric column + one-hot
+    colour (3 levels), smoker (2 levels)", "task: binary, 2 classes; why: integer target with 2
+    distinct values -> classification"]``
+    """
+    intake = dataset.intake
+    features = len(dataset.feature_names) or math.prod(dataset.input_shape)
+    if intake is None:
+        return [
+            f"{dataset.name}: {len(dataset.y)} rows",
+            f"features: {features}",
+            f"task: {_task_with_classes(dataset)}",
+        ]
+    unit = "rows" if dataset.feature_names else "training images"
+    head = f"{dataset.name}: {intake.rows} {unit}"
+    if intake.columns is not None:
+        head += f", {intake.columns} columns"
+    if intake.target is not None:
+        head += f" (target {intake.target})"
+    lines = [head]
+    if intake.sampled is not None:
+        kind = "random" if dataset.task == "regression" else "stratified"
+        lines.append(f"limit: a {kind} sample of {intake.sampled} of the {intake.rows} {unit}")
+    if not dataset.feature_names:
+        shape = "x".join(map(str, dataset.input_shape))
+        lines.append(f"features: {features} (input shape {shape})")
+    elif intake.one_hot:
+        levels = ", ".join(f"{name} ({n} levels)" for name, n in intake.one_hot.items())
+        numeric = [_count(intake.numeric, "numeric column")] if intake.numeric else []
+        lines.append(f"features: {features} = {' + '.join([*numeric, f'one-hot {levels}'])}")
+    else:
+        lines.append(f"features: {_count(features, 'numeric column')}, no one-hot encoding")
+    if intake.note:
+        lines.append(f"note: {intake.note}")
+    lines.append(f"task: {_task_with_classes(dataset)}; why: {intake.task_reason}")
+    return lines
+
+
+def _task_with_classes(dataset: Dataset) -> str:
+    if dataset.task == "regression":
+        return "regression"
+    return f"{dataset.task}, {dataset.n_classes} classes"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 # --- splits ----------------------------------------------------------------------------------

@@ -102,13 +102,20 @@ def _features(
     path: Path, index: dict[str, Any], input_shape: list[int], header: bool
 ) -> np.ndarray:
     text = read_csv_text(path)
+    names = index.get("dataset", {}).get("feature_names") or []
     try:
-        table = pd.read_csv(io.StringIO(text), header=0 if header else None)
+        columns = pd.read_csv(io.StringIO(text), header=0, nrows=0).columns if header else []
+        levels = _one_hot_levels(names, columns) if names else {}
+        table = pd.read_csv(
+            io.StringIO(text),
+            header=0 if header else None,
+            dtype=dict.fromkeys(levels, str),  # text columns as written, as in training
+        )
     except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
         raise DataError(f"{path}: not a readable CSV ({exc}).") from None
-    names = index.get("dataset", {}).get("feature_names") or []
     size = math.prod(input_shape)
     if names and header:
+        _check_levels(path, table, levels)
         table = _named_columns(path, table, names)
     elif table.shape[1] != size:
         raise DataError(
@@ -121,6 +128,41 @@ def _features(
     if not np.issubdtype(values.dtype, np.number):
         raise DataError(f"{path}: every feature value must be a number after encoding.")
     return values.astype("float32").reshape(-1, *input_shape)
+
+
+def _one_hot_levels(names: list[str], columns: Any) -> dict[str, list[str]]:
+    """Text column -> the values it had in training, from the ``col=value`` feature names
+    (a name that is itself a column of the file is a plain numeric feature)."""
+    levels: dict[str, list[str]] = {}
+    for name in names:
+        column, equals, value = name.partition("=")
+        if equals and name not in columns and column in columns:
+            levels.setdefault(column, []).append(value)
+    return levels
+
+
+def _check_levels(path: Path, table: pd.DataFrame, levels: dict[str, list[str]]) -> None:
+    """Every value of a one-hot column was seen in training (else its features are all zero)."""
+    for column, known in levels.items():
+        values = table[column]
+        unseen = values.isna().to_numpy() | ~values.isin(known).to_numpy()
+        if not unseen.any():
+            continue
+        row = int(np.argmax(unseen))
+        line = row + 2  # 1-based, after the header line
+        shown = ", ".join(repr(v) for v in known[:10]) + (
+            f", ... ({len(known)} in all)" if len(known) > 10 else ""
+        )
+        where = f"{path}: line {line}, column '{column}'"
+        if values.isna().iloc[row]:
+            raise DataError(
+                f"{where}: missing value; the model knows {shown}. tricklab does not impute; "
+                "fill the cell."
+            )
+        raise DataError(
+            f"{where}: {values.iloc[row]!r} was not seen in training; the model knows {shown}. "
+            "Use one of these, or retrain on data that has this value."
+        )
 
 
 def _named_columns(path: Path, table: pd.DataFrame, names: list[str]) -> pd.DataFrame:

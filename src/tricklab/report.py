@@ -722,6 +722,8 @@ def _protocol(report: Report, missing: list[dict[str, Any]]) -> list[tuple[str, 
     add("Dataset", dataset + ")")
     if data.get("majority_fraction") is not None:
         add("Majority class", f"{data['majority_fraction']:.1%} of the rows")
+    if data.get("intake"):  # what intake did: rows, one-hot expansions, the task and why
+        add("Data intake", "; ".join(data["intake"]))
     add("Source", str(data.get("source") or DASH))
     add("Citation", str(data.get("citation") or DASH))
     sizes = protocol.get("split_sizes", {})

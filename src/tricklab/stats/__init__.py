@@ -1,0 +1,67 @@
+"""Statistics over seeds: what a study's numbers say, and how sure they are.
+
+A study trains every variant with the same seeds, so variants are compared *paired by seed*: the
+seed fixes the initial weights, dropout masks and batch order, and pairing removes that shared
+noise from the comparison. Everything here reads :class:`~tricklab.result.RunResult` objects only
+(no Keras), and every figure comes with the number of seeds behind it.
+
+* :func:`summarize` -- mean, spread and 95% interval of one quantity over seeds.
+* :func:`variant_table` -- one row per variant: test metrics, best validation value, best epoch,
+  overfitting gap and time, each as mean/std (and interval) over seeds.
+* :func:`compare` -- each variant against a baseline, decided by one rule: a paired t-test,
+  Bonferroni-adjusted across the m comparisons (alpha/m each), shown with the matching adjusted
+  interval (confidence 1 - alpha/m) -- it excludes 0 exactly when the verdict is better/worse.
+  Beside it, for information: P(variant beats baseline on a new seed) with a bootstrap interval,
+  the minimum detectable difference and the seeds a difference this size would need.
+"""
+
+from __future__ import annotations
+
+from tricklab.stats._compare import (
+    Comparison,
+    compare,
+    comparison_frame,
+    decision_rule,
+    minimum_detectable_difference,
+    percent,
+    seeds_needed,
+)
+from tricklab.stats._diagnostics import diagnostics_frame, diagnostics_table
+from tricklab.stats._summary import (
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
+    CONFIDENCE,
+    COUNTED_STATUSES,
+    LOWER_IS_BETTER,
+    POWER,
+    WEIGHTS,
+    Summary,
+    generalization_gap,
+    higher_is_better,
+    summarize,
+    variant_table,
+)
+
+__all__ = [
+    "BOOTSTRAP_RESAMPLES",
+    "BOOTSTRAP_SEED",
+    "CONFIDENCE",
+    "COUNTED_STATUSES",
+    "LOWER_IS_BETTER",
+    "POWER",
+    "WEIGHTS",
+    "Comparison",
+    "Summary",
+    "compare",
+    "comparison_frame",
+    "decision_rule",
+    "diagnostics_frame",
+    "diagnostics_table",
+    "generalization_gap",
+    "higher_is_better",
+    "minimum_detectable_difference",
+    "percent",
+    "seeds_needed",
+    "summarize",
+    "variant_table",
+]
