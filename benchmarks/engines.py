@@ -101,7 +101,7 @@ def train_plain(way: str, epochs: int, limit: int | None) -> dict[str, Any]:
     import numpy as np
     from sklearn.model_selection import train_test_split
 
-    from tricklab.datasets import load_dataset
+    from tricklab.data import load_dataset
 
     assert keras.backend.backend() == BACKENDS[way], keras.backend.backend()
     data = load_dataset(dataset_entry(limit))

@@ -40,7 +40,7 @@ def write_study(path: Path, text: str) -> Path:
 def train_tiny(study: dict[str, Any], variant: str | None = None, seed: int = 0) -> tuple[Any, Any]:
     """Train one run of ``study`` with the solo engine; return (RunResult, the trained model)."""
     from tricklab import _backend
-    from tricklab.datasets import load_dataset, make_splits
+    from tricklab.data import load_dataset, make_splits
     from tricklab.engines.solo import train_run
     from tricklab.spec import StudySpec
     from tricklab.study import make_plan

@@ -139,7 +139,7 @@ def datasets_raises(exc: BaseException) -> Inject:
         def describe() -> Any:
             raise exc
 
-        monkeypatch.setattr("tricklab.datasets.describe_datasets", describe)
+        monkeypatch.setattr("tricklab.data.describe_datasets", describe)
 
     return inject
 

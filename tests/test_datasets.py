@@ -18,12 +18,12 @@ import numpy as np
 import pydantic
 import pytest
 
-from tricklab import _idx
-from tricklab.datasets import (
+from tricklab.data import (
     DATASETS,
     CsvSpec,
     FashionMnistSpec,
     ThoracicSpec,
+    _idx,
     describe_datasets,
     load_dataset,
     make_splits,
@@ -219,7 +219,7 @@ def test_parse_dataset_errors(value: object, problems: list[str]) -> None:
 
 def test_reading_a_spec_imports_no_heavy_library() -> None:
     code = (
-        "import sys, tricklab.datasets as d; d.parse_dataset('thoracic'); "
+        "import sys, tricklab.data as d; d.parse_dataset('thoracic'); "
         "print(sorted(m for m in ('keras', 'jax', 'tensorflow', 'sklearn', 'pandas') "
         "if m in sys.modules))"
     )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tricklab import _idx
+from tricklab.data import _idx
 from tricklab.errors import DataError
 from tricklab.spec import StudySpec
 from tricklab.study import run_study

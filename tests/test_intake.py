@@ -1,6 +1,6 @@
 """Safe CSV intake: each rule has a CSV that triggers it (its message pinned) and one that does not.
 
-Rules (``tricklab.datasets``): a feature column that is mostly numbers must be all numbers;
+Rules (``tricklab.data``): a feature column that is mostly numbers must be all numbers;
 a text column must not have too many distinct values (``max_categories`` allows more); numbers
 must fit in float32; column names must be unique; the loaded dataset records what intake did
 (:func:`describe_intake`); and ``predict`` rejects a text value the model was not trained on.
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from conftest import TINY
 
-from tricklab.datasets import describe_intake, load_dataset
+from tricklab.data import describe_intake, load_dataset
 from tricklab.errors import DataError
 
 

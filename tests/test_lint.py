@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tricklab.datasets import Dataset, load_dataset
+from tricklab.data import Dataset, load_dataset
 from tricklab.errors import SpecError
 from tricklab.spec import StudySpec
 from tricklab.tools.lint import (

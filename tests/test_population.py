@@ -11,7 +11,7 @@ import pytest
 from conftest import write_study
 
 from tricklab.cli import main
-from tricklab.datasets import load_dataset, make_splits
+from tricklab.data import load_dataset, make_splits
 from tricklab.engines import RunDone, RunTask, assign, get
 from tricklab.spec import StudySpec
 from tricklab.study import make_plan, run_study

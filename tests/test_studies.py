@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tricklab import _idx
+from tricklab.data import _idx
 from tricklab.report import build_report
 from tricklab.spec import load_study
 from tricklab.study import check_study, load_data, run_study

@@ -13,7 +13,7 @@ try:
 except _metadata.PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0"
 
-from tricklab.datasets import DATASETS, Dataset, Splits, load_dataset, make_splits
+from tricklab.data import DATASETS, Dataset, Splits, load_dataset, make_splits
 from tricklab.errors import DataError, SpecError, StoreError, TricklabError
 from tricklab.result import RunPlan, RunResult
 from tricklab.spec import Recipe, StudySpec, load_study

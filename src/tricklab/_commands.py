@@ -25,7 +25,7 @@ EXIT_LINT_WARNINGS = 1
 def run(args: argparse.Namespace, console: Console) -> int:
     from tricklab._interrupts import EXIT_INTERRUPTED, graceful
     from tricklab._progress import PlainLog, RichDisplay
-    from tricklab.datasets import describe_intake
+    from tricklab.data import describe_intake
     from tricklab.engines import Interrupted
     from tricklab.spec import load_study
     from tricklab.study import check_study, lint_study, load_data, run_study
@@ -244,7 +244,7 @@ def lr_find(args: argparse.Namespace, console: Console) -> int:
 
 
 def datasets(args: argparse.Namespace, console: Console) -> int:
-    from tricklab.datasets import describe_datasets, describe_intake
+    from tricklab.data import describe_datasets, describe_intake
 
     if args.describe is not None:
         from tricklab.spec import load_study

@@ -15,7 +15,7 @@ import numpy as np
 from tricklab import _backend, components
 from tricklab._validation import did_you_mean
 from tricklab.components import ONE_HOT_LOSSES, PARAMETERISED_ACTIVATIONS
-from tricklab.datasets import Dataset
+from tricklab.data import Dataset
 from tricklab.errors import SpecError
 from tricklab.registry import Component
 from tricklab.spec import (

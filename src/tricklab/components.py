@@ -408,7 +408,7 @@ ACTIVATIONS = Registry(
     ],
 )
 
-#: Every component registry by kind (the datasets registry lives in :mod:`tricklab.datasets`).
+#: Every component registry by kind (the datasets registry lives in :mod:`tricklab.data`).
 REGISTRIES: dict[str, Registry] = {
     r.kind: r
     for r in (

@@ -19,7 +19,7 @@ import pandas as pd
 
 from tricklab import _backend
 from tricklab.build import build_model
-from tricklab.datasets import read_csv_text
+from tricklab.data import read_csv_text
 from tricklab.errors import DataError, StoreError
 from tricklab.result import RunResult
 from tricklab.spec import Recipe

@@ -169,7 +169,7 @@ def lr_find(
     when the loss is not finite.
     """
     from tricklab.build import build_model, compile_model, target_for
-    from tricklab.datasets import make_splits
+    from tricklab.data import make_splits
     from tricklab.study import load_data, make_plan
 
     _check_arguments(steps, min_lr, max_lr, seed, stop_factor)

@@ -25,7 +25,8 @@ from pydantic import (
     field_validator,
 )
 
-from tricklab import _grid, _merge, _validation, components, datasets
+from tricklab import _grid, _merge, _validation, components
+from tricklab.data import DatasetSpec, parse_dataset
 from tricklab.errors import SpecError, not_utf8
 from tricklab.registry import Component, ComponentError, Registry
 
@@ -237,7 +238,7 @@ def _seeds(value: Any) -> Any:
 
 def _dataset(value: Any) -> Any:
     try:
-        return datasets.parse_dataset(value)
+        return parse_dataset(value)
     except SpecError as exc:
         raise _validation.own_error("; ".join(exc.problems)) from None
 
@@ -282,7 +283,7 @@ class StudySpec(_Spec):
 
     name: str
     description: str = ""
-    dataset: Annotated[datasets.DatasetSpec, BeforeValidator(_dataset)]
+    dataset: Annotated[DatasetSpec, BeforeValidator(_dataset)]
     seeds: Annotated[tuple[int, ...], BeforeValidator(_seeds)] = (0, 1, 2)
     validation: Annotated[float | Literal["test"], BeforeValidator(_validation_choice)] = 0.1
     resplit: bool = False

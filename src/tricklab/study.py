@@ -19,7 +19,7 @@ from typing import Any
 
 from tricklab import _backend, engines
 from tricklab.build import check_compatible, primary_metric
-from tricklab.datasets import Dataset, Splits, describe_intake, load_dataset, make_splits
+from tricklab.data import Dataset, Splits, describe_intake, load_dataset, make_splits
 from tricklab.engines import Assignment, PopulationEpoch
 from tricklab.errors import DataError, SpecError
 from tricklab.result import RunPlan, RunResult

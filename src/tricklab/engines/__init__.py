@@ -27,7 +27,7 @@ from tricklab.engines._grouping import ENGINES, Assignment, assign, population_k
 if TYPE_CHECKING:
     import numpy as np
 
-    from tricklab.datasets import Dataset, Splits
+    from tricklab.data import Dataset, Splits
     from tricklab.result import RunPlan, RunResult
 
 __all__ = [

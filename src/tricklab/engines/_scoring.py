@@ -21,7 +21,7 @@ import numpy as np
 
 from tricklab import _backend
 from tricklab.build import Target
-from tricklab.datasets import Dataset, Splits
+from tricklab.data import Dataset, Splits
 from tricklab.result import RunPlan, RunResult
 from tricklab.spec import Recipe
 

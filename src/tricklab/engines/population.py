@@ -34,7 +34,7 @@ import numpy as np
 
 from tricklab import _backend
 from tricklab.build import Target, build_model, compile_model, target_for
-from tricklab.datasets import Dataset
+from tricklab.data import Dataset
 from tricklab.engines import (
     Checkpointer,
     Control,

@@ -16,7 +16,7 @@ import numpy as np
 
 from tricklab import _backend
 from tricklab.build import Target, build_model, compile_model, target_for
-from tricklab.datasets import Dataset, Splits
+from tricklab.data import Dataset, Splits
 from tricklab.engines import (
     Checkpointer,
     Control,

@@ -5,7 +5,7 @@ layer without activation before the output layer, a regression loss on class lab
 on the test set, an id column among the features. :func:`lint` finds these without training
 and without importing Keras (a study is linted in well under a second). Rules that need the data
 (TL003, TL004, TL006, TL011, and TL010's exact list of logged names) run only when a loaded
-:class:`~tricklab.datasets.Dataset` is passed.
+:class:`~tricklab.data.Dataset` is passed.
 
 Each :class:`Finding` has a code (see :data:`RULES`), a severity (``"warning"``, or ``"hint"``
 for advice the lecture gives but a study may knowingly ignore), the variant it concerns, the
@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from tricklab.datasets import Dataset
+from tricklab.data import Dataset
 from tricklab.spec import StudySpec
 from tricklab.tools.lint._findings import (
     KERAS_DEFAULTS,

@@ -10,7 +10,7 @@ import numpy as np
 
 from tricklab.build import logged_names
 from tricklab.components import ONE_HOT_LOSSES, REGRESSION_LOSSES
-from tricklab.datasets import Dataset
+from tricklab.data import Dataset
 from tricklab.registry import Component
 from tricklab.spec import (
     ActivationLayer,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from tricklab.datasets import Dataset, ThoracicSpec, make_splits
+from tricklab.data import Dataset, ThoracicSpec, make_splits
 from tricklab.registry import Component
 from tricklab.spec import (
     StudySpec,

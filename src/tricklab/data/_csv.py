@@ -1,0 +1,442 @@
+"""A user's CSV: read as UTF-8, checked cell by cell, features made numeric (one-hot text)."""
+
+from __future__ import annotations
+
+import codecs
+import functools
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from tricklab import _validation
+from tricklab.data._builtin import stratified_sample
+from tricklab.data._dataset import Dataset, Intake, make_dataset
+from tricklab.data._specs import (
+    FLOAT32_MAX,
+    MAX_AUTO_CLASSES,
+    MAX_LEVELS,
+    MIN_ROWS_FOR_LEVELS,
+    NUMBER_PERCENT,
+    CsvSpec,
+    Task,
+)
+from tricklab.errors import DataError, not_utf8
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+# --- csv -------------------------------------------------------------------------------------
+
+
+def read_csv_text(path: str | Path) -> str:
+    """A CSV file's text: UTF-8, a leading byte-order mark dropped. Raises :class:`DataError`
+    naming the file when it is missing, a directory, unreadable or not UTF-8."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file.") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory; expected a CSV file.") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror}).") from None
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return data[bom:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path}: {not_utf8(exc, skipped=bom)}. tricklab reads CSV files as UTF-8; "
+            "save it as UTF-8."
+        ) from None
+
+
+@functools.lru_cache(maxsize=8)
+def load_csv(spec: CsvSpec, shown: str, resolved: str, mtime_ns: int, size: int) -> Dataset:
+    del mtime_ns, size  # cache key only
+    table = _CsvTable.read(spec, shown)
+    target = table.target_label()
+    table.check_complete()
+    text = table.text_labels(target)
+    classification, reason = table.is_classification(target)
+    kinds = table.check_features(target, text)
+    rows = len(table.frame)
+    sampled = None
+    if spec.limit is not None and spec.limit < len(table.frame):
+        labels = table.frame[target].astype(str).to_numpy() if classification else None
+        table.keep(labels, spec.limit)
+        sampled = len(table.frame)
+    x, feature_names, one_hot = table.features(target, kinds)
+    if classification:
+        y, class_names = table.classes(target)
+        task: Task = "binary" if len(class_names) == 2 else "multiclass"
+    else:
+        y, class_names, task = table.values(target), (), "regression"
+    return make_dataset(
+        name=Path(shown).name,
+        task=task,
+        x=x,
+        y=y,
+        test_fraction=spec.test,
+        standardize=spec.standardize,
+        feature_names=feature_names,
+        class_names=class_names,
+        source=resolved,
+        citation=None,
+        intake=Intake(
+            rows=rows,
+            columns=len(table.frame.columns),
+            task_reason=reason,
+            target=table.column(target),
+            numeric=sum(kind != "text" for kind in kinds.values()),
+            one_hot=one_hot,
+            sampled=sampled,
+        ),
+    )
+
+
+_Kind = Literal["number", "bool", "text"]
+
+
+@dataclass
+class _CsvTable:
+    """A CSV file read by pandas, with each row's line number in the file for messages."""
+
+    spec: CsvSpec
+    shown: str
+    frame: pd.DataFrame
+    first_line: int  # line number of data row 0
+
+    @classmethod
+    def read(cls, spec: CsvSpec, shown: str) -> _CsvTable:
+        import pandas as pd
+
+        empty = (
+            f"{shown}: the file is empty; expected a header row and at least 2 data rows."
+            if spec.header
+            else f"{shown}: the file is empty; expected at least 2 data rows."
+        )
+        text = read_csv_text(shown)
+        if not text.strip():
+            raise DataError(empty)
+        options: dict[str, Any] = {"sep": spec.delimiter, "skip_blank_lines": False}
+        try:
+            frame = pd.read_csv(
+                io.StringIO(text),
+                header=0 if spec.header else None,
+                dtype=dict.fromkeys(spec.text_columns, str),  # the cells as written
+                **options,
+            )
+            if spec.header:
+                _check_unique_names(shown, text, options)
+        except pd.errors.EmptyDataError:
+            raise DataError(empty) from None
+        except pd.errors.ParserError as exc:
+            raise DataError(f"{shown}: cannot parse as CSV: {exc}") from None
+        table = cls(spec, shown, frame, 2 if spec.header else 1)
+        table.drop_blank_lines(text.splitlines())
+        if len(table.frame) == 0:
+            raise DataError(empty)
+        if len(table.frame) < 2:
+            raise DataError(f"{shown}: only 1 data row; at least 2 are needed.")
+        return table
+
+    def drop_blank_lines(self, lines: list[str]) -> None:
+        """With ``skip_blank_lines=False`` a blank line is an all-missing row: drop those."""
+        all_missing = self.frame.isna().all(axis=1).to_numpy()
+        blank = [
+            row
+            for row in np.flatnonzero(all_missing)
+            if (line := row + self.first_line - 1) < len(lines) and not lines[line].strip()
+        ]
+        self.frame = self.frame.drop(index=self.frame.index[blank])
+
+    def line(self, position: int) -> int:
+        return int(self.frame.index[position]) + self.first_line
+
+    def column(self, label: Any) -> str:
+        return f"'{label}'" if self.spec.header else str(label)
+
+    def target_label(self) -> Any:
+        columns = list(self.frame.columns)
+        target = self.spec.target
+        listed = ", ".join(str(c) for c in columns)
+        if isinstance(target, int):
+            if target < len(columns):
+                return columns[target]
+            raise DataError(
+                f"{self.shown}: target column {target} not found; the file has {len(columns)} "
+                f"columns (0-based indices 0-{len(columns) - 1}). Columns: {listed}."
+            )
+        if target in columns:
+            return target
+        hint = _validation.did_you_mean(target, [str(c) for c in columns])
+        raise DataError(
+            f"{self.shown}: target column '{target}' not found.{hint} Columns: {listed}."
+        )
+
+    def text_labels(self, target: Any) -> set[Any]:
+        """The column labels that ``text_columns`` names (checked: present, not the target)."""
+        columns = list(self.frame.columns)
+        listed = ", ".join(str(c) for c in columns)
+        labels = set()
+        for ref in self.spec.text_columns:
+            if isinstance(ref, int):
+                if ref >= len(columns):
+                    raise DataError(
+                        f"{self.shown}: text_columns: column {ref} not found; the file has "
+                        f"{len(columns)} columns (0-based indices 0-{len(columns) - 1})."
+                    )
+                label = columns[ref]
+            elif ref in columns:
+                label = ref
+            else:
+                hint = _validation.did_you_mean(ref, [str(c) for c in columns])
+                raise DataError(
+                    f"{self.shown}: text_columns: column '{ref}' not found.{hint} "
+                    f"Columns: {listed}."
+                )
+            if label == target:
+                raise DataError(
+                    f"{self.shown}: text_columns names the target column {self.column(target)}; "
+                    'it lists feature columns. For text classes set task = "classification".'
+                )
+            labels.add(label)
+        return labels
+
+    def check_complete(self) -> None:
+        missing = self.frame.isna().to_numpy()
+        if not missing.any():
+            return
+        rows, cols = np.nonzero(missing)
+        where = f"line {self.line(rows[0])}, column {self.column(self.frame.columns[cols[0]])}"
+        more = len(rows) - 1
+        if more:
+            lines = sorted({self.line(r) for r in rows[1:]})
+            listed = ", ".join(map(str, lines[:5])) + (", ..." if len(lines) > 5 else "")
+            s = "s" if more > 1 else ""
+            raise DataError(
+                f"{self.shown}: {where}: missing value (and {more} more missing value{s}, "
+                f"on line{'s' if len(lines) > 1 else ''} {listed}). tricklab does not impute; "
+                "fill or drop the rows."
+            )
+        raise DataError(
+            f"{self.shown}: {where}: missing value. tricklab does not impute; fill or drop the row."
+        )
+
+    def is_classification(self, target: Any) -> tuple[bool, str]:
+        """Whether the target is classes, and why (for :func:`describe_intake`)."""
+        import pandas as pd
+
+        series = self.frame[target]
+        numeric = _is_number_column(series)
+        if self.spec.task == "regression":
+            if not numeric:
+                bad = _first_non_number(series)
+                raise DataError(
+                    f"{self.shown}: task = 'regression' but target column {self.column(target)} "
+                    f"is not numeric (line {self.line(bad)}: {_plain(series.iloc[bad])!r})."
+                )
+            return False, 'task = "regression" in the dataset table'
+        if self.spec.task == "classification":
+            return True, 'task = "classification" in the dataset table'
+        if pd.api.types.is_bool_dtype(series):
+            return True, "true/false target -> classification"
+        if not numeric:
+            return True, "text target -> classification"
+        values = series.to_numpy(dtype=np.float64)
+        if not bool(np.all(np.isfinite(values)) and np.all(values == np.round(values))):
+            return False, "float target -> regression"
+        distinct = len(np.unique(values))
+        if distinct <= MAX_AUTO_CLASSES:
+            return True, f"integer target with {distinct} distinct values -> classification"
+        return False, (
+            f"more than {MAX_AUTO_CLASSES} distinct integer values ({distinct}) -> regression "
+            '(set task = "classification" to override)'
+        )
+
+    def check_features(self, target: Any, text: set[Any]) -> dict[Any, _Kind]:
+        """How each feature column is used, after the intake rules (on every row, before
+        ``limit``): a column that is mostly numbers must be all numbers; numbers must fit in
+        float32; a text column must not have too many distinct values."""
+        import pandas as pd
+
+        kinds: dict[Any, _Kind] = {}
+        for label in self.frame.columns:
+            if label == target:
+                continue
+            series = self.frame[label]
+            if label in text:
+                kinds[label] = "text"
+            elif pd.api.types.is_bool_dtype(series):
+                kinds[label] = "bool"
+            elif _is_number_column(series):
+                kinds[label] = "number"
+            else:
+                numbers = pd.to_numeric(series, errors="coerce")
+                bad = np.flatnonzero(numbers.isna().to_numpy())
+                if len(bad) == 0:  # numbers pandas kept as text (integers beyond int64)
+                    self.frame[label] = numbers.astype(np.float64)
+                    kinds[label] = "number"
+                elif (len(series) - len(bad)) * 100 >= NUMBER_PERCENT * len(series):
+                    self._mostly_numbers(label, bad)
+                else:
+                    kinds[label] = "text"
+            if kinds[label] == "number":
+                self._check_finite(self.frame[label].to_numpy(dtype=np.float64), label)
+            elif kinds[label] == "text":
+                self._check_levels(label)
+        return kinds
+
+    def _mostly_numbers(self, label: Any, bad: np.ndarray) -> None:
+        series = self.frame[label]
+        cells = ", ".join(
+            f"line {self.line(row)}: {str(series.iloc[row])!r}" for row in bad[:5]
+        ) + (", ..." if len(bad) > 5 else "")
+        ref = f'"{label}"' if self.spec.header else str(self.frame.columns.get_loc(label))
+        raise DataError(
+            f"{self.shown}: column {self.column(label)}: {len(bad)} of {len(series)} cells are "
+            f"not numbers: {cells}. A column that is {NUMBER_PERCENT}% numbers or more is read "
+            "as numbers; fix these cells, or make the column text on purpose with "
+            f"text_columns = [{ref}] in the dataset table."
+        )
+
+    def _check_levels(self, label: Any) -> None:
+        rows = len(self.frame)
+        levels = int(self.frame[label].astype(str).nunique())
+        limit = self.spec.max_categories
+        where = f"{self.shown}: column {self.column(label)}: {levels} distinct text values"
+        if limit is not None:
+            if levels > limit:
+                raise DataError(
+                    f"{where}, more than max_categories = {limit}; each value becomes a one-hot "
+                    f"feature. Drop the column, or set max_categories = {levels} in the "
+                    "dataset table."
+                )
+            return
+        if rows >= MIN_ROWS_FOR_LEVELS and (levels > MAX_LEVELS or levels > rows / 2):
+            raise DataError(
+                f"{where} in {rows} rows; each value becomes a one-hot feature, and a text "
+                f"column may have at most {MAX_LEVELS} values and at most half as many as rows "
+                f"({rows // 2}). Drop the column (an identifier or free text?), or allow it with "
+                f"max_categories = {levels} in the dataset table."
+            )
+
+    def keep(self, labels: np.ndarray | None, limit: int) -> None:
+        if labels is None:
+            rng = np.random.default_rng(0)
+            rows = np.sort(rng.choice(len(self.frame), size=limit, replace=False))
+        else:
+            rows = stratified_sample(labels, limit, source=self.shown)
+        self.frame = self.frame.iloc[rows]
+
+    def features(
+        self, target: Any, kinds: dict[Any, _Kind]
+    ) -> tuple[np.ndarray, tuple[str, ...], dict[str, int]]:
+        """Numeric columns as they are, booleans as 0/1, text columns one-hot (``col=value``);
+        and the one-hot columns with their number of levels."""
+        import pandas as pd
+
+        parts: list[np.ndarray] = []
+        names: list[str] = []
+        one_hot: dict[str, int] = {}
+        for label, kind in kinds.items():
+            series = self.frame[label]
+            if kind == "text":
+                dummies = pd.get_dummies(series.astype(str), prefix=str(label), prefix_sep="=")
+                parts.append(dummies.to_numpy(dtype=np.float64))
+                names.extend(str(c) for c in dummies.columns)
+                one_hot[str(label)] = dummies.shape[1]
+            else:
+                parts.append(series.to_numpy(dtype=np.float64)[:, None])
+                names.append(str(label))
+        if not parts:
+            raise DataError(
+                f"{self.shown}: no feature columns besides the target {self.column(target)}."
+            )
+        return np.hstack(parts).astype(np.float32), tuple(names), one_hot
+
+    def _check_finite(self, values: np.ndarray, label: Any) -> None:
+        """Every value finite, and finite in float32 (1e300 would become inf)."""
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            raise DataError(
+                f"{self.shown}: line {self.line(bad[0])}, column {self.column(label)}: "
+                f"{values[bad[0]]} is not a finite number."
+            )
+        huge = np.flatnonzero(np.abs(values) > FLOAT32_MAX)
+        if len(huge):
+            raise DataError(
+                f"{self.shown}: line {self.line(huge[0])}, column {self.column(label)}: "
+                f"{float(values[huge[0]])!r} is outside the range of float32 (about "
+                f"±{FLOAT32_MAX:.1e}), which tricklab trains in. Rescale the column (change "
+                "its unit) so every value fits."
+            )
+
+    def classes(self, target: Any) -> tuple[np.ndarray, tuple[str, ...]]:
+        """Labels 0..K-1 in sorted class order, and the class names."""
+        series = self.frame[target]
+        if _is_number_column(series):
+            values = series.to_numpy(dtype=np.float64)
+            names_of = _number_name
+        else:
+            values = series.astype(str).to_numpy()
+            names_of = str
+        classes, labels = np.unique(values, return_inverse=True)
+        names = tuple(names_of(c) for c in classes)
+        if len(names) < 2:
+            raise DataError(
+                f"{self.shown}: target column {self.column(target)} has a single class "
+                f"({names[0]!r}); classification needs at least 2."
+            )
+        return labels.astype(np.int64).reshape(-1), names
+
+    def values(self, target: Any) -> np.ndarray:
+        values = self.frame[target].to_numpy(dtype=np.float64)
+        self._check_finite(values, target)
+        return values.astype(np.float32)
+
+
+def _check_unique_names(shown: str, text: str, options: dict[str, Any]) -> None:
+    """Column names as written in the header (pandas renames a repeated ``a`` to ``a.1``)."""
+    import pandas as pd
+
+    header = pd.read_csv(
+        io.StringIO(text), header=None, nrows=1, dtype=str, keep_default_na=False, **options
+    )
+    names = [str(name) for name in header.iloc[0]] if len(header) else []
+    for name in dict.fromkeys(names):
+        where = [i for i, other in enumerate(names) if other == name]
+        if name and len(where) > 1:
+            times = "twice" if len(where) == 2 else f"{len(where)} times"
+            at = ", ".join(map(str, where[:-1])) + f" and {where[-1]}"
+            raise DataError(
+                f"{shown}: line 1: column name '{name}' appears {times} (0-based columns {at}); "
+                "column names must be unique. Rename or drop the repeats."
+            )
+
+
+def _is_number_column(series: pd.Series) -> bool:
+    import pandas as pd
+
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def _first_non_number(series: pd.Series) -> int:
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(series):
+        return 0
+    bad = np.flatnonzero(pd.to_numeric(series, errors="coerce").isna().to_numpy())
+    return int(bad[0]) if len(bad) else 0
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value (for messages)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _number_name(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))

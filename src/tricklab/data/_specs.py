@@ -1,0 +1,218 @@
+"""The ``dataset`` entry of a study: built-in names and CSV options, checked without data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tricklab import _validation
+from tricklab.errors import SpecError
+
+if TYPE_CHECKING:
+    pass
+
+
+Task = Literal["binary", "multiclass", "regression"]
+
+THORACIC_COLUMNS: tuple[str, ...] = (
+    "id", "DGN", "PRE4", "PRE5", "PRE6", "PRE7", "PRE8", "PRE9", "PRE10", "PRE11",
+    "PRE14", "PRE17", "PRE19", "PRE25", "PRE30", "PRE32", "AGE",
+)  # fmt: skip
+THORACIC_CLASSES: tuple[str, str] = ("survived", "died")
+THORACIC_CITATION = (
+    'M. Zięba, J. M. Tomczak, M. Lubicz, J. Świątek (2014), "Boosted SVM for extracting rules '
+    "from imbalanced data in application to prediction of the post-operative life expectancy in "
+    'the lung cancer patients", Applied Soft Computing 14, 99-108. Data: UCI Machine Learning '
+    "Repository, Thoracic Surgery Data (CC BY 4.0)."
+)
+FASHION_CITATION = (
+    'H. Xiao, K. Rasul, R. Vollgraf (2017), "Fashion-MNIST: a Novel Image Dataset for '
+    'Benchmarking Machine Learning Algorithms", arXiv:1708.07747. Data: Zalando SE (MIT licence).'
+)
+#: Targets with at most this many distinct integer values are classes when ``task = "auto"``.
+MAX_AUTO_CLASSES = 20
+#: A CSV feature column with at least this percentage of numbers must be all numbers.
+NUMBER_PERCENT = 90
+#: Without ``max_categories``, a text feature column of a table with at least
+#: ``MIN_ROWS_FOR_LEVELS`` rows may have at most ``MAX_LEVELS`` distinct values, and at most
+#: half as many as the table has rows.
+MAX_LEVELS = 50
+MIN_ROWS_FOR_LEVELS = 50
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+# --- specs -----------------------------------------------------------------------------------
+
+_CONFIG = ConfigDict(frozen=True, extra="forbid", strict=True)
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+
+
+class ThoracicSpec(BaseModel):
+    """The built-in Thoracic Surgery data (470 patients, binary: died within one year)."""
+
+    model_config = _CONFIG
+    name: Literal["thoracic"]
+    keep_id: bool = False
+    test: Fraction = 0.2
+
+
+class FashionMnistSpec(BaseModel):
+    """Fashion-MNIST; ``limit`` keeps a stratified sample of the training images (seed 0)."""
+
+    model_config = _CONFIG
+    name: Literal["fashion_mnist"]
+    limit: int | None = Field(default=None, ge=1)
+
+
+class CsvSpec(BaseModel):
+    """A CSV file; ``target`` is a column name, or a 0-based column index.
+
+    ``max_categories`` allows text feature columns with up to that many distinct values (each
+    becomes a one-hot feature); ``text_columns`` names feature columns to read as text (one-hot)
+    even though they hold numbers.
+    """
+
+    model_config = _CONFIG
+    csv: str
+    target: str | int
+    header: bool = True
+    delimiter: str = ","
+    test: Fraction = 0.2
+    task: Literal["auto", "classification", "regression"] = "auto"
+    standardize: bool = True
+    limit: int | None = Field(default=None, ge=1)
+    max_categories: int | None = Field(default=None, ge=1)
+    text_columns: tuple[str | int, ...] = ()
+
+    @field_validator("csv", mode="before")
+    @classmethod
+    def _csv_path(cls, value: Any) -> Any:
+        if not isinstance(value, str) or not value.strip():
+            raise _validation.own_error(
+                f"must be a non-empty string (the CSV file's path). Received: "
+                f"csv={_validation.show(value)}."
+            )
+        return value
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _target_kind(cls, value: Any) -> Any:
+        ok_int = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        if not (ok_int or (isinstance(value, str) and value)):
+            raise _validation.own_error(
+                "must be a column name (a string) or a 0-based column index (an int >= 0). "
+                f"Received: target={_validation.show(value)}."
+            )
+        return value
+
+    @field_validator("text_columns", mode="before")
+    @classmethod
+    def _column_list(cls, value: Any) -> Any:
+        items = value if isinstance(value, list | tuple) else None
+        if items is None or not all(_is_column_ref(item) for item in items):
+            raise _validation.own_error(
+                "must be a list of column names (strings) or 0-based column indices "
+                f"(ints >= 0). Received: text_columns={_validation.show(value)}."
+            )
+        return tuple(items)
+
+    @field_validator("delimiter", mode="before")
+    @classmethod
+    def _one_char(cls, value: Any) -> Any:
+        if not isinstance(value, str) or len(value) != 1:
+            raise _validation.own_error(
+                f"must be a single character. Received: delimiter={_validation.show(value)}."
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _index_without_header(self) -> CsvSpec:
+        if not self.header and isinstance(self.target, str):
+            raise _validation.own_error(
+                "must be a 0-based column index (an int) when header = false. "
+                f"Received: target={_validation.show(self.target)}.",
+                at="target",
+            )
+        names = [c for c in self.text_columns if isinstance(c, str)]
+        if not self.header and names:
+            raise _validation.own_error(
+                "must hold 0-based column indices (ints) when header = false. "
+                f"Received: text_columns={_validation.show(list(self.text_columns))}.",
+                at="text_columns",
+            )
+        return self
+
+
+def _is_column_ref(value: Any) -> bool:
+    """A column name (a non-empty string) or a 0-based index (an int >= 0, not a bool)."""
+    if isinstance(value, str):
+        return bool(value)
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+DatasetSpec = ThoracicSpec | FashionMnistSpec | CsvSpec
+_BUILTIN: dict[str, type[ThoracicSpec] | type[FashionMnistSpec]] = {
+    "fashion_mnist": FashionMnistSpec,
+    "thoracic": ThoracicSpec,
+}
+_EXPECTED = (
+    f"Expected one of: {', '.join(sorted(_BUILTIN))}, "
+    'or a table {csv = "file.csv", target = "column"}.'
+)
+
+
+def parse_dataset(value: Any) -> DatasetSpec:
+    """Check a study's ``dataset`` entry: a name, a table, or a spec. Raises :class:`SpecError`.
+
+    Messages are relative to the dataset table (``"test: must be a float in (0, 1). ..."``).
+    """
+    if isinstance(value, ThoracicSpec | FashionMnistSpec | CsvSpec):
+        return value
+    if isinstance(value, str):
+        return _validate(_builtin_class(value), {"name": value})
+    if isinstance(value, Mapping):
+        table = dict(value)
+        if "csv" in table:
+            return _validate(CsvSpec, table)
+        if "name" in table:
+            return _validate(_builtin_class(table["name"]), table)
+        raise SpecError(
+            "a dataset table needs name = (a built-in dataset) or csv = (a file) with target = "
+            f"(a column). {_EXPECTED} Received: {_validation.show(table)}."
+        )
+    raise SpecError(
+        f"must be a dataset name or a table. {_EXPECTED} Received: {_validation.show(value)}."
+    )
+
+
+def _builtin_class(name: Any) -> type[ThoracicSpec] | type[FashionMnistSpec]:
+    if isinstance(name, str) and name in _BUILTIN:
+        return _BUILTIN[name]
+    hint = _validation.did_you_mean(name, list(_BUILTIN)) if isinstance(name, str) else ""
+    shown = f"'{name}'" if isinstance(name, str) else _validation.show(name)
+    raise SpecError(f"unknown dataset {shown}.{hint} {_EXPECTED}")
+
+
+def _validate(model: type[BaseModel], table: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(table)
+    except ValidationError as exc:
+        raise SpecError(_validation.translate(exc, model, table)) from None
+
+
+class DatasetRegistry:
+    """The built-in datasets by name; :meth:`get` accepts whatever :func:`parse_dataset` does."""
+
+    def names(self) -> list[str]:
+        return sorted(_BUILTIN)
+
+    def get(self, value: Any) -> DatasetSpec:
+        return parse_dataset(value)
+
+    def __contains__(self, name: object) -> bool:
+        return name in _BUILTIN
+
+
+DATASETS = DatasetRegistry()

@@ -1,0 +1,127 @@
+"""Train / validation / test splits per seed, standardised with the training part only."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from tricklab.data._dataset import Dataset
+from tricklab.errors import DataError
+
+if TYPE_CHECKING:
+    pass
+
+
+# --- splits ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Splits:
+    """Train / validation / test arrays for one seed (fresh, writable arrays).
+
+    ``rows`` says which rows of the dataset each part holds: ``train`` and ``validation`` index
+    ``dataset.x``; ``test`` indexes ``dataset.x_test`` when the dataset has an official test
+    split, else ``dataset.x``. Engines that keep one copy of the data use them.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    validation_is_test: bool
+    feature_mean: np.ndarray | None
+    feature_std: np.ndarray | None
+    rows: dict[str, np.ndarray]
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.y_train), "validation": len(self.y_val), "test": len(self.y_test)}
+
+
+def make_splits(dataset: Dataset, *, validation: float | Literal["test"], seed: int) -> Splits:
+    """Split ``dataset`` for one seed.
+
+    1. test: the official test split if there is one, else a seeded hold-out of
+       ``dataset.test_fraction`` (stratified for classification);
+    2. validation: a seeded fraction of the rest (stratified), or ``"test"``: the test arrays;
+    3. standardisation (if ``dataset.standardize``) with the training part's mean and std.
+    """
+    if not (validation == "test" or (isinstance(validation, float) and 0 < validation < 1)):
+        raise ValueError(f"validation must be a float in (0, 1) or 'test', not {validation!r}")
+    if not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an int in [0, 2**32), not {seed!r}")
+    everything = np.arange(len(dataset.y))
+    if dataset.x_test is not None and dataset.y_test is not None:
+        rest, test = everything, np.arange(len(dataset.y_test))
+        x_test_pool, y_test_pool = dataset.x_test, dataset.y_test
+    elif dataset.test_fraction is not None:
+        rest, test = _hold_out(dataset, everything, dataset.y, dataset.test_fraction, seed, "test")
+        x_test_pool, y_test_pool = dataset.x, dataset.y
+    else:
+        raise ValueError(f"{dataset.name}: no official test split and no test_fraction")
+    if validation == "test":
+        train, val = rest, test
+    else:
+        train, val = _hold_out(dataset, rest, dataset.y[rest], validation, seed, "validation")
+    x_train, y_train = dataset.x[train], dataset.y[train]
+    x_test, y_test = x_test_pool[test], y_test_pool[test]
+    mean = std = None
+    if dataset.standardize:
+        mean, std = _moments(x_train)
+        x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
+    if validation == "test":
+        x_val, y_val = x_test, y_test
+    else:
+        x_val, y_val = dataset.x[val], dataset.y[val]
+        if mean is not None:
+            x_val = (x_val - mean) / std
+    rows = {"train": train, "validation": val, "test": test}
+    return Splits(
+        x_train, y_train, x_val, y_val, x_test, y_test, validation == "test", mean, std, rows
+    )
+
+
+def _hold_out(
+    dataset: Dataset, rows: np.ndarray, y: np.ndarray, fraction: float, seed: int, what: str
+) -> list[np.ndarray]:
+    """``[rows_keep, rows_out]``: a seeded hold-out of ``rows``, stratified for classification."""
+    from sklearn.model_selection import train_test_split
+
+    stratify = None if dataset.task == "regression" else y
+    kind = "stratified " if stratify is not None else ""
+    problem = _hold_out_problem(dataset, y, fraction, what) if stratify is not None else None
+    if problem is None:
+        try:
+            return train_test_split(rows, test_size=fraction, stratify=stratify, random_state=seed)
+        except ValueError as exc:
+            problem = str(exc)
+    raise DataError(
+        f"{dataset.name}: cannot hold out a {kind}{what} split of {fraction:g} from {len(y)} "
+        f"rows: {problem}. Use more data (or a larger limit) or another fraction."
+    )
+
+
+def _hold_out_problem(dataset: Dataset, y: np.ndarray, fraction: float, what: str) -> str | None:
+    """Why a stratified hold-out is impossible (scikit-learn's conditions), or None."""
+    counts = np.bincount(y, minlength=dataset.n_classes)
+    present = np.flatnonzero(counts)
+    n_out = math.ceil(fraction * len(y))
+    rare = [k for k in present if counts[k] < 2]
+    if rare:
+        return f"class {dataset.class_names[rare[0]]!r} has only 1 row"
+    if n_out < len(present):
+        return f"the {what} split would have {n_out} rows, fewer than the {len(present)} classes"
+    if len(y) - n_out < len(present):
+        return f"the rest would have {len(y) - n_out} rows, fewer than the {len(present)} classes"
+    return None
+
+
+def _moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = x.mean(axis=0, dtype=np.float64).astype(np.float32)
+    std = x.std(axis=0, dtype=np.float64).astype(np.float32)
+    std[std == 0] = 1.0
+    return mean, std
