@@ -12,7 +12,6 @@ import pytest
 
 from tricklab.engines import solo
 from tricklab.spec import StudySpec
-from tricklab.store import RunStore
 from tricklab.study import RunEvent, run_study
 
 
@@ -140,15 +139,41 @@ def test_the_engine_joins_the_run_key(study: dict, tmp_path: Path) -> None:
     assert index["engines"] == ["population"]
 
 
-def test_split_is_fixed_per_study_unless_resplit(study: dict, tmp_path: Path) -> None:
-    plain = run_study(StudySpec.from_dict(study).select(["bce"]), out=tmp_path / "a")
-    study["resplit"] = True
-    resplit = run_study(StudySpec.from_dict(study).select(["bce"]), out=tmp_path / "b")
-    store_a, store_b = RunStore(tmp_path / "a" / "tiny"), RunStore(tmp_path / "b" / "tiny")
-    split_seeds = [
-        json.loads((s.run_dir("bce", seed) / "spec.json").read_text())["split_seed"]
-        for s in (store_a, store_b)
-        for seed in (0, 1)
-    ]
-    assert split_seeds == [0, 0, 0, 1]
-    assert plain.results[0].test != resplit.results[1].test
+@pytest.mark.parametrize("engine", ["solo", "population"])
+def test_split_is_fixed_per_study_unless_resplit(
+    study: dict, tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows each run actually trains, validates and tests on, as the engine receives them."""
+    from tricklab import engines
+
+    seen: dict[tuple[str, str, int], dict[str, tuple[int, ...]]] = {}
+    real = engines.get
+
+    def spying(name: str) -> Any:
+        engine_ = real(name)
+        run = engine_.run
+
+        def record(tasks: Any, *args: Any, **kwargs: Any) -> Any:
+            for task in tasks:
+                rows = {part: tuple(r.tolist()) for part, r in task.splits.rows.items()}
+                seen[(out_name, task.plan.variant, task.plan.seed)] = rows
+            return run(tasks, *args, **kwargs)
+
+        engine_.run = record
+        return engine_
+
+    monkeypatch.setattr(engines, "get", spying)
+    for out_name, resplit in (("fixed", False), ("resplit", True)):
+        study["resplit"] = resplit
+        run_study(StudySpec.from_dict(study), out=tmp_path / out_name, engine=engine)
+    assert len(seen) == 8
+    fixed = {key[1:]: rows for key, rows in seen.items() if key[0] == "fixed"}
+    drawn = {key[1:]: rows for key, rows in seen.items() if key[0] == "resplit"}
+    assert len({str(rows) for rows in fixed.values()}) == 1  # one split for every run
+    for variant_seed, rows in fixed.items():
+        train, val, test = (set(rows[p]) for p in ("train", "validation", "test"))
+        assert not (train & val or train & test or val & test), variant_seed
+    # resplit: each seed its own split, the same for every variant (paired comparisons)
+    assert drawn[("bce", 0)] == drawn[("mse", 0)] and drawn[("bce", 1)] == drawn[("mse", 1)]
+    assert drawn[("bce", 0)]["test"] != drawn[("bce", 1)]["test"]
+    assert drawn[("bce", 0)] == fixed[("bce", 0)]  # seed 0 draws the study's split_seed 0
