@@ -470,14 +470,11 @@ class StudySpec(_Spec):
         return self.model_copy(update=update)
 
     def _first_seeds(self, n: int) -> tuple[int, ...]:
-        """``--seeds N``: the study's first N seeds. A study that counts its seeds (0..K-1)
-        extends to 0..N-1; a study that lists other seeds has no N+1-th one to add."""
+        """``--seeds N``: the first N seeds; a counted study (seeds 0..K-1) extends to 0..N-1."""
         if n < 1:
             raise SpecError(f"--seeds must be an int >= 1. Received: {n}.")
-        if n <= len(self.seeds):
-            return self.seeds[:n]
-        if self.seeds == tuple(range(len(self.seeds))):
-            return tuple(range(n))
+        if n <= len(self.seeds) or self.seeds == tuple(range(len(self.seeds))):
+            return (*self.seeds, *range(len(self.seeds), n))[:n]
         raise SpecError(
             f"--seeds {n}: the study lists {len(self.seeds)} seeds "
             f"({', '.join(map(str, self.seeds))}), so at most {len(self.seeds)} can be taken. "
