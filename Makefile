@@ -5,10 +5,14 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 STUDY  ?= studies/thoracic-losses.toml
 
-.PHONY: demo test stress setup setup-dev lint format clean
+.PHONY: demo test stress setup setup-dev lint format clean screenshot
 
 demo: setup
 	$(BIN)/tricklab run $(STUDY)
+
+# The README's picture of report.html (1280 px, the top of the page) after the demo study.
+screenshot: demo
+	$(BIN)/python scripts/screenshot.py runs/thoracic-losses/report.html docs/report.png
 
 test: setup-dev
 	$(BIN)/python -m pytest -n 2 --durations=15 $(PYTEST_ARGS)
@@ -28,7 +32,7 @@ $(VENV)/.setup: pyproject.toml constraints.txt | $(BIN)/python
 
 $(VENV)/.setup-dev: $(VENV)/.setup
 	scripts/system-deps.sh test
-	$(PIP) -e '.[dev,tensorflow]'
+	$(PIP) -e '.[dev,tensorflow,ray,search,mlflow]'
 	touch $@
 
 setup: $(VENV)/.setup
