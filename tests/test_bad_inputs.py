@@ -73,8 +73,8 @@ CASES = [
         None,
         [
             "{file}: unknown key 'sedes'. Did you mean 'seeds'? Expected one of: baseline, "
-            "dataset, description, diagnostics, grid, lint, model, name, primary_metric, "
-            "resplit, seeds, split_seed, train, validation, variants."
+            "cv, dataset, description, diagnostics, grid, lint, model, name, primary_metric, "
+            "resplit, search, seeds, split_seed, train, validation, variants."
         ],
     ),
     (
@@ -209,6 +209,31 @@ CASES = [
         [
             "{file}: dataset: {csv}: line 3, column 'b': missing value. tricklab does not impute; "
             "fill or drop the row."
+        ],
+    ),
+    (
+        "cv-with-seeds",
+        BASE.replace("seeds = 2", "seeds = 2\ncv = {folds = 5}"),
+        None,
+        [
+            "{file}: cv: cv draws each repeat's folds and models with seed r, and carves "
+            "validation from the training folds; drop seeds, resplit, split_seed and validation "
+            '= "test" (set cv.repeats instead). Received: cv with seeds=[0, 1].'
+        ],
+    ),
+    (
+        "cv-one-fold",
+        BASE.replace("seeds = 2", "cv = {folds = 1, repeats = 2}"),
+        None,
+        ["{file}: cv.folds: must be an int >= 2. Received: folds=1."],
+    ),
+    (
+        "cv-more-folds-than-rows-of-a-class",
+        CSV_STUDY.format(target="y").replace("[model]", "cv = {folds = 3}\n[model]"),
+        "a,y\n1,0\n2,0\n3,0\n4,1\n5,1\n6,0\n7,0\n8,0\n",
+        [
+            "{file}: cv.folds: dataset 'data.csv' has 2 rows of class '1', fewer than the "
+            "folds; stratified folds need at least one per fold. Received: folds=3."
         ],
     ),
     (

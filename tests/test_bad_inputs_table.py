@@ -193,7 +193,7 @@ CASES = [
         "study-unknown-key",
         ["run", "tiny.toml"],
         r"tiny\.toml: unknown key 'sedes'\. Did you mean 'seeds'\? Expected one of: baseline, "
-        r"dataset, .*, variants\.",
+        r"cv, dataset, .*, variants\.",
         files(**{"tiny.toml": TINY_TOML.replace("seeds", "sedes")}),
     ),
     Case(

@@ -7,8 +7,9 @@ import inspect
 import keras
 import pytest
 
-from tricklab import components
-from tricklab.components import (
+from tricklab.spec import components
+from tricklab.spec._registry import ComponentError, resolve
+from tricklab.spec.components import (
     ACTIVATIONS,
     EXCLUDED_ACTIVATIONS,
     EXCLUDED_LOSSES,
@@ -17,7 +18,6 @@ from tricklab.components import (
     REGISTRIES,
     REGULARIZERS,
 )
-from tricklab.registry import ComponentError, resolve
 
 TABLE_REGISTRIES = [r for r in REGISTRIES.values() if r.kind not in ("activation", "metric")]
 

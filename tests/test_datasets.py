@@ -18,18 +18,9 @@ import numpy as np
 import pydantic
 import pytest
 
-from tricklab.data import (
-    DATASETS,
-    CsvSpec,
-    FashionMnistSpec,
-    ThoracicSpec,
-    _idx,
-    describe_datasets,
-    load_dataset,
-    make_splits,
-    parse_dataset,
-)
+from tricklab.data import _idx, describe_datasets, load_dataset, make_splits
 from tricklab.errors import DataError, SpecError
+from tricklab.spec import DATASETS, CsvSpec, FashionMnistSpec, ThoracicSpec, parse_dataset
 
 DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 needs_debian = pytest.mark.skipif(
@@ -219,7 +210,7 @@ def test_parse_dataset_errors(value: object, problems: list[str]) -> None:
 
 def test_reading_a_spec_imports_no_heavy_library() -> None:
     code = (
-        "import sys, tricklab.data as d; d.parse_dataset('thoracic'); "
+        "import sys, tricklab.spec as s; s.parse_dataset('thoracic'); "
         "print(sorted(m for m in ('keras', 'jax', 'tensorflow', 'sklearn', 'pandas') "
         "if m in sys.modules))"
     )

@@ -262,7 +262,11 @@ def test_intake_of_a_sample_and_of_the_built_in_data(tmp_path: Path) -> None:
 def test_predict_features_reject_an_unseen_text_value(tmp_path: Path) -> None:
     from tricklab.export import _features
 
-    index = {"dataset": {"feature_names": ["age", "colour=blue", "colour=green", "colour=red"]}}
+    index = {
+        "resolved": {
+            "dataset": {"feature_names": ["age", "colour=blue", "colour=green", "colour=red"]}
+        }
+    }
     ok = tmp_path / "ok.csv"
     ok.write_text("colour,age\nred,30\nblue,41\n")
     x = _features(ok, index, [4], True)
@@ -287,7 +291,7 @@ def test_predict_features_reject_an_unseen_text_value(tmp_path: Path) -> None:
 def test_predict_reads_text_values_as_written(tmp_path: Path) -> None:
     from tricklab.export import _features
 
-    index = {"dataset": {"feature_names": ["zip=01", "zip=1.0", "x"]}}
+    index = {"resolved": {"dataset": {"feature_names": ["zip=01", "zip=1.0", "x"]}}}
     path = tmp_path / "p.csv"
     path.write_text("zip,x\n01,5\n1.0,6\n")  # pandas alone would read 1.0 and 1.0
     assert _features(path, index, [3], True).tolist() == [[1, 0, 5], [0, 1, 6]]

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tricklab import _backend, components
+from tricklab import _backend
 from tricklab.errors import SpecError
-from tricklab.spec import StudySpec
+from tricklab.spec import StudySpec, components
 
 keras = _backend.keras()
 

@@ -9,7 +9,7 @@ import pytest
 from tricklab.data import _idx
 from tricklab.report import build_report
 from tricklab.spec import load_study
-from tricklab.study import check_study, load_data, run_study
+from tricklab.study import resolve, run_study
 from tricklab.tools.lint import active, lint
 
 STUDIES = sorted((Path(__file__).parents[1] / "studies").glob("*.toml"))
@@ -41,9 +41,7 @@ def test_the_lecture_studies_are_all_shipped() -> None:
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)
 def test_shipped_study_lints_as_documented(path: Path) -> None:
     spec = load_study(path)
-    dataset = load_data(spec)
-    check_study(spec, dataset)  # every variant fits its data
-    findings = lint(spec, dataset)
+    findings = lint(resolve(spec).check())  # every variant fits its data
     flagged = {f.code for f in active(findings)}
     assert flagged == LECTURE.get(path.name, set())
     for code, reason in spec.lint.ignore.items():

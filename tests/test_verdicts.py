@@ -12,7 +12,7 @@ import pytest
 
 from tricklab.errors import SpecError
 from tricklab.spec import StudySpec
-from tricklab.study import check_study, load_data, run_study
+from tricklab.study import resolve, run_study
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def test_a_primary_metric_no_run_records_is_a_located_error(
     with pytest.raises(
         SpecError, match=r"primary_metric: must be a test score every variant records " + expected
     ):
-        check_study(spec, load_data(spec))
+        resolve(spec).check()
 
 
 def test_the_report_says_what_intake_did_and_why_the_task(

@@ -13,12 +13,12 @@ try:
 except _metadata.PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0"
 
-from tricklab.data import DATASETS, Dataset, Splits, load_dataset, make_splits
+from tricklab.data import Dataset, ResolvedStudy, Splits, load_dataset, make_splits
 from tricklab.errors import DataError, SpecError, StoreError, TricklabError
 from tricklab.result import RunPlan, RunResult
-from tricklab.spec import Recipe, StudySpec, load_study
+from tricklab.spec import DATASETS, Recipe, StudySpec, load_study
 from tricklab.store import RunStore, load_result
-from tricklab.study import StudyRun, run_study
+from tricklab.study import StudyRun, resolve, run_study
 
 # Loaded on first use: they pull in matplotlib, scipy or Keras, and `import tricklab` (and the
 # command line's --help) should stay quick.
@@ -47,6 +47,7 @@ __all__ = [
     "Dataset",
     "Recipe",
     "Report",
+    "ResolvedStudy",
     "RunPlan",
     "RunResult",
     "RunStore",
@@ -67,5 +68,6 @@ __all__ = [
     "make_splits",
     "plot_activations",
     "predict_csv",
+    "resolve",
     "run_study",
 ]

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from tricklab import _backend, _validation, components
+from tricklab import _backend
 from tricklab.errors import SpecError, TricklabError
-from tricklab.spec import Recipe, StudySpec, load_study
+from tricklab.spec import Recipe, StudySpec, _validation, components, load_study
 
 #: fastai's smoothing of the recorded loss (an exponential moving average, bias-corrected).
 BETA = 0.98
@@ -163,21 +163,21 @@ def lr_find(
     The variant's model and optimizer are built as for a run, except that the learning rate is
     ``ExponentialDecay(min_lr, steps, max_lr / min_lr)`` (growing from ``min_lr`` to ``max_lr``
     over ``steps`` batches) and one batch runs per call (``steps_per_execution = 1``). The data
-    is the training part of the split a run with ``seed`` trains on (``validation``,
-    ``split_seed`` / ``resplit`` of the study); nothing is validated. Training stops after
+    is the training part of the split a run with ``seed`` trains on (the study's protocol:
+    ``split_seed``, ``resplit`` or ``cv``); nothing is validated. Training stops after
     ``steps`` batches, or when the smoothed loss exceeds ``stop_factor`` times its minimum, or
     when the loss is not finite.
     """
-    from tricklab.build import build_model, compile_model, target_for
-    from tricklab.data import make_splits
-    from tricklab.study import load_data, make_plan
+    from tricklab.build import build_model, compile_model
+    from tricklab.data import target_for
+    from tricklab.study import resolve
 
     _check_arguments(steps, min_lr, max_lr, seed, stop_factor)
     recipe = _recipe(spec, variant, steps=steps, min_lr=min_lr, max_lr=max_lr)
-    dataset = load_data(spec)  # data errors name the study file, as in `tricklab run`
+    study = resolve(spec)  # data errors name the study file, as in `tricklab run`
+    dataset = study.dataset
     target = target_for(recipe, dataset)
-    split_seed = make_plan(spec, variant, seed, dataset).split_seed  # the split a run trains on
-    splits = make_splits(dataset, validation=spec.validation, seed=split_seed)
+    splits = study.splits(seed)  # the rows run ``seed`` trains on, under any protocol
 
     keras = _backend.keras()
     keras.utils.set_random_seed(seed)

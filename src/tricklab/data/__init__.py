@@ -1,16 +1,16 @@
-"""Datasets: the ``dataset`` entry of a study, loading it, and splitting it per seed.
+"""Datasets: loading a study's ``dataset`` entry, splitting it per run, and the resolved study.
 
-A study names a built-in dataset (``"thoracic"``, ``"fashion_mnist"``, or a table with options)
-or a CSV file (``{csv = "file.csv", target = "column"}``). :func:`parse_dataset` checks the entry
-without reading any data; :func:`load_dataset` reads it into a :class:`Dataset` (cached in the
-process), saying what intake did (:func:`describe_intake`); :func:`make_splits` draws the train /
-validation / test split for one seed and standardises tabular features with statistics of the
-training part only.
+:func:`load_dataset` reads the entry (checked without data by :func:`tricklab.spec.parse_dataset`)
+into a :class:`Dataset` (cached in the process), saying what intake did (:func:`describe_intake`);
+:func:`make_splits` draws the train / validation / test split of one run (or its cv fold) and
+standardises tabular features with statistics of the training part only;
+:func:`resolve_study` works out what a study means on its data (:class:`ResolvedStudy`).
 
-One concept per module: ``_specs`` (the study's entry), ``_dataset`` (loaded data and intake),
-``_builtin`` (Thoracic, Fashion-MNIST), ``_idx`` (Fashion-MNIST's files), ``_csv`` (a user's
-table), ``_splits``, ``_load``. Importing this package stays cheap: pandas and scikit-learn are
-imported when data is read.
+One concept per module: ``_dataset`` (loaded data and intake), ``_builtin`` (Thoracic,
+Fashion-MNIST), ``_idx`` (Fashion-MNIST's files), ``_csv`` (a user's table), ``_splits`` (splits
+and cv folds), ``_load``, ``_rules`` (what a recipe needs from the data: target encoding,
+compatibility, primary metric) and ``_resolved`` (the resolved study). Importing this package
+stays cheap: pandas and scikit-learn are imported when data is read.
 """
 
 from __future__ import annotations
@@ -19,33 +19,41 @@ from tricklab.data._builtin import describe_datasets
 from tricklab.data._csv import read_csv_text
 from tricklab.data._dataset import Dataset, Intake, describe_intake
 from tricklab.data._load import load_dataset
-from tricklab.data._specs import (
-    DATASETS,
-    MAX_AUTO_CLASSES,
-    CsvSpec,
-    DatasetRegistry,
-    DatasetSpec,
-    FashionMnistSpec,
-    ThoracicSpec,
-    parse_dataset,
+from tricklab.data._resolved import Protocol, ResolvedStudy, RunSplit, resolve_study
+from tricklab.data._rules import (
+    COMPUTED_SCORES,
+    DEFAULT_PRIMARY_METRIC,
+    Target,
+    check_compatible,
+    logged_names,
+    metrics_for,
+    primary_metric,
+    primary_metric_choices,
+    target_for,
 )
-from tricklab.data._splits import Splits, make_splits
+from tricklab.data._splits import Splits, cv_folds, make_splits
 
 __all__ = [
-    "DATASETS",
-    "MAX_AUTO_CLASSES",
-    "CsvSpec",
+    "COMPUTED_SCORES",
+    "DEFAULT_PRIMARY_METRIC",
     "Dataset",
-    "DatasetRegistry",
-    "DatasetSpec",
-    "FashionMnistSpec",
     "Intake",
+    "Protocol",
+    "ResolvedStudy",
+    "RunSplit",
     "Splits",
-    "ThoracicSpec",
+    "Target",
+    "check_compatible",
+    "cv_folds",
     "describe_datasets",
     "describe_intake",
     "load_dataset",
+    "logged_names",
     "make_splits",
-    "parse_dataset",
+    "metrics_for",
+    "primary_metric",
+    "primary_metric_choices",
     "read_csv_text",
+    "resolve_study",
+    "target_for",
 ]

@@ -13,7 +13,8 @@ import numpy as np
 
 from tricklab.data import _idx
 from tricklab.data._dataset import Dataset, Intake, make_dataset
-from tricklab.data._specs import (
+from tricklab.errors import DataError
+from tricklab.spec._dataset import (
     FASHION_CITATION,
     THORACIC_CITATION,
     THORACIC_CLASSES,
@@ -21,7 +22,6 @@ from tricklab.data._specs import (
     FashionMnistSpec,
     ThoracicSpec,
 )
-from tricklab.errors import DataError
 
 if TYPE_CHECKING:
     pass

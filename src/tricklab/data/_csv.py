@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from tricklab import _validation
 from tricklab.data._builtin import stratified_sample
 from tricklab.data._dataset import Dataset, Intake, make_dataset
-from tricklab.data._specs import (
+from tricklab.errors import DataError, not_utf8
+from tricklab.spec import _validation
+from tricklab.spec._dataset import (
     FLOAT32_MAX,
     MAX_AUTO_CLASSES,
     MAX_LEVELS,
@@ -23,7 +24,6 @@ from tricklab.data._specs import (
     CsvSpec,
     Task,
 )
-from tricklab.errors import DataError, not_utf8
 
 if TYPE_CHECKING:
     import pandas as pd

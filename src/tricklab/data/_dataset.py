@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tricklab.data._specs import Task
+from tricklab.spec._dataset import Task
 
 if TYPE_CHECKING:
     pass

@@ -10,8 +10,8 @@ from tricklab.data import _idx
 from tricklab.data._builtin import fashion_dataset, load_thoracic
 from tricklab.data._csv import load_csv
 from tricklab.data._dataset import Dataset
-from tricklab.data._specs import DatasetSpec, FashionMnistSpec, ThoracicSpec, parse_dataset
 from tricklab.errors import DataError
+from tricklab.spec._dataset import DatasetSpec, FashionMnistSpec, ThoracicSpec, parse_dataset
 
 if TYPE_CHECKING:
     pass

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from tricklab.data._dataset import Dataset
 from tricklab.errors import DataError
-
-if TYPE_CHECKING:
-    pass
-
 
 # --- splits ----------------------------------------------------------------------------------
 
@@ -42,11 +39,19 @@ class Splits:
         return {"train": len(self.y_train), "validation": len(self.y_val), "test": len(self.y_test)}
 
 
-def make_splits(dataset: Dataset, *, validation: float | Literal["test"], seed: int) -> Splits:
+def make_splits(
+    dataset: Dataset,
+    *,
+    validation: float | Literal["test"],
+    seed: int,
+    fold: int | None = None,
+    folds: int | None = None,
+) -> Splits:
     """Split ``dataset`` for one seed.
 
     1. test: the official test split if there is one, else a seeded hold-out of
-       ``dataset.test_fraction`` (stratified for classification);
+       ``dataset.test_fraction`` (stratified for classification); under cross-validation
+       (``fold`` of ``folds``), fold ``fold`` of the seeded (stratified) k-fold assignment;
     2. validation: a seeded fraction of the rest (stratified), or ``"test"``: the test arrays;
     3. standardisation (if ``dataset.standardize``) with the training part's mean and std.
     """
@@ -55,7 +60,11 @@ def make_splits(dataset: Dataset, *, validation: float | Literal["test"], seed: 
     if not isinstance(seed, int) or not 0 <= seed < 2**32:
         raise ValueError(f"seed must be an int in [0, 2**32), not {seed!r}")
     everything = np.arange(len(dataset.y))
-    if dataset.x_test is not None and dataset.y_test is not None:
+    if fold is not None:
+        test = cv_folds(dataset, folds or 0, seed)[fold]
+        rest = np.setdiff1d(everything, test)
+        x_test_pool, y_test_pool = dataset.x, dataset.y
+    elif dataset.x_test is not None and dataset.y_test is not None:
         rest, test = everything, np.arange(len(dataset.y_test))
         x_test_pool, y_test_pool = dataset.x_test, dataset.y_test
     elif dataset.test_fraction is not None:
@@ -83,6 +92,39 @@ def make_splits(dataset: Dataset, *, validation: float | Literal["test"], seed: 
     return Splits(
         x_train, y_train, x_val, y_val, x_test, y_test, validation == "test", mean, std, rows
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _fold_assignment(dataset: Dataset, folds: int, seed: int) -> tuple[np.ndarray, ...]:
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if dataset.x_test is not None:
+        raise DataError(
+            f"cv: dataset '{dataset.name}' comes with an official test split, and cv draws its "
+            "test folds from one table. Drop cv (use resplit = true to vary the split)."
+        )
+    rows = np.arange(len(dataset.y))
+    if dataset.task == "regression":
+        splitter: Any = KFold(n_splits=folds, shuffle=True, random_state=seed)
+    else:
+        counts = np.bincount(dataset.y, minlength=dataset.n_classes)
+        rare = int(np.argmin(np.where(counts > 0, counts, len(counts) + len(dataset.y))))
+        if counts[rare] < folds:
+            raise DataError(
+                f"cv.folds: dataset '{dataset.name}' has {counts[rare]} rows of class "
+                f"'{dataset.class_names[rare]}', fewer than the folds; stratified folds need "
+                f"at least one per fold. Received: folds={folds}."
+            )
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return tuple(test for _, test in splitter.split(rows, dataset.y))
+
+
+def cv_folds(dataset: Dataset, folds: int, seed: int) -> tuple[np.ndarray, ...]:
+    """The test rows of each of ``folds`` folds, assigned with ``seed`` (stratified for
+    classification); every row is in exactly one fold."""
+    if not isinstance(folds, int) or folds < 2 or folds > len(dataset.y):
+        raise ValueError(f"folds must be an int in [2, {len(dataset.y)}], not {folds!r}")
+    return _fold_assignment(dataset, folds, seed)
 
 
 def _hold_out(

@@ -43,9 +43,19 @@ def population_key(recipe: Recipe) -> str:
 
 
 def assign(
-    recipes: Sequence[Recipe], *, choice: str, backend: str, diagnostics: bool
+    recipes: Sequence[Recipe],
+    *,
+    choice: str,
+    backend: str,
+    diagnostics: bool,
+    test_rows: Sequence[int] | None = None,
 ) -> list[Assignment]:
-    """One assignment per recipe (one per planned run, in order)."""
+    """One assignment per recipe (one per planned run, in order).
+
+    ``test_rows``: how many rows each run tests on, where runs differ (cross-validation folds
+    of unequal size): members of a population hold their rows in one array, so only runs with
+    equal splits share one.
+    """
     if choice not in ENGINES:
         raise ValueError(f"unknown engine {choice!r}. Expected one of: {', '.join(ENGINES)}.")
     if choice == "population" and backend != "jax":
@@ -54,6 +64,8 @@ def assign(
             "Use --engine solo (or auto) on other backends."
         )
     keys = [population_key(r) for r in recipes]
+    if test_rows is not None:
+        keys = [f"{key}/{rows}" for key, rows in zip(keys, test_rows, strict=True)]
     sizes: dict[str, int] = defaultdict(int)
     for key in keys:
         sizes[key] += 1
@@ -68,7 +80,9 @@ def assign(
             out.append(Assignment("solo", None, "diagnostics = true (measured per run)"))
         elif choice == "auto" and sizes[key] < 2:
             out.append(
-                Assignment("solo", None, "no other run has its layer shapes, batch size and epochs")
+                Assignment(
+                    "solo", None, "no other run has its layer shapes, batch size, epochs and rows"
+                )
             )
         else:
             out.append(Assignment("population", names[key]))

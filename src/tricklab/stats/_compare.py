@@ -74,6 +74,9 @@ class Comparison:
     p_beats: float
     p_beats_low: float
     p_beats_high: float
+    #: Nadeau-Bengio's n_test/n_train when the runs' training sets overlap (resplit, cv): the
+    #: t-test's variance is s^2 (1/n + correction) instead of s^2/n. 0: a plain paired t-test.
+    correction: float = 0.0
 
     @property
     def alpha_adjusted(self) -> float:
@@ -99,13 +102,17 @@ class Comparison:
         low = _number(self.ci_low, scale, sign=False)
         high = _number(self.ci_high, scale, sign=False)
         interval = f"{percent(self.confidence)} interval [{low}, {high}]"
+        rule = ["Nadeau-Bengio corrected"] if self.correction else []
         if self.tests == 1:
-            test = f"{_p_is('p', self.p)} (1 comparison, alpha {self.alpha:g})"
+            test = _p_is("p", self.p)
+            rule += ["1 comparison", f"alpha {self.alpha:g}"]
         else:
-            test = (
-                f"{_p_is('p', self.p)}, {_p_is('adjusted p', self.p_adjusted)} (Bonferroni "
-                f"across {self.tests} comparisons, alpha {self.alpha:g}/{self.tests})"
-            )
+            test = f"{_p_is('p', self.p)}, {_p_is('adjusted p', self.p_adjusted)}"
+            rule += [
+                f"Bonferroni across {self.tests} comparisons",
+                f"alpha {self.alpha:g}/{self.tests}",
+            ]
+        test += f" ({', '.join(rule)})"
         text = f"{head} {_number(self.diff, scale)}, {interval}, {test}: {self.verdict}"
         if self.ci_low == self.ci_high:  # every seed gave the same difference
             text += " (the same difference on every seed)"
@@ -121,14 +128,21 @@ class Comparison:
         return text + "."
 
 
-def decision_rule(tests: int, alpha: float = 0.05) -> str:
+def decision_rule(tests: int, alpha: float = 0.05, correction: float = 0.0) -> str:
     """The deciding rule in words, e.g. for 3 comparisons: ``verdicts: paired t-test,
     Bonferroni-adjusted across the 3 comparisons (alpha 0.05/3); intervals are the matching
-    adjusted intervals (98.33%)``."""
+    adjusted intervals (98.33%)``; with a ``correction``, the test is Nadeau-Bengio's
+    corrected resampled t-test."""
     m = max(tests, 1)
     comparisons = "comparison" if m == 1 else "comparisons"
+    test = (
+        f"Nadeau-Bengio corrected paired t-test (variance x (1/n + {correction:.3g}), as "
+        "the runs' training sets overlap)"
+        if correction
+        else "paired t-test"
+    )
     return (
-        f"verdicts: paired t-test, Bonferroni-adjusted across the {m} {comparisons} "
+        f"verdicts: {test}, Bonferroni-adjusted across the {m} {comparisons} "
         f"(alpha {alpha:g}/{m}); intervals are the matching adjusted intervals "
         f"({percent(1 - alpha / m)})"
     )
@@ -146,8 +160,15 @@ def compare(
     weights: str = "best",
     alpha: float = 0.05,
     variants: Sequence[str] | None = None,
+    correction: float = 0.0,
 ) -> list[Comparison]:
     """Every variant (``variants``, else all in first-seen order) except ``baseline`` against it.
+
+    ``correction`` (the protocol's n_test/n_train, :class:`tricklab.data.Protocol`): when runs
+    train on overlapping rows (resplit, cross-validation) their differences are correlated and
+    a plain paired t-test is too confident; Nadeau and Bengio's corrected resampled t-test
+    (Machine Learning 52, 2003) uses the variance s^2 (1/n + correction) in place of s^2/n, in
+    the p-value, the interval and the power figures alike. 0 (one fixed split): plain test.
 
     Seeds are paired: a seed counts only when both runs have a finite ``metric`` (a None value,
     e.g. auc on a one-class test set, drops that seed from the pair). A comparison with fewer than
@@ -169,7 +190,9 @@ def compare(
     names = [v for v in (variants if variants is not None else groups) if v != baseline]
     base = _values_by_seed(groups[baseline], metric, weights)
     paired = [_paired(_values_by_seed(groups.get(v, []), metric, weights), base) for v in names]
-    tests = [_paired_test(variant, reference) for variant, reference in paired]
+    if not (math.isfinite(correction) and correction >= 0):
+        raise ValueError(f"correction must be a finite number >= 0, not {correction!r}")
+    tests = [_paired_test(variant, reference, correction) for variant, reference in paired]
     adjusted = _bonferroni([p for _, p, _ in tests])
     m = sum(p is not None for _, p, _ in tests)
     alpha_adjusted = alpha / m if m else alpha
@@ -197,16 +220,21 @@ def compare(
                 alpha=alpha,
                 verdict=_verdict(summary, p_adjusted, metric, alpha),
                 mde=(
-                    minimum_detectable_difference(summary.std, summary.n, alpha_adjusted)
+                    minimum_detectable_difference(
+                        summary.std, summary.n, alpha_adjusted, correction=correction
+                    )
                     if tested
                     else math.nan
                 ),
                 seeds_needed=(
-                    seeds_needed(summary.mean, summary.std, alpha_adjusted) if tested else None
+                    seeds_needed(summary.mean, summary.std, alpha_adjusted, correction=correction)
+                    if tested
+                    else None
                 ),
                 p_beats=beats,
                 p_beats_low=beats_low,
                 p_beats_high=beats_high,
+                correction=correction,
             )
         )
     return comparisons
@@ -240,8 +268,11 @@ def _paired(variant: dict[int, float], baseline: dict[int, float]) -> tuple[np.n
     )
 
 
-def _paired_test(variant: np.ndarray, baseline: np.ndarray) -> tuple[Summary, float | None, Any]:
-    """Summary of the paired differences, the paired t-test p-value and scipy's test result.
+def _paired_test(
+    variant: np.ndarray, baseline: np.ndarray, correction: float = 0.0
+) -> tuple[Summary, float | None, Any]:
+    """Summary of the paired differences, the test's p-value and its result (scipy's paired
+    t-test, or :class:`_CorrectedTest` with a ``correction``).
 
     p is None with fewer than two pairs; with identical differences (no spread) it is 1.0 or
     0.0 (see :func:`compare`) and there is no test result.
@@ -251,8 +282,38 @@ def _paired_test(variant: np.ndarray, baseline: np.ndarray) -> tuple[Summary, fl
         return summary, None, None
     if summary.std == 0:  # identical differences: no spread, the t statistic is undefined
         return summary, 1.0 if summary.mean == 0 else 0.0, None
+    if correction:
+        corrected = _CorrectedTest(
+            summary.mean, summary.std * math.sqrt(1 / summary.n + correction), summary.n - 1
+        )
+        return summary, corrected.pvalue, corrected
     result = _scipy_stats.ttest_rel(variant, baseline)
     return summary, float(result.pvalue), result
+
+
+@dataclass(frozen=True)
+class _Interval:
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class _CorrectedTest:
+    """Nadeau-Bengio's corrected resampled t-test: t = mean / se with se = s sqrt(1/n + c),
+    n - 1 degrees of freedom; it answers like scipy's test result (``pvalue``,
+    ``confidence_interval``), so p and interval come from one statistic."""
+
+    mean: float
+    se: float
+    df: int
+
+    @property
+    def pvalue(self) -> float:
+        return float(2 * _scipy_stats.t.sf(abs(self.mean / self.se), self.df))
+
+    def confidence_interval(self, confidence_level: float) -> _Interval:
+        half = float(_scipy_stats.t.ppf(0.5 + confidence_level / 2, self.df)) * self.se
+        return _Interval(self.mean - half, self.mean + half)
 
 
 def _adjusted_interval(summary: Summary, result: Any, confidence: float) -> tuple[float, float]:
@@ -322,7 +383,7 @@ _BOOTSTRAP_RNG = (
 
 
 def minimum_detectable_difference(
-    sd: float, n: int, alpha: float = 0.05, power: float = POWER
+    sd: float, n: int, alpha: float = 0.05, power: float = POWER, *, correction: float = 0.0
 ) -> float:
     """The smallest |mean difference| a two-sided paired t-test over ``n`` seeds detects with
     probability ``power`` at level ``alpha``, when the differences have standard deviation ``sd``.
@@ -331,10 +392,11 @@ def minimum_detectable_difference(
     (``solve_power(nobs=n, alpha=alpha, power=power)``; e.g. 0.996 for n=10, alpha 0.05, power
     0.8), checked and, where the solver fails (very few seeds), found by root finding on
     statsmodels' power function. NaN with fewer than two seeds or no positive finite ``sd``.
+    With Nadeau-Bengio's ``correction`` the spread that matters is sd sqrt(1 + n correction).
     """
     if n < 2 or not math.isfinite(sd) or sd <= 0:
         return math.nan
-    return _detectable_effect(n, alpha, power) * sd
+    return _detectable_effect(n, alpha, power) * sd * math.sqrt(1 + n * correction)
 
 
 def _detectable_effect(n: int, alpha: float, power: float) -> float:
@@ -361,7 +423,9 @@ def _detectable_effect(n: int, alpha: float, power: float) -> float:
         return float(brentq(lambda e: reached(e) - power, 0.0, high, xtol=1e-12))
 
 
-def seeds_needed(diff: float, sd: float, alpha: float = 0.05, power: float = POWER) -> int | None:
+def seeds_needed(
+    diff: float, sd: float, alpha: float = 0.05, power: float = POWER, *, correction: float = 0.0
+) -> int | None:
     """Seeds a two-sided paired t-test needs to detect a mean difference ``diff`` at spread ``sd``.
 
     :func:`compare` asks it at the adjusted level alpha/m of its rule. Uses statsmodels'
@@ -369,9 +433,25 @@ def seeds_needed(diff: float, sd: float, alpha: float = 0.05, power: float = POW
     0.8 needs 9.94, so 10 seeds). None when ``diff`` is 0 or ``sd`` is not a positive finite
     number. Very large effects, where the solver does not converge, are answered by the smallest
     n >= 2 whose upper-tail power reaches ``power`` (the lower tail is negligible there).
+
+    With Nadeau-Bengio's ``correction`` more runs shrink the standard error only down to
+    sd sqrt(correction): the smallest n up to 1000 whose power reaches ``power``, else None.
     """
     if not (math.isfinite(diff) and math.isfinite(sd)) or diff == 0 or sd <= 0:
         return None
+    if correction:  # power grows with n (so does n / (1 + n c)): bisect on it
+
+        def reached(n: int) -> bool:
+            effect = abs(diff) / (sd * math.sqrt(1 + n * correction))
+            return bool(TTestPower().power(effect_size=effect, nobs=n, alpha=alpha) >= power)
+
+        low, high = 1, 1000
+        if not reached(high):
+            return None
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (low, middle) if reached(middle) else (middle, high)
+        return high
     effect = abs(diff) / sd
     analysis = TTestPower()
     with warnings.catch_warnings():

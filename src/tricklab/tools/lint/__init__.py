@@ -24,7 +24,7 @@ findings of a rule but marks them ``ignored`` with that reason; :func:`active` d
 unknown code there is an error. Findings are ordered by code, then by variant order::
 
     spec = load_study("studies/thoracic-losses.toml")
-    findings = lint(spec, load_dataset(spec.dataset, base_dir=spec.base_dir))
+    findings = lint(tricklab.study.resolve(spec))   # or lint(spec): data-free rules only
     print("\\n".join(format_findings(active(findings))))
 """
 
@@ -33,7 +33,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from tricklab.data import Dataset
+from tricklab import _backend
+from tricklab.data import Dataset, ResolvedStudy, resolve_study
 from tricklab.spec import StudySpec
 from tricklab.tools.lint._findings import (
     KERAS_DEFAULTS,
@@ -49,20 +50,26 @@ from tricklab.tools.lint._study import study_findings
 __all__ = ["KERAS_DEFAULTS", "RULES", "SEVERITIES", "Finding", "active", "format_findings", "lint"]
 
 
-def lint(spec: StudySpec, dataset: Dataset | None = None) -> list[Finding]:
-    """Every finding for ``spec``, silenced ones included (with ``ignored`` set).
+def lint(study: StudySpec | ResolvedStudy, dataset: Dataset | None = None) -> list[Finding]:
+    """Every finding for ``study``, silenced ones included (with ``ignored`` set).
 
-    Rules that need the data are skipped when ``dataset`` is None. Raises :class:`SpecError`
-    when ``[lint] ignore`` names an unknown rule.
+    ``study`` is a :class:`~tricklab.data.ResolvedStudy` (the study on its data), or a spec
+    alone, when the rules that need the data are skipped (a spec and its ``dataset`` are
+    resolved here). Raises :class:`SpecError` when ``[lint] ignore`` names an unknown rule.
     """
+    if isinstance(study, StudySpec) and dataset is not None:
+        study = resolve_study(study, dataset, backend=_backend.name())
+    resolved = study if isinstance(study, ResolvedStudy) else None
+    spec = resolved.spec if resolved is not None else study
+    dataset = resolved.dataset if resolved is not None else None
     check_ignore(spec.lint.ignore)
-    study = list(study_findings(spec, dataset))
+    findings_of_study = list(study_findings(spec, resolved))
     per_variant = [
         (name, finding)
         for name, recipe in spec.variants.items()
         for finding in recipe_findings(recipe, dataset)
     ]
-    findings = study + collapse(per_variant, list(spec.variants))
+    findings = findings_of_study + collapse(per_variant, list(spec.variants))
     findings.sort(key=lambda f: f.code)  # stable: variant order within a code
     ignore = spec.lint.ignore
     return [replace(f, ignored=ignore[f.code]) if f.code in ignore else f for f in findings]

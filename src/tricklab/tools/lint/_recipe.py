@@ -8,16 +8,15 @@ from typing import Any
 
 import numpy as np
 
-from tricklab.build import logged_names
-from tricklab.components import ONE_HOT_LOSSES, REGRESSION_LOSSES
-from tricklab.data import Dataset
-from tricklab.registry import Component
+from tricklab.data import Dataset, logged_names
 from tricklab.spec import (
     ActivationLayer,
     DenseLayer,
     DropoutLayer,
     Recipe,
 )
+from tricklab.spec._registry import Component
+from tricklab.spec.components import ONE_HOT_LOSSES, REGRESSION_LOSSES
 from tricklab.tools.lint._findings import (
     CATEGORICAL_LOSSES,
     CROSSENTROPY_LOSSES,

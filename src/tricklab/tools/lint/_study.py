@@ -7,16 +7,14 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from tricklab.data import Dataset, ThoracicSpec, make_splits
-from tricklab.registry import Component
-from tricklab.spec import (
-    StudySpec,
-)
+from tricklab.data import Dataset, ResolvedStudy
+from tricklab.spec import StudySpec, ThoracicSpec
+from tricklab.spec._registry import Component
 from tricklab.tools.lint._findings import MAJORITY_LIMIT, MIN_ID_ROWS, Finding, finding
 
 
 # -- study-level rules ----------------------------------------------------------------------------
-def study_findings(spec: StudySpec, dataset: Dataset | None) -> Iterator[Finding]:
+def study_findings(spec: StudySpec, resolved: ResolvedStudy | None) -> Iterator[Finding]:
     yield from _losses_on_their_own_scales(spec)
     if spec.validation == "test":
         yield finding(
@@ -27,11 +25,11 @@ def study_findings(spec: StudySpec, dataset: Dataset | None) -> Iterator[Finding
             "set validation = 0.1 (a fraction of the training data) and keep the test set for "
             "the final score.",
         )
-    if dataset is None:
+    if resolved is None:
         return
-    yield from _id_columns(spec, dataset)
-    yield from _majority_accuracy(spec, dataset)
-    yield from _one_cycle_steps(spec, dataset)
+    yield from _id_columns(spec, resolved.dataset)
+    yield from _majority_accuracy(spec, resolved.dataset)
+    yield from _one_cycle_steps(spec, resolved)
 
 
 def _losses_on_their_own_scales(spec: StudySpec) -> Iterator[Finding]:
@@ -50,16 +48,13 @@ def _losses_on_their_own_scales(spec: StudySpec) -> Iterator[Finding]:
     )
 
 
-def _one_cycle_steps(spec: StudySpec, dataset: Dataset) -> Iterator[Finding]:
+def _one_cycle_steps(spec: StudySpec, resolved: ResolvedStudy) -> Iterator[Finding]:
     """TL014: a one_cycle schedule whose cycle ends before or after the training does."""
-    rows = None
+    rows = resolved.protocol.split_sizes["train"]  # the first run's, as runs draw it
     for name, recipe in spec.variants.items():
         schedule = recipe.train.optimizer.args.get("learning_rate")
         if not isinstance(schedule, Component) or schedule.name != "one_cycle":
             continue
-        if rows is None:  # the training rows of the study's split, drawn as runs draw it
-            splits = make_splits(dataset, validation=spec.validation, seed=spec.split_seed)
-            rows = splits.sizes()["train"]
         train = recipe.train
         steps = train.epochs * math.ceil(rows / train.batch_size)
         total = schedule.args.get("total_steps")

@@ -1,220 +1,35 @@
-"""Study specifications: what to train, validated once when it is read.
+"""A whole study: the base recipe, its variants, the data, the seeds and the protocol.
 
-A study is a base recipe (``[model]`` and ``[train]``), named variants that override it, a
-dataset and seeds. Specs are frozen pydantic models that reject unknown keys; nothing here imports
-Keras, so ``tricklab lint`` and bad-input errors answer at once. Values that depend on the data
-(input shape, target encoding, default metrics) are derived when a run starts (:mod:`build`).
+A study is a base recipe (``[model]`` and ``[train]``), named variants that override it (or a
+grid of them), a dataset and seeds, or cross-validation folds x repeats. :func:`load_study` reads
+and validates a study file; every error names the file and the field.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import tomli
-from annotated_types import Ge, Gt, Le, Lt
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    ValidationError,
-    field_validator,
+from annotated_types import Ge
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+
+from tricklab.errors import SpecError, not_utf8
+from tricklab.spec import _grid, _merge, _validation
+from tricklab.spec._dataset import DatasetSpec, parse_dataset
+from tricklab.spec._recipe import (
+    NAME_PATTERN,
+    NAME_RULE,
+    ModelSpec,
+    NonNegInt,
+    PosInt,
+    Recipe,
+    TrainSpec,
+    _Spec,
 )
 
-from tricklab import _grid, _merge, _validation, components
-from tricklab.data import DatasetSpec, parse_dataset
-from tricklab.errors import SpecError, not_utf8
-from tricklab.registry import Component, ComponentError, Registry
 
-PosInt = Annotated[int, Ge(1)]
-NonNegInt = Annotated[int, Ge(0)]
-NonNegFloat = Annotated[float, Ge(0)]
-Rate = Annotated[float, Ge(0), Le(1)]
-OpenFraction = Annotated[float, Gt(0), Lt(1)]
-
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_=-][A-Za-z0-9_.=-]*$")
-NAME_RULE = "letters, digits, '-', '_', '.' and '=' (not starting with '.')"
-
-
-def _component(registry: Registry) -> Any:
-    """A field holding a validated component of ``registry``; serialised as name or table."""
-
-    def parse(value: Any) -> Component:
-        try:
-            return registry.parse(value)
-        except ComponentError as exc:
-            raise _validation.own_error(exc.message, exc.at) from None
-
-    def dump(component: Component) -> Any:
-        return component.to_dict() if component.args else component.name
-
-    return Annotated[Component, BeforeValidator(parse), PlainSerializer(dump)]
-
-
-Activation = _component(components.ACTIVATIONS)
-Regularizer = _component(components.REGULARIZERS)
-Constraint = _component(components.CONSTRAINTS)
-Initializer = _component(components.INITIALIZERS)
-Loss = _component(components.LOSSES)
-Optimizer = _component(components.OPTIMIZERS)
-Metric = _component(components.METRICS)
-
-
-class _Spec(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", strict=True, arbitrary_types_allowed=True
-    )
-
-
-# -- layers (Keras argument names; None means the Keras default) --------------------------------
-class DenseLayer(_Spec):
-    """``keras.layers.Dense``. ``repeat`` stacks N identical copies (architecture grids)."""
-
-    type: Literal["dense"] = "dense"
-    units: PosInt
-    activation: Activation | None = None
-    use_bias: bool = True
-    kernel_initializer: Initializer | None = None
-    bias_initializer: Initializer | None = None
-    kernel_regularizer: Regularizer | None = None
-    bias_regularizer: Regularizer | None = None
-    activity_regularizer: Regularizer | None = None
-    kernel_constraint: Constraint | None = None
-    bias_constraint: Constraint | None = None
-    repeat: PosInt = 1
-
-
-class DropoutLayer(_Spec):
-    """``keras.layers.Dropout``: zeroes a fraction ``rate`` of its inputs while training."""
-
-    type: Literal["dropout"] = "dropout"
-    rate: Rate
-    repeat: PosInt = 1
-
-
-class FlattenLayer(_Spec):
-    """``keras.layers.Flatten``: images (28, 28) -> vectors (784,)."""
-
-    type: Literal["flatten"] = "flatten"
-    repeat: PosInt = 1
-
-
-class BatchNormLayer(_Spec):
-    """``keras.layers.BatchNormalization``."""
-
-    type: Literal["batch_norm"] = "batch_norm"
-    momentum: OpenFraction | None = None
-    epsilon: Annotated[float, Gt(0)] | None = None
-    center: bool = True
-    scale: bool = True
-    repeat: PosInt = 1
-
-
-class ActivationLayer(_Spec):
-    """``keras.layers.Activation`` (or the layer of a parameterised activation)."""
-
-    type: Literal["activation"] = "activation"
-    activation: Activation
-    repeat: PosInt = 1
-
-
-class GaussianNoiseLayer(_Spec):
-    """``keras.layers.GaussianNoise``: adds noise with ``stddev`` while training."""
-
-    type: Literal["gaussian_noise"] = "gaussian_noise"
-    stddev: NonNegFloat
-    repeat: PosInt = 1
-
-
-Layer = Annotated[
-    DenseLayer
-    | DropoutLayer
-    | FlattenLayer
-    | BatchNormLayer
-    | ActivationLayer
-    | GaussianNoiseLayer,
-    Field(discriminator="type"),
-]
-LAYER_TYPES = ("activation", "batch_norm", "dense", "dropout", "flatten", "gaussian_noise")
-
-
-class ModelSpec(_Spec):
-    """A sequential model; the input shape comes from the dataset."""
-
-    layers: tuple[Layer, ...] = Field(min_length=1, strict=False)
-
-    @field_validator("layers")
-    @classmethod
-    def _has_dense(cls, layers: tuple[Any, ...]) -> tuple[Any, ...]:
-        if not any(isinstance(layer, DenseLayer) for layer in layers):
-            raise _validation.own_error(
-                "needs at least one layer of type 'dense' (the last one is the output layer)."
-            )
-        return layers
-
-    def output_layer(self) -> tuple[int, DenseLayer]:
-        """Index and spec of the last Dense layer."""
-        for index in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[index]
-            if isinstance(layer, DenseLayer):
-                return index, layer
-        raise AssertionError("validated: a model has a dense layer")
-
-
-# -- training -----------------------------------------------------------------------------------
-Mode = Literal["auto", "min", "max"]
-
-
-class EarlyStoppingSpec(_Spec):
-    """``keras.callbacks.EarlyStopping`` with its argument names."""
-
-    monitor: str = "val_loss"
-    patience: NonNegInt = 0
-    min_delta: NonNegFloat = 0.0
-    mode: Mode = "auto"
-    restore_best_weights: bool = False
-    start_from_epoch: NonNegInt = 0
-
-
-class CheckpointSpec(_Spec):
-    """The best-weights checkpoint (always kept); ``monitor`` defaults to early stopping's."""
-
-    monitor: str | None = None
-    mode: Mode = "auto"
-
-
-class TrainSpec(_Spec):
-    """How the model is compiled and fitted."""
-
-    loss: Loss
-    optimizer: Optimizer = Field(default_factory=lambda: components.OPTIMIZERS.parse("adam"))
-    metrics: tuple[Metric, ...] | None = Field(default=None, strict=False)
-    batch_size: PosInt = 32
-    epochs: PosInt = 10
-    early_stopping: EarlyStoppingSpec | None = None
-    checkpoint: CheckpointSpec = CheckpointSpec()
-    #: Steps per compiled call; None: 50, or 1 on PyTorch (which supports no other value).
-    steps_per_execution: PosInt | None = None
-    shuffle: bool = True
-
-    def checkpoint_monitor(self) -> str:
-        if self.checkpoint.monitor:
-            return self.checkpoint.monitor
-        return self.early_stopping.monitor if self.early_stopping else "val_loss"
-
-
-class Recipe(_Spec):
-    """What one variant trains: a model and a training recipe."""
-
-    model: ModelSpec
-    train: TrainSpec
-
-
-# -- the study ----------------------------------------------------------------------------------
 def _seeds(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 1:
@@ -269,10 +84,17 @@ def _diagnostics(value: Any) -> Any:
     return value
 
 
+class CvSpec(_Spec):
+    """Repeated stratified k-fold: repeat r draws its folds, and trains its models, with seed r."""
+
+    folds: Annotated[int, Ge(2)] = 5
+    repeats: PosInt = 2
+
+
 class LintSpec(_Spec):
     """Rules this study breaks on purpose: ``ignore = {CODE = "reason"}``."""
 
-    ignore: dict[str, str] = {}
+    ignore: dict[str, str] = Field(default_factory=dict)
 
 
 class StudySpec(_Spec):
@@ -288,20 +110,24 @@ class StudySpec(_Spec):
     validation: Annotated[float | Literal["test"], BeforeValidator(_validation_choice)] = 0.1
     resplit: bool = False
     split_seed: NonNegInt = 0
+    cv: CvSpec | None = None
     primary_metric: str | None = None
     baseline: str | None = None
     model: ModelSpec
     train: TrainSpec
     lint: LintSpec = LintSpec()
     diagnostics: Annotated[DiagnosticsSpec | None, BeforeValidator(_diagnostics)] = None
+    #: ``[search]`` as written: override paths -> distributions (``tricklab.tools.search``).
+    search: dict[str, Any] | None = None
     variants: dict[str, Recipe]
     overrides: dict[str, dict[str, Any]]  # each variant's table as written (for reports)
     source: str | None = None  # the study file, when read from one
 
     #: The keys a study file may use (``overrides`` and ``source`` are filled in by tricklab).
     USER_KEYS: ClassVar[tuple[str, ...]] = (
-        "baseline", "dataset", "description", "diagnostics", "grid", "lint", "model", "name",
-        "primary_metric", "resplit", "seeds", "split_seed", "train", "validation", "variants",
+        "baseline", "cv", "dataset", "description", "diagnostics", "grid", "lint", "model",
+        "name", "primary_metric", "resplit", "search", "seeds", "split_seed", "train",
+        "validation", "variants",
     )  # fmt: skip
 
     @field_validator("name")
@@ -312,6 +138,28 @@ class StudySpec(_Spec):
                 f"must use only {NAME_RULE} (it names the run directory). Received: name={value!r}."
             )
         return value
+
+    @model_validator(mode="after")
+    def _cv_runs(self) -> StudySpec:
+        """Under cv the runs of a variant are its folds x repeats: run i is fold i % folds of
+        repeat i // folds, so the split settings of a train/test split do not apply."""
+        if self.cv is None:
+            return self
+        given = [k for k in ("seeds", "resplit", "split_seed") if k in self.model_fields_set]
+        if given or self.validation == "test":
+            shown = (
+                f"{given[0]}={_validation.show(getattr(self, given[0]))}"
+                if given
+                else "validation='test'"
+            )
+            raise _validation.own_error(
+                "cv draws each repeat's folds and models with seed r, and carves validation "
+                "from the training folds; drop seeds, resplit, split_seed and validation = "
+                f'"test" (set cv.repeats instead). Received: cv with {shown}.',
+                "cv",
+            )
+        self.__dict__["seeds"] = tuple(range(self.cv.folds * self.cv.repeats))
+        return self
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -465,7 +313,12 @@ class StudySpec(_Spec):
             update["overrides"] = {v: self.overrides[v] for v in variants}
             if self.baseline_variant not in variants:
                 update["baseline"] = variants[0]
-        if seeds is not None:
+        if seeds is not None and self.cv is not None:  # --seeds N: the first N repeats
+            if seeds < 1:
+                raise SpecError(f"--seeds must be an int >= 1. Received: {seeds}.")
+            update["cv"] = self.cv.model_copy(update={"repeats": seeds})
+            update["seeds"] = tuple(range(self.cv.folds * seeds))
+        elif seeds is not None:
             update["seeds"] = self._first_seeds(seeds)
         return self.model_copy(update=update)
 

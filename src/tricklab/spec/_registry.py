@@ -18,8 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from tricklab import _validation
 from tricklab.errors import TricklabError
+from tricklab.spec import _validation
 
 
 @dataclass(frozen=True)
@@ -85,15 +85,28 @@ class _Args(BaseModel):
 
 
 class Registry:
-    """Named components of one kind (``"regularizer"``, ``"loss"``, ...)."""
+    """Named components of one kind (``"regularizer"``, ``"loss"``, ...).
+
+    Every registry is findable by its kind (:meth:`of_kind`), so a component nested in another
+    (a schedule as an optimizer's learning rate) is built by its own registry without this
+    module importing the registries themselves.
+    """
+
+    _by_kind: dict[str, Registry] = {}  # noqa: RUF012 - the registries, filled as they are made
 
     def __init__(self, kind: str, entries: Iterable[Entry]) -> None:
         self.kind = kind
+        Registry._by_kind[kind] = self
         self._entries: dict[str, Entry] = {}
         self._aliases: dict[str, str] = {}
         self._arg_models: dict[str, type[BaseModel]] = {}
         for entry in entries:
             self.register(entry)
+
+    @classmethod
+    def of_kind(cls, kind: str) -> Registry:
+        """The registry of ``kind`` (``"schedule"``, ...)."""
+        return cls._by_kind[kind]
 
     def register(self, entry: Entry) -> None:
         if entry.name in self._entries or entry.name in self._aliases:
@@ -233,12 +246,10 @@ class Registry:
 
 def build_args(component: Component) -> dict[str, Any]:
     """Keyword arguments for the Keras constructor, nested components built."""
-    from tricklab import components
-
     out = {}
     for key, value in component.args.items():
         if isinstance(value, Component):
-            value = components.REGISTRIES[value.kind].build(value)
+            value = Registry.of_kind(value.kind).build(value)
         out[key] = value
     return out
 

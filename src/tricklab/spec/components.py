@@ -4,7 +4,7 @@ Names and arguments follow Keras 3 (``keras.losses.BinaryCrossentropy`` is ``bin
 with ``from_logits``, ``label_smoothing``, ...). ``tests/test_components.py`` checks these tables
 against the installed Keras, so an argument Keras does not take can never be accepted here.
 
-    >>> from tricklab import components
+    >>> from tricklab.spec import components
     >>> components.REGULARIZERS.get({"name": "l2", "l2": 0.01})   # a keras.regularizers.L2
 """
 
@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from annotated_types import Ge, Gt, Le, Lt
 
-from tricklab.registry import Component, Entry, Nested, Registry, build_args, resolve
+from tricklab.spec._registry import Component, Entry, Nested, Registry, build_args, resolve
 
 # Argument types; the bounds appear in error messages ("must be a float >= 0").
 Float = float

@@ -1,0 +1,226 @@
+"""The resolved study: what a study file means on its data, worked out once.
+
+A study file says what to train; what that means depends on the data: the task (and why it was
+detected), the primary metric (checked against the task and the metrics every variant logs), the
+rows each run trains, validates and tests on, and the statistics that follow from that protocol.
+:func:`resolve_study` works all of it out once, from (spec, dataset, backend); the command line,
+lint, the scheduler, lr-find, statistics and reports read it from here, and ``run`` stores
+:meth:`ResolvedStudy.to_json` in the study's index for ``report`` to read back.
+
+Protocols (README, "Splits and seeds"):
+
+- ``split``: one train/validation/test split for every run (``split_seed``); runs differ by seed.
+- ``resplit``: run *s* draws its own split with seed *s*.
+- ``cv``: repeated (stratified) k-fold; run i tests on fold i % k of repeat r = i // k, whose
+  folds and model are drawn with seed r; validation is carved from the training folds.
+
+Under ``resplit`` and ``cv`` the training sets of the runs overlap, so the paired differences
+are correlated and a plain paired t-test is too confident: comparisons use the Nadeau-Bengio
+corrected resampled t-test, whose variance factor 1/n + n_test/n_train is stored here as
+``correction`` = n_test/n_train (0 under ``split``: every run is scored on the same rows, and
+the verdict is about that test set).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tricklab.data._dataset import Dataset, describe_intake
+from tricklab.data._rules import check_compatible, logged_names, primary_metric
+from tricklab.data._splits import Splits, cv_folds, make_splits
+from tricklab.errors import SpecError
+
+if TYPE_CHECKING:  # the spec imports tricklab.data for its dataset entry
+    from tricklab.spec import StudySpec
+
+
+@dataclass(frozen=True)
+class RunSplit:
+    """Where one run's rows and randomness come from."""
+
+    split_seed: int  # seed of the split (or of the fold assignment under cv)
+    model_seed: int  # seed of the weights, dropout and batch order
+    fold: int | None = None
+    folds: int | None = None
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How runs are split and what the comparisons may conclude from them."""
+
+    kind: str  # "split", "resplit" or "cv"
+    validation: float | str  # fraction carved from the training rows, or "test"
+    validated_on: str  # "validation split" or "test set"
+    split_sizes: dict[str, int]  # rows of the first run's train / validation / test parts
+    split_seed: int | None = None  # under "split"
+    folds: int | None = None  # under "cv"
+    repeats: int | None = None
+    correction: float = 0.0  # Nadeau-Bengio: n_test / n_train; 0 under "split"
+
+    def describe(self) -> str:
+        """One sentence for the run header and the report."""
+        sizes = self.split_sizes
+        rows = f"{sizes['train']} train / {sizes['validation']} validation / {sizes['test']} test"
+        if self.kind == "cv":
+            return (
+                f"{self.repeats} x {self.folds}-fold cross-validation ({rows} rows per run; "
+                "repeat r draws its folds and models with seed r); Nadeau-Bengio corrected "
+                "t-test"
+            )
+        if self.kind == "resplit":
+            return f"each seed draws its own split ({rows} rows); Nadeau-Bengio corrected t-test"
+        return f"one split for every run, drawn with seed {self.split_seed} ({rows} rows)"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "validation": self.validation,
+            "validated_on": self.validated_on,
+            "split_sizes": self.split_sizes,
+            "resplit": self.kind == "resplit",
+            "split_seed": self.split_seed,
+            "folds": self.folds,
+            "repeats": self.repeats,
+            "correction": self.correction,
+            "description": self.describe(),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class ResolvedStudy:
+    """A study on its data: built once by :func:`resolve_study`, read by every consumer."""
+
+    spec: StudySpec
+    dataset: Dataset
+    backend: str
+    primary_metric: str
+    protocol: Protocol
+    #: Per variant, the history columns its runs log (loss, metrics and their val_ twins).
+    metrics: dict[str, list[str]]
+    #: Why the study cannot run on this data (:meth:`check` raises them); empty when it can.
+    problems: tuple[SpecError, ...] = ()
+    _splits: dict[tuple[int, int | None], Splits] = field(default_factory=dict, repr=False)
+
+    @property
+    def task(self) -> str:
+        return self.dataset.task
+
+    @property
+    def task_reason(self) -> str:
+        return self.dataset.intake.task_reason
+
+    def check(self) -> ResolvedStudy:
+        """Raise the first :class:`SpecError` of :attr:`problems` (variants that cannot train on
+        the data, listed together; then a primary metric the runs do not record)."""
+        if self.problems:
+            raise self.problems[0]
+        return self
+
+    def run_split(self, seed: int) -> RunSplit:
+        """The split and model seeds of run ``seed`` (its number under cv)."""
+        return _run_split(self.spec, seed)
+
+    def splits(self, seed: int) -> Splits:
+        """The rows of run ``seed``, drawn once per split."""
+        where = self.run_split(seed)
+        key = (where.split_seed, where.fold)
+        if key not in self._splits:
+            self._splits[key] = _draw(self.spec, self.dataset, where)
+        return self._splits[key]
+
+    def test_rows(self, seed: int) -> int:
+        """How many rows run ``seed`` tests on (without drawing its arrays)."""
+        where = self.run_split(seed)
+        if where.fold is not None:
+            return len(cv_folds(self.dataset, where.folds or 0, where.split_seed)[where.fold])
+        return self.protocol.split_sizes["test"]
+
+    def to_json(self) -> dict[str, Any]:
+        """What the study's index stores (``study.json``: ``resolved``)."""
+        return {
+            "task": self.task,
+            "task_reason": self.task_reason,
+            "primary_metric": self.primary_metric,
+            "protocol": self.protocol.to_json(),
+            "metrics": self.metrics,
+            "backend": self.backend,
+            "dataset": {
+                "name": self.dataset.name,
+                "classes": list(self.dataset.class_names),
+                "features": len(self.dataset.feature_names),
+                "feature_names": list(self.dataset.feature_names),
+                "input_shape": list(self.dataset.input_shape),
+                "source": self.dataset.source,
+                "citation": self.dataset.citation,
+                "majority_fraction": self.dataset.majority_fraction(),
+                "intake": describe_intake(self.dataset),
+            },
+        }
+
+
+def resolve_study(spec: StudySpec, dataset: Dataset, *, backend: str) -> ResolvedStudy:
+    """Work out what ``spec`` means on ``dataset``; its :attr:`~ResolvedStudy.problems` say why
+    it cannot run there (:meth:`~ResolvedStudy.check` raises them), so lint can still read it.
+    """
+    problems: list[SpecError] = []
+    incompatible = [
+        f"variants.{name}: {problem}"
+        for name, recipe in spec.variants.items()
+        for problem in check_compatible(recipe, dataset)
+    ]
+    if incompatible:
+        problems.append(SpecError(incompatible, file=spec.source))
+    try:
+        metric = primary_metric(spec, dataset)
+    except SpecError as exc:
+        problems.append(exc)
+        metric = spec.primary_metric or ""
+    # The protocol reports the first run's split sizes: draw that split once, and keep it.
+    where = _run_split(spec, spec.seeds[0])
+    first = _draw(spec, dataset, where)
+    return ResolvedStudy(
+        spec=spec,
+        dataset=dataset,
+        backend=backend,
+        primary_metric=metric,
+        protocol=_protocol(spec, first),
+        metrics={name: logged_names(r, dataset) for name, r in spec.variants.items()},
+        problems=tuple(problems),
+        _splits={(where.split_seed, where.fold): first},
+    )
+
+
+def _run_split(spec: StudySpec, seed: int) -> RunSplit:
+    if spec.cv is not None:
+        repeat, fold = divmod(seed, spec.cv.folds)
+        return RunSplit(repeat, repeat, fold, spec.cv.folds)
+    return RunSplit(seed if spec.resplit else spec.split_seed, seed)
+
+
+def _draw(spec: StudySpec, dataset: Dataset, where: RunSplit) -> Splits:
+    return make_splits(
+        dataset,
+        validation=spec.validation,
+        seed=where.split_seed,
+        fold=where.fold,
+        folds=where.folds,
+    )
+
+
+def _protocol(spec: StudySpec, first: Splits) -> Protocol:
+    cv = spec.cv
+    sizes = first.sizes()
+    validated_on = "test set" if first.validation_is_test else "validation split"
+    kind = "cv" if cv is not None else "resplit" if spec.resplit else "split"
+    correction = sizes["test"] / sizes["train"] if kind != "split" else 0.0
+    return Protocol(
+        kind=kind,
+        validation=spec.validation,
+        validated_on=validated_on,
+        split_sizes=sizes,
+        split_seed=spec.split_seed if kind == "split" else None,
+        folds=cv.folds if cv else None,
+        repeats=cv.repeats if cv else None,
+        correction=correction,
+    )

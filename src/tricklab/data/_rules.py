@@ -1,0 +1,181 @@
+"""What a recipe needs from the data: rules that cannot be checked without it.
+
+The data-free rules live in the spec (pydantic); the ones here look at the loaded dataset: how
+labels are encoded for the loss (:class:`Target`), whether a recipe fits the task
+(:func:`check_compatible`), what each run logs, and which primary metric a study may use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from tricklab import _backend
+from tricklab.data._dataset import Dataset
+from tricklab.errors import SpecError
+from tricklab.spec import components
+from tricklab.spec._validation import did_you_mean
+from tricklab.spec.components import ONE_HOT_LOSSES
+
+if TYPE_CHECKING:  # the spec imports tricklab.data for its dataset entry
+    from tricklab.spec import Recipe
+    from tricklab.spec._registry import Component
+
+TargetFormat = Literal["sparse", "one_hot", "binary", "regression"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """How labels are fed to the loss, derived from the data, the loss and the output layer."""
+
+    format: TargetFormat
+    n_classes: int  # 0 for regression
+
+    def encode(self, y: np.ndarray) -> np.ndarray:
+        if self.format == "sparse":
+            return y.astype("int32")
+        if self.format == "one_hot":
+            return np.eye(self.n_classes, dtype="float32")[y]
+        return y.astype("float32").reshape(-1, 1)
+
+
+def target_for(recipe: Recipe, dataset: Dataset) -> Target:
+    """The target encoding; raises :class:`SpecError` if the recipe cannot fit this data."""
+    problems = check_compatible(recipe, dataset)
+    if problems:
+        raise SpecError(problems)
+    return _target(recipe, dataset)
+
+
+def _target(recipe: Recipe, dataset: Dataset) -> Target:
+    loss = recipe.train.loss.name
+    units = recipe.model.output_layer()[1].units
+    if dataset.task == "regression":
+        return Target("regression", 0)
+    if loss == "sparse_categorical_crossentropy":
+        return Target("sparse", dataset.n_classes)
+    if units == 1:
+        return Target("binary", dataset.n_classes)
+    return Target("one_hot", dataset.n_classes)
+
+
+def check_compatible(recipe: Recipe, dataset: Dataset) -> list[str]:
+    """Problems (``"<path>: <message>"``) that would make this recipe fail on this data."""
+    problems: list[str] = []
+    index, output = recipe.model.output_layer()
+    where = f"model.layers[{index}].units"
+    loss = recipe.train.loss.name
+    k = dataset.n_classes
+    if dataset.task == "regression":
+        if output.units != 1:
+            problems.append(
+                f"{where}: a regression target needs 1 output unit. Received: units={output.units}."
+            )
+        if loss in ONE_HOT_LOSSES or loss == "sparse_categorical_crossentropy":
+            problems.append(
+                f"train.loss: '{loss}' needs class labels, but dataset '{dataset.name}' has a "
+                "real-valued target. Use a regression loss such as mean_squared_error."
+            )
+    elif loss == "sparse_categorical_crossentropy" and output.units != k:
+        problems.append(
+            f"{where}: sparse_categorical_crossentropy needs one output unit per class "
+            f"({k} for dataset '{dataset.name}'). Received: units={output.units}."
+        )
+    elif output.units not in (k,) and not (output.units == 1 and k == 2):
+        accepted = "1 (a probability for the positive class) or 2" if k == 2 else str(k)
+        problems.append(
+            f"{where}: the output layer must have {accepted} units for the {k} classes of "
+            f"dataset '{dataset.name}'. Received: units={output.units}."
+        )
+    problems += _check_monitors(recipe, dataset)
+    spe = recipe.train.steps_per_execution
+    if _backend.name() == "torch" and spe not in (None, 1):
+        problems.append(
+            f"train.steps_per_execution: must be 1 with the PyTorch backend (or omitted). "
+            f"Received: steps_per_execution={spe}."
+        )
+    return problems
+
+
+def logged_names(recipe: Recipe, dataset: Dataset) -> list[str]:
+    """History columns a run of this recipe logs: loss, metrics, and their val_ twins."""
+    names = ["loss", *(m.name for m in metrics_for(recipe, dataset))]
+    return names + [f"val_{n}" for n in names]
+
+
+def _check_monitors(recipe: Recipe, dataset: Dataset) -> list[str]:
+    problems = []
+    if dataset.task == "regression":
+        for i, metric in enumerate(recipe.train.metrics or ()):
+            if metric.name == "accuracy":
+                problems.append(
+                    f"train.metrics[{i}]: accuracy needs class labels, but dataset "
+                    f"'{dataset.name}' has a real-valued target. Use mean_absolute_error."
+                )
+    logged = logged_names(recipe, dataset)
+    monitor = recipe.train.checkpoint_monitor()
+    if monitor not in logged:
+        field = (
+            "train.checkpoint.monitor"
+            if recipe.train.checkpoint.monitor
+            else (
+                "train.early_stopping.monitor"
+                if recipe.train.early_stopping
+                else "train.checkpoint"
+            )
+        )
+        problems.append(
+            f"{field}: '{monitor}' is not logged by this run, so the best-weights checkpoint "
+            f"could not pick an epoch. Expected one of: {', '.join(logged)}."
+        )
+    return problems
+
+
+#: Test scores the engines compute for every run of a task, besides its loss and compiled
+#: metrics (``engines._scoring.score``).
+COMPUTED_SCORES = {
+    "binary": ("auc", "balanced_accuracy", "majority_baseline"),
+    "multiclass": ("balanced_accuracy", "majority_baseline"),
+    "regression": ("mse", "mae", "r2", "mean_baseline_mse"),
+}
+#: The primary metric of a study that names none: one every variant shares, whatever its loss.
+DEFAULT_PRIMARY_METRIC = {"binary": "auc", "multiclass": "accuracy", "regression": "mse"}
+
+
+def primary_metric_choices(recipes: list[Recipe], dataset: Dataset) -> list[str]:
+    """Test scores every one of ``recipes`` records on this data (a primary metric must be one)."""
+    shared: set[str] | None = None
+    for recipe in recipes:
+        names = {"loss", *(m.name for m in metrics_for(recipe, dataset))}
+        shared = names if shared is None else shared & names
+    computed = COMPUTED_SCORES[dataset.task]
+    return ["loss", *sorted((shared or set()) - {"loss"} - set(computed)), *computed]
+
+
+def primary_metric(spec: Any, dataset: Dataset) -> str:
+    """The study's primary metric: its own, checked against the data, or the task's default.
+
+    Raises :class:`SpecError` (located at ``primary_metric``) listing the valid ones.
+    """
+    chosen = spec.primary_metric or DEFAULT_PRIMARY_METRIC[dataset.task]
+    choices = primary_metric_choices(list(spec.variants.values()), dataset)
+    if chosen not in choices:
+        task = {"binary": "a binary", "multiclass": "a multiclass", "regression": "a regression"}
+        raise SpecError(
+            f"must be a test score every variant records on {task[dataset.task]} target "
+            f"(dataset '{dataset.name}'). Received: primary_metric={chosen!r}."
+            f"{did_you_mean(chosen, choices)} Expected one of: {', '.join(choices)}.",
+            file=spec.source,
+            where="primary_metric",
+        )
+    return chosen
+
+
+def metrics_for(recipe: Recipe, dataset: Dataset) -> tuple[Component, ...]:
+    """The metrics compiled into the model (default: accuracy, or MAE for regression)."""
+    if recipe.train.metrics is not None:
+        return recipe.train.metrics
+    default = "mean_absolute_error" if dataset.task == "regression" else "accuracy"
+    return (components.METRICS.parse(default),)

@@ -1,0 +1,74 @@
+"""Study files: what to train, validated once when it is read (no data, no Keras).
+
+One concept per module: ``_validation`` (pydantic errors as one located line), ``_registry``
+(named Keras components, one ``get()`` each) and ``components`` (the registries themselves),
+``_merge`` (variant overrides), ``_grid`` (axes that expand into variants), ``_dataset`` (the
+study's ``dataset`` entry), ``_recipe`` (a variant's model and training) and ``_study`` (the
+whole study). Rules that need the data live with the data (:mod:`tricklab.data`).
+"""
+
+from __future__ import annotations
+
+from tricklab.spec._dataset import (
+    DATASETS,
+    MAX_AUTO_CLASSES,
+    CsvSpec,
+    DatasetRegistry,
+    DatasetSpec,
+    FashionMnistSpec,
+    Task,
+    ThoracicSpec,
+    parse_dataset,
+)
+from tricklab.spec._recipe import (
+    LAYER_TYPES,
+    NAME_PATTERN,
+    NAME_RULE,
+    ActivationLayer,
+    BatchNormLayer,
+    CheckpointSpec,
+    DenseLayer,
+    DropoutLayer,
+    EarlyStoppingSpec,
+    FlattenLayer,
+    GaussianNoiseLayer,
+    ModelSpec,
+    Recipe,
+    TrainSpec,
+)
+from tricklab.spec._registry import Component, ComponentError, Registry
+from tricklab.spec._study import CvSpec, DiagnosticsSpec, LintSpec, StudySpec, load_study
+
+__all__ = [
+    "DATASETS",
+    "LAYER_TYPES",
+    "MAX_AUTO_CLASSES",
+    "NAME_PATTERN",
+    "NAME_RULE",
+    "ActivationLayer",
+    "BatchNormLayer",
+    "CheckpointSpec",
+    "Component",
+    "ComponentError",
+    "CsvSpec",
+    "CvSpec",
+    "DatasetRegistry",
+    "DatasetSpec",
+    "DenseLayer",
+    "DiagnosticsSpec",
+    "DropoutLayer",
+    "EarlyStoppingSpec",
+    "FashionMnistSpec",
+    "FlattenLayer",
+    "GaussianNoiseLayer",
+    "LintSpec",
+    "ModelSpec",
+    "Recipe",
+    "Registry",
+    "StudySpec",
+    "Task",
+    "ThoracicSpec",
+    "TrainSpec",
+    "load_study",
+    "parse_dataset",
+]
