@@ -9,8 +9,8 @@ import json
 import math
 import re
 import shutil
-import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -19,11 +19,11 @@ from conftest import TINY
 from rich.console import Console
 
 from tricklab.errors import StoreError
-from tricklab.report import Report, build_report, report_text, terminal_table
+from tricklab.report import Report, build_report, load_report, report_text, terminal_table
+from tricklab.report._format import decimals_for, estimate
 from tricklab.result import RunResult
 from tricklab.store import HISTORY, RESULT, SPEC, WEIGHTS, history_csv
 
-CHROMIUM = Path("/usr/bin/chromium")
 TEST_SET = "validated on the test set"
 
 
@@ -49,9 +49,9 @@ def report(trained: Path) -> Report:
     return build_report(trained)
 
 
-def _terminal(report: Report) -> str:
-    console = Console(file=io.StringIO(), width=250, record=True, color_system=None)
-    console.print(terminal_table(report))
+def _terminal(report: Report, *, wide: bool = True, width: int = 250) -> str:
+    console = Console(file=io.StringIO(), width=width, record=True, color_system=None)
+    console.print(terminal_table(report, wide=wide))
     return console.export_text()
 
 
@@ -71,7 +71,7 @@ def test_report_files_and_markdown(report: Report, trained: Path) -> None:
     assert rule in md and "Holm" not in md
     assert "95% CI (adjusted)" in md and "P(beats baseline)" in md
     assert "## Protocol" in md
-    sizes = json.loads((trained / "study.json").read_text())["protocol"]["split_sizes"]
+    sizes = json.loads((trained / "study.json").read_text())["resolved"]["protocol"]["split_sizes"]
     assert f"train {sizes['train']}, validation {sizes['validation']}, test {sizes['test']}" in md
     assert "a validation split carved from the training data" in md
     assert TEST_SET not in md.lower()
@@ -102,66 +102,11 @@ def test_terminal_table(report: Report) -> None:
     assert "validation split" in str(terminal_table(report).caption)
     assert "Bonferroni-adjusted across the 1 comparison (alpha 0.05/1)" in " ".join(text.split())
     assert TEST_SET not in text.lower()
-    # rows are sorted by the primary metric, best first
+    # rows are sorted by the primary metric, best first, in the compact table too
     ranked = report.table["auc_best_mean"].sort_values(ascending=False).index.tolist()
-    positions = [text.index(f"│ {name} ") for name in ranked]
-    assert positions == sorted(positions)
-
-
-def test_html_renders_in_chromium(report: Report, tmp_path: Path) -> None:
-    """The page loads with no console error and every figure decodes to a non-empty image."""
-    if not CHROMIUM.exists():
-        print(f"skipped: {CHROMIUM} is not installed")
-        pytest.skip(f"{CHROMIUM} is not installed")
-    # A copy of the page with a probe that writes each image's decoded size into a hidden node.
-    probe = (
-        "<script>window.addEventListener('load', () => { const p = document.createElement('pre');"
-        " p.id = 'probe'; p.style.display = 'none'; p.textContent = 'IMAGES ' + "
-        "[...document.images].map(i => i.naturalWidth + 'x' + i.naturalHeight + ':' + "
-        "i.src.slice(0, 22)).join(' '); document.body.appendChild(p); });</script>"
-    )
-    page = tmp_path / "report.html"
-    page.write_text(report.html.read_text(encoding="utf-8").replace("</body>", probe + "</body>"))
-    screenshot = tmp_path / "report.png"
-    command = [
-        str(CHROMIUM),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--no-first-run",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--enable-logging=stderr",
-        "--v=0",
-        "--dump-dom",
-        f"--screenshot={screenshot}",
-        "--window-size=1280,2400",
-        page.as_uri(),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=90)
-    (tmp_path / "chromium.log").write_text(done.stderr)
-    assert done.returncode == 0, done.stderr[-2000:]
-    errors = [line for line in done.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
-    assert not errors, errors
-    found = re.search(r"IMAGES ([^<]*)</pre>", done.stdout)
-    assert found, done.stdout[-2000:]
-    images = found.group(1).split()
-    assert len(images) == len(report.figures)
-    for image in images:
-        size, source = image.split(":", 1)
-        width, height = (int(v) for v in size.split("x"))
-        assert width > 300 and height > 150, image
-        assert source == "data:image/png;base64,"
-    # the screenshot shows a page, not a blank one
-    from PIL import Image
-
-    assert screenshot.stat().st_size > 50_000
-    with Image.open(screenshot) as shot:
-        assert shot.size == (1280, 2400)
-        pixels = np.asarray(shot.convert("L"))
-    assert (pixels < 200).mean() > 0.01  # text and figures, not an empty white page
+    for table, start in ((text, "│ "), (_terminal(report, wide=False, width=80), "\n")):
+        positions = [table.index(f"{start}{name} ") for name in ranked]
+        assert positions == sorted(positions)
 
 
 # -- studies written directly as results ---------------------------------------------------------
@@ -270,25 +215,27 @@ def write_fake_study(
         "variants": list(variants),
         "seeds": list(seeds),
         "baseline": variants[0],
-        "primary_metric": None,
-        "dataset": {
-            "name": "made-up",
+        "resolved": {
+            "primary_metric": None,
             "task": task,
-            "classes": CLASSES[task],
-            "features": 4,
-            "input_shape": [4],
-            "source": "made-up.csv",
-            "citation": None,
-            "majority_fraction": None if task == "regression" else 0.85,
+            "backend": "jax",
+            "dataset": {
+                "name": "made-up",
+                "classes": CLASSES[task],
+                "features": 4,
+                "input_shape": [4],
+                "source": "made-up.csv",
+                "citation": None,
+                "majority_fraction": None if task == "regression" else 0.85,
+            },
+            "protocol": {
+                "validation": validation,
+                "validated_on": validated_on,
+                "split_sizes": {"train": 300, "validation": 40, "test": 90},
+                "resplit": True,
+                "split_seed": 0,
+            },
         },
-        "protocol": {
-            "validation": validation,
-            "validated_on": validated_on,
-            "split_sizes": {"train": 300, "validation": 40, "test": 90},
-            "resplit": True,
-            "split_seed": 0,
-        },
-        "backend": "jax",
         "runs": runs,
         "lint": [
             {
@@ -391,9 +338,11 @@ def test_report_shows_the_adjusted_intervals_of_the_verdicts(tmp_path: Path) -> 
     row = next(line for line in md.splitlines() if line.startswith("| unstable |"))
     cells = [cell.strip() for cell in row.strip("| ").split(" | ")]
     low, high = (float(v) for v in re.findall(r"-?\d+\.\d+", cells[11]))
+    # rounded to two significant digits of the interval's half-width
+    unit = 10.0 ** -decimals_for((unstable.ci_high - unstable.ci_low) / 2)
     assert (low, high) == (
-        pytest.approx(unstable.ci_low, abs=1e-4),
-        pytest.approx(unstable.ci_high, abs=1e-4),
+        pytest.approx(unstable.ci_low, abs=unit / 2),
+        pytest.approx(unstable.ci_high, abs=unit / 2),
     )
     assert low < 0 < high
     assert cells[12].startswith("no detectable difference with 4 seeds (min. detectable ±")
@@ -442,3 +391,91 @@ def test_stale_runs_are_left_out(trained: Path, tmp_path: Path) -> None:
     assert "mse" not in md and "mse" not in html and "mse" not in _terminal(report)
     assert "baseline seed 1 (the stored result is out of date" in md
     assert "1/2" in md  # one of two planned seeds
+
+
+# -- 80 columns ----------------------------------------------------------------------------------
+LONG = ("mean_squared_error", "mean_absolute_percentage_error", "mean_squared_logarithmic_error")
+
+
+def _lines(text: str) -> list[str]:
+    return [line.rstrip() for line in text.splitlines()]
+
+
+def test_the_default_output_fits_80_columns_and_cuts_no_number(tmp_path: Path) -> None:
+    """Long variant names and numbers in the millions beside small ones: at 80 columns every
+    line fits and every number is whole."""
+    from tricklab.report import print_report
+
+    root = write_fake_study(
+        tmp_path / "regression-at-80", task="regression", validation=0.1, variants=LONG
+    )
+    for path in root.glob("mean_absolute_percentage_error/seed-*/result.json"):
+        data = json.loads(path.read_text())
+        data["test"]["best"]["mse"] *= 70_000.0  # about 2.2e6, as the losses study's mape
+        path.write_text(json.dumps(data))
+    report = load_report(root)
+    console = Console(file=io.StringIO(), width=80, record=True, color_system=None)
+    print_report(console, report)
+    text = console.export_text()
+    assert max(len(line) for line in _lines(text)) <= 80, text
+    assert "…" not in text
+    for variant in LONG:  # each mean and interval whole, on the lines of its row
+        row = report.table.loc[variant]
+        mean, interval = estimate(row["mse_best_mean"], row["mse_best_low"], row["mse_best_high"])
+        assert mean in text and interval in text, (mean, interval)
+    assert "e6 [" in text  # the millions with an exponent, not 2195000 ± 880000
+    assert report.headline()[0].split()[0] in _lines(text)[0]  # the headline comes first
+
+
+def test_the_progress_display_fits_80_columns(tmp_path: Path) -> None:
+    from tricklab._progress import RichDisplay
+    from tricklab.engines import PopulationEpoch
+    from tricklab.study import RunEvent
+
+    console = Console(file=io.StringIO(), width=80, record=True, color_system=None)
+    display = RichDisplay(console, "auc", {LONG[1]: 30})
+    plan = SimpleNamespace(variant=LONG[1], seed=12, engine="solo")
+    display(RunEvent("epoch", plan, 3, 140, epoch=7, logs={"val_loss": 0.412345}))
+    console.print(display.progress.get_renderable())
+    population = PopulationEpoch(members=140, training=137, epoch=12, monitor="val_loss", best=0.4)
+    display(RunEvent("population", None, 3, 140, population=population))
+    console.print(display.progress.get_renderable())
+    text = console.export_text()
+    assert max(len(line) for line in _lines(text)) <= 80, text
+    assert "…" not in text
+    assert "0/140 runs" in text and "ETA" in text
+    assert f"{LONG[1]} / seed 12, epoch 7/30, val_loss 0.4123" in " ".join(text.split())
+    assert "population 137/140 training, epoch 12, best val_loss 0.4000" in text
+
+
+@pytest.mark.parametrize(
+    ("values", "metric", "expected"),
+    [
+        ((0.6234, 0.601, 0.647), "auc", ("0.623", "[0.601, 0.647]")),
+        ((2195000.0, 1315000.0, 3075000.0), "loss", ("2.20e6", "[1.32e6, 3.08e6]")),
+        ((0.0008313, 0.00081, 0.00085), "loss", ("0.000831", "[0.000810, 0.000850]")),
+        ((0.98, 0.93, 1.04), "auc", ("0.980", "[0.930, 1.000*]")),  # clipped to [0, 1], marked
+        ((0.05, -0.02, 0.12), "accuracy", ("0.050", "[0.000*, 0.120]")),
+        ((31.2, 28.0, 34.4), "mse", ("31.2", "[28.0, 34.4]")),
+        ((0.8, None, None), "auc", ("0.800", "")),  # one seed: no interval
+    ],
+)
+def test_numbers_are_rounded_to_their_interval(
+    values: tuple[float, Any, Any], metric: str, expected: tuple[str, str]
+) -> None:
+    assert estimate(*values, metric) == expected
+
+
+def test_bounded_intervals_are_clipped_in_the_table(tmp_path: Path) -> None:
+    root = write_fake_study(tmp_path / "clipped", validation=0.1, seeds=(0, 1, 2))
+    for path in root.glob("dropout/seed-*/result.json"):  # AUCs near 1: the interval passes 1
+        data = json.loads(path.read_text())
+        data["test"]["best"]["auc"] = 0.99 - 0.04 * (data["seed"] == 1)
+        path.write_text(json.dumps(data))
+    report = build_report(root)
+    assert report.table.loc["dropout", "auc_best_high"] > 1
+    md = report_text(report)
+    row = next(line for line in md.splitlines() if line.startswith("| dropout "))
+    assert re.search(r", 1\.0*\*\]", row), row  # the upper end clipped at 1, marked
+    assert "* clipped to the metric's range" in md
+    assert re.search(r", 1\.0*\*\]", _terminal(report, wide=False, width=80))

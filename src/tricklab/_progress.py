@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -16,9 +17,13 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from tricklab.result import RunResult
 from tricklab.study import RunEvent
+
+#: Width of the bar: the bar's line is about 60 columns with it, so it fits 80.
+BAR_WIDTH = 24
 
 
 def run_line(result: RunResult, metric: str | None) -> str:
@@ -39,21 +44,30 @@ def _fmt(value: Any) -> str:
     return f"{value:.4f}"
 
 
+class _TwoLineProgress(Progress):
+    """The bar on one line and what is training on the next, so both fit 80 columns: the
+    detail line wraps rather than being cut."""
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield self.make_tasks_table(self.tasks)
+        for task in self.tasks:
+            detail = task.fields.get("detail", "")
+            if detail:
+                yield Text(f"  {detail}", overflow="fold")
+
+
 class RichDisplay:
-    """Runs done/total, the current variant and seed, epoch, val loss, elapsed and ETA."""
+    """Runs done/total, elapsed and ETA over the current variant and seed, epoch, val loss."""
 
     def __init__(self, console: Console, metric: str | None, epochs: dict[str, int]) -> None:
         self.console = console
         self.metric = metric
         self.epochs = epochs  # variant -> max epochs, to advance the bar within a run
-        self.progress = Progress(
+        self.progress = _TwoLineProgress(
             SpinnerColumn(),
-            TextColumn("[bold]{task.fields[current]}"),
-            BarColumn(),
+            BarColumn(bar_width=BAR_WIDTH),
             MofNCompleteColumn(),
             TextColumn("runs"),
-            TextColumn("{task.fields[epoch]}"),
-            TextColumn("{task.fields[val]}"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
@@ -78,32 +92,34 @@ class RichDisplay:
             self.console.print(notice_line(event), highlight=False, soft_wrap=True)
             return
         if self.task is None:
-            self.task = self.progress.add_task(
-                "runs", total=event.total, current="", epoch="", val=""
-            )
+            self.task = self.progress.add_task("runs", total=event.total, detail="")
         plan = event.plan
         if event.kind == "population" and event.population is not None:
-            self.progress.update(self.task, **population_fields(event))
+            self.progress.update(self.task, detail=_detail(population_fields(event)))
         elif event.kind == "epoch" and plan is not None and plan.engine == "solo":
             total = self.epochs.get(plan.variant, 1)
             val = event.logs.get("val_loss")
-            self.progress.update(
-                self.task,
-                current=f"{plan.variant} / seed {plan.seed}",
-                epoch=f"epoch {event.epoch}/{total}",
-                val=f"val_loss {val:.4f}" if val is not None else "",
-            )
+            fields = {
+                "current": f"{plan.variant} / seed {plan.seed}",
+                "epoch": f"epoch {event.epoch}/{total}",
+                "val": f"val_loss {val:.4f}" if val is not None else "",
+            }
+            self.progress.update(self.task, detail=_detail(fields))
         elif event.kind in ("done", "failed") and plan is not None:
             self.progress.update(self.task, completed=event.index)
             if event.kind == "done" and event.result is not None:
-                self.console.print(
-                    "  " + run_line(event.result, self.metric), highlight=False, soft_wrap=True
-                )
+                # Wrapped at the console's width (never cut), under the live display.
+                self.console.print("  " + run_line(event.result, self.metric), highlight=False)
             else:
                 self.console.print(
                     f"  [red]{plan.variant} seed {plan.seed} failed:[/red] {event.error}",
                     highlight=False,
                 )
+
+
+def _detail(fields: dict[str, str]) -> str:
+    """The progress display's second line: what trains, its epoch and its monitored value."""
+    return ", ".join(v for v in (fields["current"], fields["epoch"], fields["val"]) if v)
 
 
 def notice_line(event: RunEvent) -> str:

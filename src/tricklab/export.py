@@ -82,10 +82,10 @@ def predict_csv(run_dir: str | Path, csv_path: str | Path, *, header: bool = Tru
     result, _, index = load_run(run_dir)
     features = _features(Path(csv_path), index, result.input_shape, header)
     outputs = np.asarray(trained_model(run_dir).predict(features, verbose=0))
-    dataset = index.get("dataset", {})
-    classes = [str(c) for c in dataset.get("classes", [])]
+    resolved = index.get("resolved", {})
+    classes = [str(c) for c in resolved.get("dataset", {}).get("classes", [])]
     frame = pd.DataFrame({"row": np.arange(1, len(features) + 1)})
-    if dataset.get("task") == "regression" or not classes:
+    if resolved.get("task") == "regression" or not classes:
         frame["prediction"] = outputs[:, 0]
         return frame
     if outputs.shape[-1] == 1:
@@ -102,7 +102,7 @@ def _features(
     path: Path, index: dict[str, Any], input_shape: list[int], header: bool
 ) -> np.ndarray:
     text = read_csv_text(path)
-    names = index.get("dataset", {}).get("feature_names") or []
+    names = index.get("resolved", {}).get("dataset", {}).get("feature_names") or []
     try:
         columns = pd.read_csv(io.StringIO(text), header=0, nrows=0).columns if header else []
         levels = _one_hot_levels(names, columns) if names else {}

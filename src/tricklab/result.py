@@ -16,7 +16,8 @@ from typing import Any
 from tricklab.spec import Recipe
 
 #: Bump when the meaning of stored results changes; older results are then retrained.
-RESULT_SCHEMA = 2
+#: 3: every run also stores its test-set predictions (predictions.npy).
+RESULT_SCHEMA = 3
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,31 @@ class RunPlan:
     backend: str
     diagnostics: dict[str, Any] | None = None  # DiagnosticsSpec as data, when measured
     engine: str = "solo"  # "solo" or "population": part of the key, as the numbers may differ
+    #: Cross-validation (``cv`` in the study): this run tests on fold ``fold`` of ``folds`` of
+    #: the fold assignment drawn with ``split_seed``; None under a train/test split.
+    fold: int | None = None
+    folds: int | None = None
+    #: Seeds weight initialisation, dropout and batch order: the run's seed, except under cv,
+    #: where every fold of repeat r trains with seed r (``split_seed``).
+    model_seed: int | None = None
+
+    @property
+    def init_seed(self) -> int:
+        """The seed the engines train with."""
+        return self.seed if self.model_seed is None else self.model_seed
+
+    @property
+    def split_id(self) -> str:
+        """Names the rows this run trains, validates and tests on (runs sharing it share them)."""
+        return split_id(self.split_seed, self.fold, self.folds)
 
     def resolved(self) -> dict[str, Any]:
         """Everything that determines this run's numbers (spec.json)."""
+        cv = {}
+        if self.fold is not None:  # absent otherwise, so runs stored before cv keep their keys
+            cv = {"fold": self.fold, "folds": self.folds, "model_seed": self.init_seed}
         return {
+            **cv,
             "study": self.study,
             "variant": self.variant,
             "seed": self.seed,
@@ -58,6 +80,13 @@ class RunPlan:
         content = {k: v for k, v in self.resolved().items() if k not in ("study", "variant")}
         blob = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def split_id(split_seed: int, fold: int | None = None, folds: int | None = None) -> str:
+    """:attr:`RunPlan.split_id` from the fields of a run's spec.json."""
+    if fold is None:
+        return f"split-{split_seed}"
+    return f"cv{folds}-{split_seed}-fold-{fold}"
 
 
 @dataclass

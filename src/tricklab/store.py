@@ -11,17 +11,24 @@ Layout (``runs/<study>/``, store format :data:`STORE_SCHEMA`)::
                                    runs with their keys, lint findings, store_schema
     .lock                          the lock around claims, commits and the index (filelock)
     .checkpoints/<unit>.pkl        mid-run checkpoint of a run or population in training
+    splits/<split>-<data>.labels.npy  the true test labels of a split (RunPlan.split_id) of the
+                                   data (fingerprint prefix), once for all runs that share it
+    study.log                      library warnings raised while training, with their runs
+    search/optuna.journal          the trials of ``tricklab search`` (its default storage)
     <variant>/seed-<n>/spec.json   the resolved run spec (what determines the numbers)
     <variant>/seed-<n>/history.csv one row per epoch: epoch, loss, val_loss and every metric
     <variant>/seed-<n>/best.weights.h5
     <variant>/seed-<n>/diagnostics.csv  per hidden layer and epoch, when the study asks for it
+    <variant>/seed-<n>/predictions.npy  the best weights' test outputs (float32): (n,) positive-
+                                   class scores, (n, k) for k > 2 classes, (n,) for regression
     <variant>/seed-<n>/result.json written last: the run is done when it exists with its key
     <variant>/seed-<n>/failed.json the last failure (error and traceback); retried next time
     <variant>/seed-<n>/claim.json  while a worker trains the run: host, pid, owner, lease
 
 Run states (:class:`RunState`): ``planned`` (nothing stored), ``running`` (claimed by a live
 worker), ``done``, ``diverged`` (done, but its loss became NaN/inf), ``failed`` and ``damaged``
-(a file of a finished run is missing or unreadable: reported by name and retrained).
+(a file of a finished run is missing or unreadable: reported by name and retrained). A
+finished run without predictions.npy is done; :meth:`RunStore.load_predictions` then gives None.
 
 Every file is written to a temporary name, fsynced and renamed, so a reader sees the old file or
 the new one. A claim is a lease: the worker renews it every ``renew`` seconds and it expires
@@ -33,10 +40,8 @@ lock, so exactly one result is committed per run.
 from __future__ import annotations
 
 import contextlib
-import csv
 import datetime as dt
 import hashlib
-import io
 import json
 import os
 import pickle
@@ -51,23 +56,39 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from tricklab._store_files import (  # a run's files: names, formats, reading
+    DIAGNOSTICS,
+    HISTORY,
+    OPTIONAL_FILES,
+    PREDICTIONS,
+    RESULT,
+    RUN_FILES,
+    SPEC,
+    WEIGHTS,
+    history_csv,
+    load_result,
+    npy_bytes,
+    read_claim,
+    read_npy,
+    rows_csv,
+)
+from tricklab._store_files import fsync as _fsync
+from tricklab._store_files import read_json as _read_json
+from tricklab._store_files import write_bytes as _write_bytes
 from tricklab.errors import StoreError
-from tricklab.result import RESULT_SCHEMA, RunPlan, RunResult
+from tricklab.result import RESULT_SCHEMA, RunPlan, RunResult, split_id
 
 #: Bump when the layout or the meaning of a file changes.
 STORE_SCHEMA = 1
 
 INDEX = "study.json"
-RESULT = "result.json"
-SPEC = "spec.json"
-HISTORY = "history.csv"
-WEIGHTS = "best.weights.h5"
-DIAGNOSTICS = "diagnostics.csv"
+SPLITS = "splits"
+LOG = "study.log"
 FAILED = "failed.json"
 CLAIM = "claim.json"
 CHECKPOINTS = ".checkpoints"
-#: What a finished run holds besides result.json (diagnostics.csv only with diagnostics).
-RUN_FILES = (SPEC, HISTORY, WEIGHTS)
 
 
 class RunState(StrEnum):
@@ -108,6 +129,15 @@ class RunStore:
 
     def _run_dir(self, plan: RunPlan) -> Path:
         return self.run_dir(plan.variant, plan.seed)
+
+    def search_storage_path(self) -> Path:
+        """The default Optuna journal of ``tricklab search`` (``search/optuna.journal``)."""
+        return self.root / "search" / "optuna.journal"
+
+    def mlflow_uri(self) -> str:
+        """The default MLflow tracking store of ``tricklab mlflow``: one SQLite file beside the
+        studies (``runs/mlflow.db``), its artifacts in ``runs/mlartifacts/``."""
+        return f"sqlite:///{(self.root.parent / 'mlflow.db').resolve()}"
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -162,7 +192,7 @@ class RunStore:
             if key is None or (result.key == key and result.schema == RESULT_SCHEMA):
                 state = RunState.DIVERGED if result.status == "diverged" else RunState.DONE
                 return RunStatus(variant, seed, state, result=result)
-        claim = _read_claim(run_dir / CLAIM)
+        claim = read_claim(run_dir / CLAIM)
         if claim is not None and claim.get("key") == key and _alive(claim):
             holder = f"{claim['host']} pid {claim['pid']} since {claim['started']}"
             return RunStatus(variant, seed, RunState.RUNNING, holder)
@@ -214,6 +244,66 @@ class RunStore:
         """Where a finished run's best weights are (read them with Keras's load_weights)."""
         return self.run_dir(variant, seed) / WEIGHTS
 
+    def load_predictions(self, variant: str, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """A finished run's true test labels and its best weights' test predictions, for ROC
+        curves and metrics without retraining; None when the run is not finished (or damaged)
+        or stored no predictions. Raises :class:`StoreError` if its split's labels are damaged.
+        """
+        run_dir = self.run_dir(variant, seed)
+        if self.status(variant, seed, None).result is None or not (run_dir / PREDICTIONS).exists():
+            return None
+        path = self._labels_path(_read_json(run_dir / SPEC))
+        if not path.exists():
+            raise StoreError(
+                f"{path}: missing (the true test labels of {variant} seed {seed}). "
+                "Run the study with --fresh to store them again."
+            )
+        try:
+            y_true, predictions = read_npy(path), read_npy(run_dir / PREDICTIONS)
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"{path}: damaged or unreadable ({exc}).") from None
+        if len(y_true) != len(predictions):
+            raise StoreError(
+                f"{path}: damaged ({len(y_true)} labels for the {len(predictions)} test "
+                f"predictions of {variant} seed {seed})."
+            )
+        return y_true, predictions
+
+    def _labels_path(self, spec: dict[str, Any]) -> Path:
+        """Where the true test labels of a run's split are (``spec`` is its spec.json)."""
+        split = split_id(int(spec["split_seed"]), spec.get("fold"), spec.get("folds"))
+        data = str(spec["data_fingerprint"])[:12]
+        return self.root / SPLITS / f"{split}-{data}.labels.npy"
+
+    def _save_labels(self, spec: dict[str, Any], labels: np.ndarray) -> None:
+        """Keep a split's labels once: written by its first run, rewritten only if they differ."""
+        path, data = self._labels_path(spec), npy_bytes(np.asarray(labels))
+        if not path.exists() or path.read_bytes() != data:
+            _write_bytes(path, data)
+
+    # -- the study log --------------------------------------------------------------------
+    @property
+    def log_path(self) -> Path:
+        """study.log: warnings of the libraries raised while training, with their runs."""
+        return self.root / LOG
+
+    def log_warnings(self, entries: Sequence[str]) -> None:
+        """Append ``entries`` (one text block each) to study.log, under the study's lock."""
+        if not entries:
+            return
+        text = "".join(e if e.endswith("\n") else e + "\n" for e in entries)
+        with self.locked(), self.log_path.open("a", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def logged_warnings(self, since: int = 0) -> tuple[int, int]:
+        """(entries appended to study.log after its first ``since`` bytes, its size now)."""
+        if not self.log_path.exists():
+            return 0, 0
+        data = self.log_path.read_bytes()
+        return sum(line.startswith(b"[") for line in data[since:].splitlines()), len(data)
+
     # -- claims ---------------------------------------------------------------------------
     def claim(self, plans: Sequence[RunPlan]) -> list[RunPlan]:
         """Claim every run of ``plans`` not done and not held by a live worker, atomically.
@@ -226,7 +316,7 @@ class RunStore:
             for plan in plans:
                 if self.finished(plan) is not None:
                     continue
-                claim = _read_claim(self._run_dir(plan) / CLAIM)
+                claim = read_claim(self._run_dir(plan) / CLAIM)
                 if claim is None or claim.get("owner") == self.owner or not _alive(claim, now):
                     free.append(plan)
             for plan in free:
@@ -241,7 +331,7 @@ class RunStore:
         """Who holds the claims on ``plans`` (live workers only)."""
         out = []
         for plan in plans:
-            claim = _read_claim(self._run_dir(plan) / CLAIM)
+            claim = read_claim(self._run_dir(plan) / CLAIM)
             if claim is not None and claim.get("owner") != self.owner and _alive(claim):
                 out.append(f"{claim['host']} pid {claim['pid']}")
         return sorted(set(out))
@@ -251,7 +341,7 @@ class RunStore:
         with self.locked():
             for plan in plans:
                 path = self._run_dir(plan) / CLAIM
-                claim = _read_claim(path)
+                claim = read_claim(path)
                 if claim is not None and claim.get("owner") == self.owner:
                     path.unlink(missing_ok=True)
                 self._held.discard(path)
@@ -261,7 +351,7 @@ class RunStore:
         self._stop_renewing.set()
         with self.locked():
             for path in list(self._held):
-                claim = _read_claim(path)
+                claim = read_claim(path)
                 if claim is not None and claim.get("owner") == self.owner:
                     path.unlink(missing_ok=True)
             self._held.clear()
@@ -288,13 +378,23 @@ class RunStore:
             with contextlib.suppress(OSError), self.locked():
                 expires = time.time() + self.lease
                 for path in list(self._held):
-                    claim = _read_claim(path)
+                    claim = read_claim(path)
                     if claim is not None and claim.get("owner") == self.owner:
                         _write_json(path, {**claim, "expires": expires})
 
     # -- writing runs ---------------------------------------------------------------------
-    def save(self, plan: RunPlan, result: RunResult, weights: list[Any]) -> bool:
-        """Commit a finished run (its best ``weights`` as best.weights.h5), result.json last.
+    def save(
+        self,
+        plan: RunPlan,
+        result: RunResult,
+        weights: list[Any],
+        *,
+        predictions: np.ndarray,
+        labels: np.ndarray,
+    ) -> bool:
+        """Commit a finished run (its best ``weights`` as best.weights.h5, their test
+        ``predictions`` as predictions.npy), result.json last; ``labels`` are the true test
+        labels of its split, kept once per split.
 
         Only the holder of the run's claim commits; returns False (and writes nothing) when the
         claim was lost, e.g. after missed renewals another worker took the run over.
@@ -313,14 +413,16 @@ class RunStore:
             _write_text(staging / HISTORY, history_csv(result.history))
             if result.diagnostics:
                 _write_text(staging / DIAGNOSTICS, rows_csv(result.diagnostics))
+            _write_bytes(staging / PREDICTIONS, npy_bytes(np.asarray(predictions, "float32")))
             with self.locked():
                 claim_path = run_dir / CLAIM
-                claim = _read_claim(claim_path)
+                claim = read_claim(claim_path)
                 if claim is not None and claim.get("owner") != self.owner:
                     return False
-                for name in (RESULT, FAILED, DIAGNOSTICS, *RUN_FILES):
+                for name in (RESULT, FAILED, *OPTIONAL_FILES, *RUN_FILES):
                     (run_dir / name).unlink(missing_ok=True)
-                for name in (*RUN_FILES, DIAGNOSTICS):
+                self._save_labels(plan.resolved(), labels)
+                for name in (*RUN_FILES, *OPTIONAL_FILES):
                     if (staging / name).exists():
                         os.replace(staging / name, run_dir / name)
                 _write_json(run_dir / RESULT, result.to_json())
@@ -369,115 +471,13 @@ class RunStore:
         self._checkpoint_path(keys).unlink(missing_ok=True)
 
 
-# -- files -------------------------------------------------------------------------------------
-def load_result(run_dir: Path) -> RunResult | None:
-    """A run directory's result, or None if it has not finished.
-
-    Raises :class:`StoreError` naming the file when a finished run's files are damaged.
-    """
-    path = run_dir / RESULT
-    if not path.exists():
-        return None
-    data = _read_json(path)
-    if not isinstance(data, dict) or "key" not in data:
-        raise StoreError(f"{path}: damaged (not a tricklab result).")
-    for name in RUN_FILES:
-        if not (run_dir / name).exists():
-            raise StoreError(f"{run_dir / name}: missing (the run's files are incomplete).")
-    try:
-        history = read_history(run_dir / HISTORY)
-        diagnostics_path = run_dir / DIAGNOSTICS
-        diagnostics = read_rows(diagnostics_path) if diagnostics_path.exists() else []
-        return RunResult.from_json(data, history, diagnostics)
-    except (OSError, ValueError, TypeError, KeyError, csv.Error) as exc:
-        raise StoreError(f"{run_dir}: damaged ({exc}).") from None
-
-
-def history_csv(history: dict[str, list[float]]) -> str:
-    columns = ["loss", "val_loss", *sorted(k for k in history if k not in ("loss", "val_loss"))]
-    columns = [c for c in columns if c in history]
-    epochs = len(history.get("loss", []))
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["epoch", *columns])
-    for epoch in range(epochs):
-        writer.writerow([epoch + 1, *(repr(float(history[c][epoch])) for c in columns)])
-    return out.getvalue()
-
-
-def read_history(path: Path) -> dict[str, list[float]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows:
-        return {}
-    return {c: [float(r[c]) for r in rows] for c in rows[0] if c != "epoch"}
-
-
-def rows_csv(rows: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
-
-
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a CSV with numbers parsed (text columns stay text)."""
-    with path.open(newline="", encoding="utf-8") as handle:
-        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
-
-
-def _number(text: str) -> Any:
-    try:
-        value = float(text)
-    except ValueError:
-        return text
-    return int(value) if value.is_integer() and "." not in text and "e" not in text else value
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    """Write atomically and durably: a reader sees the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with tmp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
+# -- files (every write goes through _write_bytes) ---------------------------------------------
 def _write_text(path: Path, text: str) -> None:
     _write_bytes(path, text.encode("utf-8"))
 
 
 def _write_json(path: Path, data: Any) -> None:
     _write_text(path, json.dumps(data, indent=1) + "\n")
-
-
-def _fsync(path: Path) -> None:
-    with path.open("rb") as handle:
-        os.fsync(handle.fileno())
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise StoreError(f"{path}: damaged or unreadable ({exc}).") from None
-
-
-def _read_claim(path: Path) -> dict[str, Any] | None:
-    if not path.exists():
-        return None
-    try:
-        claim = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None  # a claim torn by a crash holds nothing
-    return claim if isinstance(claim, dict) else None
 
 
 def _alive(claim: dict[str, Any], now: float | None = None) -> bool:

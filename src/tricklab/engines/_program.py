@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from tricklab._quiet import concerning
+
 
 def compile_programs(cohorts: Sequence[Any], batch_size: int) -> tuple[Any, Any]:
     """``epoch(states, active, data, batches)`` and ``evaluate(weights, data)``, jitted."""
@@ -29,23 +31,26 @@ def compile_programs(cohorts: Sequence[Any], batch_size: int) -> tuple[Any, Any]
         with StatelessScope(state_mapping=mapping):
             return model.get_metrics_result()
 
-    def member_train_step(model: Any) -> Any:
+    def member_train_step(model: Any, runs: list[Any]) -> Any:
         def step(state: Any, pool: Any, y: Any, mean: Any, std: Any, rows: Any) -> Any:
-            _, state = model.train_step(state, inputs(pool, y, mean, std, rows))
+            with concerning(runs):  # what Keras warns about while tracing names the cohort
+                _, state = model.train_step(state, inputs(pool, y, mean, std, rows))
             return state
 
         return jax.vmap(step, in_axes=(0, None, None, 0, 0, 0))
 
-    def member_test_step(model: Any) -> Any:
+    def member_test_step(model: Any, runs: list[Any]) -> Any:
         def step(state: Any, pool: Any, y: Any, mean: Any, std: Any, rows: Any) -> Any:
-            _, state = model.test_step(state, inputs(pool, y, mean, std, rows))
+            with concerning(runs):
+                _, state = model.test_step(state, inputs(pool, y, mean, std, rows))
             return state
 
         return jax.vmap(step, in_axes=(0, None, None, 0, 0, 0))
 
     val_from_test = [c.members[0].task.splits.validation_is_test for c in cohorts]
-    train_steps = [member_train_step(c.model) for c in cohorts]
-    test_steps = [member_test_step(c.model) for c in cohorts]
+    runs = [[m.task.plan for m in c.members] for c in cohorts]
+    train_steps = [member_train_step(c.model, r) for c, r in zip(cohorts, runs, strict=True)]
+    test_steps = [member_test_step(c.model, r) for c, r in zip(cohorts, runs, strict=True)]
 
     def scan_steps(step: Any, state: Any, pool: Any, y: Any, c: Any, batches: Any) -> Any:
         """Full batches through ``lax.scan``, then the short last batch, like fit."""

@@ -7,6 +7,8 @@
   data (ROC AUC, balanced accuracy, the majority baseline, the confusion matrix) or, for
   regression, errors on the target's own scale that every loss can be compared on (MSE, MAE,
   R^2 and the mean predictor's MSE).
+- Predictions: the best weights' outputs on the test rows, kept so that ROC curves and later
+  metrics need no retraining (:func:`test_predictions`).
 - Weights: a run's weights are ``model.get_weights()`` of ``build_model(recipe, input_shape)``;
   ``best.weights.h5`` holds them so that ``export`` and ``predict`` can load them.
 """
@@ -20,8 +22,7 @@ from typing import Any
 import numpy as np
 
 from tricklab import _backend
-from tricklab.build import Target
-from tricklab.data import Dataset, Splits
+from tricklab.data import Dataset, Splits, Target
 from tricklab.result import RunPlan, RunResult
 from tricklab.spec import Recipe
 
@@ -102,6 +103,18 @@ def score(
     labels = list(range(target.n_classes))
     scores["confusion_matrix"] = confusion_matrix(truth, predicted, labels=labels).tolist()
     return scores
+
+
+def test_predictions(outputs: np.ndarray, target: Target) -> np.ndarray:
+    """What the store keeps of the model's test ``outputs`` (predictions.npy), as float32:
+    (n,) positive-class scores for two classes, (n, k) class scores for k > 2 classes, and
+    (n,) predictions on the target's own scale for regression."""
+    outputs = np.asarray(outputs, dtype=np.float32)
+    if target.format == "regression":
+        return outputs.reshape(len(outputs))
+    if target.n_classes == 2:  # one sigmoid unit, or the second of two units
+        return np.ascontiguousarray(outputs[:, -1])
+    return outputs
 
 
 def without_matrix(scores: dict[str, Any]) -> dict[str, float | None]:

@@ -1,4 +1,5 @@
-"""Figures of a study: learning curves, test metrics with their intervals, confusion matrices.
+"""Drawing a study's figures: learning curves, test metrics with their intervals and seeds,
+ROC curves, confusion matrices and training diagnostics.
 
 Every function returns a :class:`matplotlib.figure.Figure` drawn on its own Agg canvas: nothing
 here touches pyplot's global state or the session's backend, and nothing imports Keras. Save one
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from tricklab.result import RunResult
-
-__all__ = ["confusion_matrix", "diagnostics_grid", "learning_curves", "metric_intervals"]
 
 #: Losses spanning more than this many decades are drawn on a log axis.
 LOG_DECADES = 2.0
@@ -77,71 +76,103 @@ def _band(curves: Sequence[Sequence[float]]) -> tuple[np.ndarray, ...] | None:
     return epochs, mean, low, high
 
 
-def learning_curves(results: Sequence[RunResult], variants: Sequence[str]) -> Figure:
-    """Train (dashed) and validation (solid) loss per variant, over epochs (1-based).
-
-    Each line is the mean over the seeds still running at that epoch (runs stopped early drop out),
-    with a band from the lowest to the highest seed. The y axis is logarithmic when the losses
-    span more than two decades.
-    """
+def _by_variant(results: Sequence[RunResult], variants: Sequence[str]) -> dict[str, list]:
     by_variant: dict[str, list[RunResult]] = {v: [] for v in variants}
     for result in results:
         if result.variant in by_variant and result.status in COUNTED_STATUSES:
             by_variant[result.variant].append(result)
+    return by_variant
 
-    fig = _figure(10.5, 5.2)
-    ax = fig.add_subplot()
-    handles: list[Line2D] = []
-    drawn: list[np.ndarray] = []
-    longest = 1
-    for variant, color in zip(variants, _colors(len(variants)), strict=True):
+
+def epoch_metric(results: Sequence[RunResult], metric: str | None) -> str | None:
+    """The validation curve drawn for every variant on one axis: ``val_<metric>`` when the runs
+    record it per epoch, else ``val_accuracy``, else none."""
+    for key in (f"val_{metric}" if metric else "", "val_accuracy"):
+        if key and any(key in r.history for r in results):
+            return key
+    return None
+
+
+def learning_curves(
+    results: Sequence[RunResult], variants: Sequence[str], metric: str | None = None
+) -> Figure:
+    """One panel per variant: train (dashed) and validation (solid) loss per epoch (1-based), on
+    the variant's own y axis, since different losses have different scales; below them the
+    validation curve of ``metric`` (see :func:`epoch_metric`) of every variant on one axis.
+
+    Each line is the mean over the seeds still running at that epoch (runs stopped early drop
+    out), with a band from the lowest to the highest seed. A panel's y axis is logarithmic when
+    its losses span more than two decades.
+    """
+    by_variant = _by_variant(results, variants)
+    shared = epoch_metric(results, metric)
+    cols = min(max(len(variants), 1), 3)
+    rows = max(math.ceil(len(variants) / cols), 1)
+    fig = _figure(10.5, 2.4 * rows + (3.4 if shared else 0) + 0.5)
+    grid = fig.add_gridspec(
+        rows + bool(shared), cols, height_ratios=[1] * rows + [1.6] * bool(shared)
+    )
+    colors = _colors(len(variants))
+    longest = max((len(r.history.get("loss", [])) for r in results), default=1) or 1
+    for number, (variant, color) in enumerate(zip(variants, colors, strict=True)):
+        ax = fig.add_subplot(grid[number // cols, number % cols])
         runs = by_variant[variant]
-        label = f"{variant} ({len(runs)} seed{'s' if len(runs) != 1 else ''})"
-        handles.append(Line2D([], [], color=color, lw=2.2, label=label))
-        for key, style, width, alpha in (("val_loss", "-", 2.0, 0.18), ("loss", "--", 1.4, 0.10)):
+        drawn = []
+        for key, style, width, alpha in (("val_loss", "-", 1.8, 0.18), ("loss", "--", 1.2, 0.10)):
             band = _band([r.history.get(key, []) for r in runs])
             if band is None:
                 continue
             epochs, mean, low, high = band
-            longest = max(longest, int(epochs[-1]))
             ax.plot(epochs, mean, style, color=color, lw=width)
             if len(runs) > 1:
                 ax.fill_between(epochs, low, high, color=color, alpha=alpha, lw=0)
             drawn += [low, high]
-
-    values = np.concatenate(drawn) if drawn else np.array([])
-    values = values[np.isfinite(values)]
-    if values.size and values.min() > 0 and math.log10(values.max() / values.min()) > LOG_DECADES:
-        ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.set_xlim(0.8, longest + 0.2 if longest > 1 else 1.2)
-    if longest <= 12:
-        ax.set_xticks(range(1, longest + 1))
-    ax.grid(True, alpha=0.3)
-    ax.set_title("Learning curves: mean over seeds, band = min..max of the seeds still running")
-    handles += [
-        Line2D([], [], color="black", lw=2.0, ls="-", label="validation loss"),
-        Line2D([], [], color="black", lw=1.4, ls="--", label="train loss"),
-    ]
-    fig.legend(
-        handles=handles,
-        loc="outside right upper",
-        fontsize="small",
-        frameon=False,
-        title="variant",
-        alignment="left",
-    )
-    if not drawn:
-        ax.text(
-            0.5,
-            0.5,
-            "no loss history recorded",
-            ha="center",
-            va="center",
-            transform=ax.transAxes,
-            color=MAJORITY_COLOR,
+        values = np.concatenate(drawn) if drawn else np.array([])
+        values = values[np.isfinite(values)]
+        if (
+            values.size
+            and values.min() > 0
+            and math.log10(values.max() / values.min()) > LOG_DECADES
+        ):
+            ax.set_yscale("log")
+        if not drawn:
+            ax.text(
+                0.5,
+                0.5,
+                "no loss history",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                color=MAJORITY_COLOR,
+                fontsize=8,
+            )
+        seeds = f"{len(runs)} seed{'s' if len(runs) != 1 else ''}"
+        ax.set_title(f"{textwrap.shorten(variant, 40)} ({seeds})", fontsize=8.5, color=color)
+        ax.set_xlim(0.8, longest + 0.2 if longest > 1 else 1.2)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, alpha=0.3)
+    if shared:
+        ax = fig.add_subplot(grid[rows, :])
+        for variant, color in zip(variants, colors, strict=True):
+            band = _band([r.history.get(shared, []) for r in by_variant[variant]])
+            if band is None:
+                continue
+            epochs, mean, low, high = band
+            ax.plot(epochs, mean, color=color, lw=1.8, label=variant)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(shared.replace("_", " "))
+        ax.set_xlim(0.8, longest + 0.2 if longest > 1 else 1.2)
+        ax.grid(True, alpha=0.3)
+        ax.set_title(
+            f"{shared.replace('_', ' ')} per epoch, every variant on one axis (mean over seeds)",
+            fontsize=9,
         )
+        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="x-small", frameon=False)
+    fig.suptitle(
+        "Loss per epoch, each variant on its own scale: validation (solid), train (dashed); "
+        "mean over seeds, band = min..max",
+        fontsize=9.5,
+    )
     return fig
 
 
@@ -152,32 +183,53 @@ def metric_intervals(
     weights: str = "best",
     baseline: str | None = None,
     majority: float | None = None,
+    points: dict[str, Sequence[float]] | None = None,
 ) -> Figure:
-    """The test ``metric`` per variant: mean (point) and 95% interval (bar) over seeds.
+    """The test ``metric`` per variant: mean (point), 95% interval (bar) and each seed (dots).
 
     ``table`` is :func:`tricklab.stats.variant_table`; variants are drawn top to bottom in its
-    order. The ``baseline`` variant is drawn in red with a dotted line at its mean; when the
-    metric is accuracy and ``majority`` is given, a dashed line marks the accuracy of always
-    answering the majority class.
+    order, ``points`` are each variant's per-seed values. The axis is zoomed on the variants;
+    intervals are clipped to the metric's range (a clipped end is drawn as a triangle). The
+    ``baseline`` variant is drawn in red with a dotted line at its mean; when the metric is
+    accuracy and ``majority`` is given, a dashed line marks the accuracy of always answering the
+    majority class, or, when it lies far from the variants, a note in the legend says where.
     """
+    from tricklab.report._format import clip
+
     prefix = f"{metric}_{weights}"
     missing = [c for c in ("mean", "low", "high") if f"{prefix}_{c}" not in table.columns]
     if missing:
         raise KeyError(f"table has no column {prefix}_{missing[0]}")
+    points = points or {}
     names = [str(v) for v in table.index]
     n_rows = max(len(names), 1)
-    fig = _figure(9.0, 1.5 + 0.42 * n_rows)
+    fig = _figure(9.0, 1.7 + 0.5 * n_rows)
     ax = fig.add_subplot()
+    shown: list[float] = []
+    clipped = False
+    rng = np.random.default_rng(0)
     for row, name in enumerate(names):
         mean = float(table.loc[name, f"{prefix}_mean"])
-        low = float(table.loc[name, f"{prefix}_low"])
-        high = float(table.loc[name, f"{prefix}_high"])
         color = BASELINE_COLOR if name == baseline else OTHER_COLOR
+        low, high = (
+            float(table.loc[name, f"{prefix}_low"]),
+            float(table.loc[name, f"{prefix}_high"]),
+        )
         if math.isfinite(low) and math.isfinite(high):
+            low, high, low_clipped, high_clipped = clip(low, high, metric)
+            clipped |= low_clipped or high_clipped
             ax.hlines(row, low, high, color=color, lw=2.5, alpha=0.55)
-            ax.plot([low, high], [row, row], "|", color=color, ms=10, mew=1.5)
+            for end, cut, marker in ((low, low_clipped, "<"), (high, high_clipped, ">")):
+                ax.plot(end, row, marker if cut else "|", color=color, ms=8 if cut else 10, mew=1.5)
+            shown += [low, high]
+        seeds = [float(v) for v in points.get(name, []) if v is not None and math.isfinite(v)]
+        if seeds:
+            jitter = rng.uniform(-0.07, 0.07, len(seeds))
+            ax.plot(seeds, row + 0.27 + jitter, ".", color=color, ms=4, alpha=0.55, zorder=2)
+            shown += seeds
         if math.isfinite(mean):
             ax.plot(mean, row, "o", color=color, ms=7, zorder=3)
+            shown.append(mean)
             if name == baseline:
                 ax.axvline(mean, color=BASELINE_COLOR, lw=1, ls=":", alpha=0.8)
         else:
@@ -190,15 +242,54 @@ def metric_intervals(
                 transform=ax.get_yaxis_transform(),
                 fontsize="small",
             )
-    if majority is not None and metric == "accuracy" and math.isfinite(majority):
-        ax.axvline(
-            majority,
-            color=MAJORITY_COLOR,
-            lw=1.5,
-            ls="--",
-            label=f"majority class ({majority:.4g})",
+    handles = [
+        Line2D(
+            [], [], color=OTHER_COLOR, marker="o", lw=2.5, alpha=0.8, label="mean, 95% interval"
+        ),
+        Line2D([], [], color=OTHER_COLOR, marker=".", ls="", alpha=0.6, label="each seed"),
+    ]
+    if clipped:
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=OTHER_COLOR,
+                marker=">",
+                ls="",
+                label="interval clipped at the metric's range",
+            )
         )
-        ax.legend(loc="best", fontsize="small", framealpha=0.9)
+    if shown:
+        low_x, high_x = min(shown), max(shown)
+        pad = 0.08 * (high_x - low_x) or 0.01 * max(abs(high_x), 1e-9)
+        ax.set_xlim(low_x - pad, high_x + pad)
+    if majority is not None and metric == "accuracy" and math.isfinite(majority):
+        label = f"majority class ({majority:.3g})"
+        left, right = ax.get_xlim()
+        reach = right - left
+        if left - reach <= majority <= right + reach:  # near enough: draw it, widening the axis
+            ax.axvline(majority, color=MAJORITY_COLOR, lw=1.5, ls="--")
+            ax.set_xlim(min(left, majority - 0.05 * reach), max(right, majority + 0.05 * reach))
+            handles.append(Line2D([], [], color=MAJORITY_COLOR, lw=1.5, ls="--", label=label))
+        else:
+            side = "left" if majority < left else "right"
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color=MAJORITY_COLOR,
+                    lw=1.5,
+                    ls="--",
+                    label=f"{label}: far to the {side}, not drawn",
+                )
+            )
+    fig.legend(
+        handles=handles,
+        loc="outside lower center",
+        ncol=min(len(handles), 4),
+        fontsize="small",
+        frameon=False,
+    )
     ax.set_yticks(range(len(names)), labels=names)
     for label in ax.get_yticklabels():
         if label.get_text() == baseline:
@@ -208,10 +299,54 @@ def metric_intervals(
     ax.grid(True, axis="x", alpha=0.3)
     direction = "higher" if higher_is_better(metric) else "lower"
     ax.set_xlabel(f"test {metric}, {weights} weights ({direction} is better)")
-    title = f"Test {metric}: mean and 95% interval over seeds"
+    title = f"Test {metric}: mean, 95% interval and each seed"
     if baseline is not None and baseline in names:
         title += " (red: the baseline)"
     ax.set_title(title, fontsize="medium")
+    return fig
+
+
+# -- ROC curves ----------------------------------------------------------------------------------
+def roc_curves(curves: dict[str, Sequence[tuple[Sequence[int], Sequence[float]]]]) -> Figure:
+    """ROC curves of binary classifiers: per variant, each seed's test-set curve (thin) and the
+    curve of all seeds' predictions pooled (bold, with its AUC). ``curves`` maps a variant to
+    ``(y_true, P(positive class))`` per seed; the first variant is drawn in red."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    fig = _figure(6.6, 5.6)
+    ax = fig.add_subplot()
+    palette = [BASELINE_COLOR, "#1f77b4", "#2ca02c", "#9467bd"]
+    for (variant, pairs), color in zip(curves.items(), palette, strict=False):
+        pooled_y: list[np.ndarray] = []
+        pooled_p: list[np.ndarray] = []
+        for y_true, proba in pairs:
+            p = np.asarray(proba, dtype=float)
+            if p.ndim == 2 and p.shape[1] == 2:  # two softmax units: the positive class's
+                p = p[:, 1]
+            y, p = np.asarray(y_true).ravel(), p.ravel()
+            keep = np.isfinite(p)
+            y, p = y[keep], p[keep]
+            if len(np.unique(y)) < 2:
+                continue
+            fpr, tpr, _ = roc_curve(y, p)
+            ax.plot(fpr, tpr, color=color, lw=0.7, alpha=0.3)
+            pooled_y.append(y)
+            pooled_p.append(p)
+        if not pooled_y:
+            continue
+        y, p = np.concatenate(pooled_y), np.concatenate(pooled_p)
+        fpr, tpr, _ = roc_curve(y, p)
+        label = f"{variant}: {len(pooled_y)} seeds pooled (AUC {roc_auc_score(y, p):.3f})"
+        ax.plot(fpr, tpr, color=color, lw=2.4, label=label)
+    ax.plot([0, 1], [0, 1], ls=":", color=MAJORITY_COLOR, label="chance (AUC 0.5)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right", fontsize="small")
+    ax.set_title("ROC curves on the test rows: thin = one seed, bold = seeds pooled", fontsize=9.5)
     return fig
 
 

@@ -1,0 +1,65 @@
+"""Reports of a study: the headline, the terminal table, ``report.md`` and ``report.html``.
+
+    >>> from tricklab.report import load_report, print_report, write_report
+    >>> report = load_report("runs/thoracic-losses")   # reads the store, writes nothing
+    >>> report.headline()[0]                            # the verdict in words
+    >>> print_report(rich.get_console(), report)       # headline, changes, compact table
+    >>> write_report(report)                            # report.md, report.html, figures/
+
+:func:`load_report` reads the study index (``study.json``) and the finished runs it lists (a run
+counts only when its stored key is the one the index plans: results of removed or changed
+variants are left out) and computes the statistics of :mod:`tricklab.stats`; :func:`build_report`
+does that and writes the documents. The package keeps computing and writing apart:
+
+* ``_model``: the :class:`Report` (numbers, verdicts, which variants did not learn; no I/O);
+* ``_headline``: the verdict in words and each variant's recipe changes;
+* ``_format``, ``_tables``: numbers rounded to their interval, the tables as cells;
+* ``_terminal``: rich output; ``_plots``, ``_figures``: matplotlib figures;
+* ``_load``: reading the store; ``_documents``: the only writer of report files.
+
+Nothing here imports Keras.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tricklab.report._documents import write_report
+from tricklab.report._headline import diff_recipes, headline, recipe_changes
+from tricklab.report._load import load_report
+from tricklab.report._model import Report, StudyFacts, make_report, not_learned, study_facts
+from tricklab.report._terminal import diagnostics_terminal_table, print_report, terminal_table
+
+__all__ = [
+    "Report",
+    "StudyFacts",
+    "build_report",
+    "diagnostics_terminal_table",
+    "diff_recipes",
+    "headline",
+    "load_report",
+    "make_report",
+    "not_learned",
+    "print_report",
+    "recipe_changes",
+    "report_text",
+    "study_facts",
+    "terminal_table",
+    "write_report",
+]
+
+
+def build_report(root: str | Path) -> Report:
+    """Read the study in ``root`` (``runs/<study>``), write its reports, return them.
+
+    Raises :class:`~tricklab.errors.StoreError` when ``root`` holds no study index or none of
+    its runs finished.
+    """
+    report = load_report(root)
+    write_report(report)
+    return report
+
+
+def report_text(report: Report) -> str:
+    """The Markdown report, for printing or a notebook cell (written by :func:`write_report`)."""
+    return report.markdown.read_text(encoding="utf-8")

@@ -1,0 +1,142 @@
+"""The figures of a report, with their titles and captions.
+
+:func:`report_figures` draws, for a :class:`~tricklab.report.Report`: the learning curves, the
+primary metric per variant (and accuracy beside the majority class), the ROC curves of the
+baseline and the best variant (binary tasks, where the store keeps test-set predictions), the
+confusion matrix of the best variant and the training diagnostics. Nothing is written here.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from tricklab.report import _plots
+from tricklab.stats import diagnostics_frame
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from tricklab.report._model import Report
+
+CAPTIONS = {
+    "learning_curves": "Training (dashed) and validation (solid) loss per epoch, one panel per "
+    "variant on its own scale (losses differ in scale): the mean over seeds, with a band from "
+    "the lowest to the highest seed; runs stopped early leave the mean at the epoch they "
+    "stopped. The last panel puts every variant's validation curve on one axis.",
+    "accuracy_intervals": "Test accuracy (best weights): the mean, its 95% interval and each "
+    "seed (dots). The dashed line is the accuracy of always answering the majority class: a "
+    "model on it has learned nothing accuracy can show.",
+    "roc_curves": "ROC curves on the test rows (best weights) of the baseline and the best "
+    "other variant: each seed thin, all seeds' predictions pooled bold.",
+    "confusion_matrix": "Rows are the true classes of the test rows, columns the predictions; "
+    "each cell gives the count and its share of the row.",
+    "diagnostics_kernel_grad_norm": "Norm of the gradient of the data loss with respect to "
+    "each hidden layer's kernel, on a fixed validation batch. Darker first layers than last "
+    "ones mean vanishing gradients: the layers near the input learn slowest.",
+    "diagnostics_saturated_fraction": "Share of units within 1% of a bound of their activation "
+    "(sigmoid, tanh) for most samples: their derivative is nearly 0.",
+    "diagnostics_dead_fraction": "Share of units of a ReLU-family activation that output 0 for "
+    "every sample of the batch: dead units get no gradient.",
+    "diagnostics_mean_abs_activation": "Mean absolute output of each hidden layer.",
+}
+TITLES = {
+    "learning_curves": "Learning curves",
+    "roc_curves": "ROC curves",
+    "confusion_matrix": "Confusion matrix",
+    "diagnostics_kernel_grad_norm": "Diagnostics: kernel gradient norms",
+    "diagnostics_saturated_fraction": "Diagnostics: saturated units",
+    "diagnostics_dead_fraction": "Diagnostics: dead units",
+    "diagnostics_mean_abs_activation": "Diagnostics: activation size",
+}
+
+
+def majority(report: Report) -> float | None:
+    """Test accuracy of always answering the majority class (of the training rows)."""
+    column = "majority_baseline_best_mean"
+    if column in report.table.columns:
+        values = [v for v in report.table[column] if math.isfinite(v)]
+        if values:
+            return float(sum(values) / len(values))
+    value = report.facts.dataset.get("majority_fraction")
+    return float(value) if value is not None else None
+
+
+def _best_variant_matrix(report: Report) -> tuple[str, list[list[int]], int] | None:
+    """The best variant (primary metric) with confusion matrices, their sum and their count."""
+    for variant in report.ranked():
+        matrices = [r.confusion_matrix for r in report.runs_of(variant) if r.confusion_matrix]
+        if matrices:
+            total = [
+                [sum(m[i][j] for m in matrices) for j in range(len(matrices[0]))]
+                for i in range(len(matrices[0]))
+            ]
+            return variant, total, len(matrices)
+    return None
+
+
+def _seed_values(report: Report, metric: str) -> dict[str, list[float]]:
+    return {
+        variant: [
+            float(v)
+            for r in report.runs_of(variant)
+            if (v := r.test.get("best", {}).get(metric)) is not None
+        ]
+        for variant in report.table.index
+    }
+
+
+def report_figures(report: Report) -> dict[str, Figure]:
+    """The report's figures by name (the order the documents show them in)."""
+    order = report.ranked()
+    metric = report.primary_metric
+    classification = report.facts.classification
+    chance = majority(report) if classification else None
+    table = report.table.loc[order]
+    figures: dict[str, Figure] = {
+        "learning_curves": _plots.learning_curves(report.results, list(report.table.index), metric),
+        f"{metric}_intervals": _plots.metric_intervals(
+            table, metric, "best", report.baseline, chance, _seed_values(report, metric)
+        ),
+    }
+    if classification and metric != "accuracy" and "accuracy_best_mean" in table.columns:
+        figures["accuracy_intervals"] = _plots.metric_intervals(
+            table, "accuracy", "best", report.baseline, chance, _seed_values(report, "accuracy")
+        )
+    if report.predictions:
+        figures["roc_curves"] = _plots.roc_curves(report.predictions)
+    if classification:
+        best = _best_variant_matrix(report)
+        if best is not None:
+            variant, matrix, n = best
+            title = (
+                f"Confusion matrix of {variant} (best {metric})\n"
+                f"test rows, best weights, summed over {n} seed{'s' if n != 1 else ''}"
+            )
+            figures["confusion_matrix"] = _plots.confusion_matrix(
+                matrix, list(report.facts.classes), title
+            )
+    frame = diagnostics_frame(report.results)
+    if not frame.empty:
+        for quantity in _plots.DIAGNOSTIC_QUANTITIES:
+            figures[f"diagnostics_{quantity}"] = _plots.diagnostics_grid(
+                frame, list(report.table.index), quantity
+            )
+    return figures
+
+
+def title_and_caption(report: Report, name: str) -> tuple[str, str]:
+    """A figure's section title and caption."""
+    metric = report.primary_metric
+    caption = CAPTIONS.get(name, "")
+    if name == f"{metric}_intervals":
+        caption = (
+            f"Test {metric} (best weights, the primary metric): the mean over seeds, its 95% "
+            f"interval and each seed (dots), best first; the baseline variant "
+            f"({report.baseline}) is in red. The axis is zoomed on the variants; intervals are "
+            "clipped to the metric's range (a triangle marks a clipped end)."
+        )
+        if metric == "accuracy" and report.facts.classification:
+            caption += " The dashed line: always answering the majority class."
+    title = TITLES.get(name, f"Test {name.removesuffix('_intervals')} per variant")
+    return title, caption

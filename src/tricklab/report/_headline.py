@@ -1,0 +1,209 @@
+"""What a study found, in words: the headline, and what each variant changes.
+
+:func:`headline` states the verdicts of a :class:`~tricklab.report.Report` in a sentence (what
+is better, what is worse, what cannot be told apart, what did not learn, and, when nothing is
+decided, how many seeds would decide the largest observed difference). :func:`recipe_changes`
+lists, per variant, the structural difference of its resolved recipe from the baseline's:
+``train.loss: binary_crossentropy -> mean_absolute_error``,
+``model.layers[1]: + dropout(rate=0.5)``.
+Both are pure functions of the report.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from tricklab.report._format import estimate
+from tricklab.stats import Comparison, percent
+
+if TYPE_CHECKING:
+    from tricklab.report._model import Report
+
+#: At most this many changes are listed per variant (then "and N more").
+MAX_CHANGES = 4
+#: Layer fields left out of a layer's short form when they hold their default.
+_LAYER_DEFAULTS = {"repeat": 1, "use_bias": True}
+
+
+def headline(report: Report) -> list[str]:
+    """The verdict in a sentence; then what its numbers are, and why the variants that did not
+    learn are said to (a line each)."""
+    metric = report.primary_metric
+    base, unit = report.baseline, report.facts.unit
+    if not report.comparisons:
+        only = len(report.table.index) == 1
+        mean, interval = _primary(report, base) if base in report.table.index else ("", "")
+        if only:
+            return [f"{base}: test {metric} {mean} {interval}".rstrip() + " (a single variant)."]
+        return [f"Nothing compared: the baseline variant ({base}) has no finished run."]
+    stalled = report.not_learned()
+    better = [c for c in report.comparisons if c.verdict == "better"]
+    worse = [c for c in report.comparisons if c.verdict == "worse"]
+    # A variant that did not learn is said to have not learned rather than to be undecided.
+    undecided = [
+        c
+        for c in report.comparisons
+        if c.p is not None and c not in better + worse and c.variant not in stalled
+    ]
+    untested = [c for c in report.comparisons if c.p is None and c.variant not in stalled]
+    parts = []
+    if base in stalled:
+        parts.append(f"the baseline {base} did not learn")
+    for group, word in ((better, "better"), (worse, "worse")):
+        if group:
+            verb = "is" if len(group) == 1 else "are"
+            parts.append(f"{_with_diffs(group, metric)} {verb} {word} than {base}")
+    if undecided:
+        seeds = max(c.n for c in undecided)
+        if len(undecided) <= 2:
+            who = _and([c.variant for c in undecided])
+        else:
+            who = f"{len(undecided)} {'others' if better or worse else 'variants'}"
+        parts.append(f"{who} cannot be told apart from {base} with {seeds} {unit}")
+    if untested:
+        parts.append(f"{_and([c.variant for c in untested])}: too few seeds to test")
+    others = [v for v in report.table.index if v in stalled and v != base]
+    if others:
+        parts.append(f"{_and(others)} did not learn")
+    if not better and not worse:
+        largest = max(undecided, key=lambda c: abs(c.diff), default=None)
+        if largest is not None and largest.seeds_needed and largest.seeds_needed > largest.n:
+            diff, _ = estimate(largest.diff, largest.ci_low, largest.ci_high, sign=True)
+            parts.append(
+                f"about {largest.seeds_needed} {unit} would decide the largest observed "
+                f"difference ({largest.variant}, {diff})"
+            )
+    lines = ["; ".join(parts) + "."]
+    first = report.comparisons[0]
+    corrected = "Nadeau-Bengio corrected, " if first.correction else ""
+    if first.tests:
+        lines.append(
+            f"Δ = variant − {base} in test {metric} (best weights), paired by {unit[:-1]}; "
+            f"{percent(first.confidence)} intervals, {corrected}Bonferroni-adjusted across "
+            f"{first.tests} comparison{'s' if first.tests != 1 else ''}."
+        )
+    if stalled:
+        reasons: dict[str, list[str]] = {}
+        for variant in report.table.index:
+            if variant in stalled:
+                reasons.setdefault(stalled[variant], []).append(variant)
+        lines.append(
+            "Did not learn: "
+            + "; ".join(f"{_and(names)} ({why})" for why, names in reasons.items())
+            + "."
+        )
+    return lines
+
+
+def _primary(report: Report, variant: str) -> tuple[str, str]:
+    row = report.table.loc[variant]
+    prefix = f"{report.primary_metric}_best"
+    return estimate(
+        row.get(f"{prefix}_mean"),
+        row.get(f"{prefix}_low"),
+        row.get(f"{prefix}_high"),
+        report.primary_metric,
+    )
+
+
+def _with_diffs(group: Sequence[Comparison], metric: str) -> str:
+    """``a (auc -0.078 [-0.13, -0.029]) and b (-0.095 [-0.14, -0.045])``."""
+    named = []
+    for number, comparison in enumerate(group):
+        diff, interval = estimate(comparison.diff, comparison.ci_low, comparison.ci_high, sign=True)
+        label = f"{metric} " if number == 0 else ""
+        named.append(f"{comparison.variant} ({label}{diff} {interval})".replace(" )", ")"))
+    return _and(named)
+
+
+def _and(items: Sequence[str]) -> str:
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+# -- what each variant changes --------------------------------------------------------------------
+def recipe_changes(report: Report) -> dict[str, list[str]]:
+    """Per variant other than the baseline (in the table's order), the changes of its resolved
+    recipe from the baseline's; variants whose recipe is unknown are left out."""
+    base = report.recipes.get(report.baseline)
+    if base is None:
+        return {}
+    out: dict[str, list[str]] = {}
+    for variant in report.table.index:
+        recipe = report.recipes.get(variant)
+        if variant == report.baseline or recipe is None:
+            continue
+        changes = diff_recipes(base, recipe)
+        if len(changes) > MAX_CHANGES:
+            more = f"and {len(changes) - MAX_CHANGES + 1} more changes"
+            changes = [*changes[: MAX_CHANGES - 1], more]
+        out[variant] = changes or ["the same recipe as the baseline"]
+    return out
+
+
+def diff_recipes(old: Any, new: Any, path: str = "") -> list[str]:
+    """The structural difference of two resolved recipes, one ``path: old -> new`` per change;
+    layers inserted or removed as ``model.layers[i]: + dense(units=64)`` / ``- ...``."""
+    if old == new:
+        return []
+    if isinstance(old, dict) and isinstance(new, dict) and _same_kind(old, new):
+        changes = []
+        for key in list(old) + [k for k in new if k not in old]:
+            where = f"{path}.{key}" if path else str(key)
+            if key not in new:
+                changes.append(f"{where}: - {_short(old[key])}")
+            elif key not in old:
+                changes.append(f"{where}: + {_short(new[key])}")
+            else:
+                changes += diff_recipes(old[key], new[key], where)
+        return changes
+    if isinstance(old, list) and isinstance(new, list):
+        return _diff_lists(old, new, path)
+    return [f"{path}: {_short(old)} -> {_short(new)}"]
+
+
+def _same_kind(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Two tables are compared field by field unless they name different components/layers."""
+    return all(old.get(k) == new.get(k) for k in ("name", "type") if k in old or k in new)
+
+
+def _diff_lists(old: list[Any], new: list[Any], path: str) -> list[str]:
+    if len(old) == len(new):
+        changes = []
+        for number, (a, b) in enumerate(zip(old, new, strict=True)):
+            changes += diff_recipes(a, b, f"{path}[{number}]")
+        return changes
+    keys = [[json.dumps(item, sort_keys=True) for item in items] for items in (old, new)]
+    changes = []
+    matcher = difflib.SequenceMatcher(a=keys[0], b=keys[1], autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag in ("delete", "replace"):
+            changes += [f"{path}[{i}]: - {_short(old[i])}" for i in range(i1, i2)]
+        if tag in ("insert", "replace"):
+            changes += [f"{path}[{j}]: + {_short(new[j])}" for j in range(j1, j2)]
+    return changes
+
+
+def _short(value: Any) -> str:
+    """A recipe value in one short line: ``dropout(rate=0.5)``, ``l2(l2=0.01)``, ``adam``."""
+    if isinstance(value, dict):
+        head = value.get("type", value.get("name"))
+        fields = {
+            k: v
+            for k, v in value.items()
+            if k not in ("type", "name") and _LAYER_DEFAULTS.get(k, object()) != v
+        }
+        inner = ", ".join(f"{k}={_short(v)}" for k, v in fields.items())
+        return f"{head}({inner})" if head is not None else "{" + inner + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)

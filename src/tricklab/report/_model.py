@@ -1,0 +1,323 @@
+"""The report's model: what a study's finished runs say, computed without writing anything.
+
+:func:`make_report` turns the study index and the finished runs into a :class:`Report`: the
+variant table, the comparisons with the baseline, and which variants did not learn. Everything
+the report takes from the index is read by :func:`study_facts`, and the comparisons are computed
+by :func:`comparisons_of`; both are the single places to change when the index or the statistics
+gain something. No file is read or written here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from tricklab.errors import StoreError
+from tricklab.result import RunResult
+from tricklab.stats import (
+    COUNTED_STATUSES,
+    Comparison,
+    compare,
+    decision_rule,
+    higher_is_better,
+    variant_table,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+MARKDOWN = "report.md"
+HTML = "report.html"
+#: A run learned when its training loss fell more than this share below its first epoch's.
+LEARNING_DROP = 0.01
+
+
+@dataclass(frozen=True)
+class StudyFacts:
+    """What the report takes from the study index (``study.json``)."""
+
+    study: str
+    description: str
+    source: str
+    updated_at: str
+    variants: tuple[str, ...]
+    seeds: tuple[int, ...]
+    baseline: str | None
+    primary_metric: str
+    task: str
+    classes: tuple[str, ...]
+    #: name, features, input_shape, source, citation, majority_fraction, intake
+    dataset: dict[str, Any]
+    #: validation, validated_on, split_sizes, resplit, split_seed
+    protocol: dict[str, Any]
+    #: planned runs per variant
+    planned: dict[str, int]
+    runs_planned: int
+    #: lint findings as stored (None when the index has no lint entry)
+    lint: list[dict[str, Any]] | None
+    backend: str
+
+    @property
+    def unit(self) -> str:
+        """What a variant's runs are counted in: "runs" under cv (folds x repeats), "seeds"."""
+        return "runs" if self.protocol.get("kind") == "cv" else "seeds"
+
+    @property
+    def validated_on_test(self) -> bool:
+        return self.protocol.get("validated_on") == "test set"
+
+    @property
+    def classification(self) -> bool:
+        return self.task in ("binary", "multiclass")
+
+
+def study_facts(index: dict[str, Any], root: Path) -> StudyFacts:
+    """Everything the report reads from the study index, in one place."""
+    from tricklab.data import DEFAULT_PRIMARY_METRIC
+
+    resolved = index.get("resolved", {}) or {}  # the resolved study, as `run` stored it
+    data = resolved.get("dataset", {}) or {}
+    task = str(resolved.get("task", "binary"))
+    runs = index.get("runs", []) or []
+    planned: dict[str, int] = {}
+    for run in runs:
+        planned[run["variant"]] = planned.get(run["variant"], 0) + 1
+    return StudyFacts(
+        study=str(index.get("study") or root.name),
+        description=str(index.get("description") or ""),
+        source=str(index.get("source") or ""),
+        updated_at=str(index.get("updated_at") or ""),
+        variants=tuple(index.get("variants") or ()),
+        seeds=tuple(index.get("seeds") or ()),
+        baseline=index.get("baseline"),
+        primary_metric=str(resolved.get("primary_metric") or DEFAULT_PRIMARY_METRIC[task]),
+        task=task,
+        classes=tuple(str(c) for c in data.get("classes") or ()),
+        dataset=dict(data),
+        protocol=dict(resolved.get("protocol", {}) or {}),
+        planned=planned,
+        runs_planned=len(runs),
+        lint=list(index["lint"] or []) if "lint" in index else None,
+        backend=str(resolved.get("backend", "?")),
+    )
+
+
+def comparisons_of(
+    facts: StudyFacts, results: Sequence[RunResult], variants: Sequence[str], baseline: str
+) -> list[Comparison]:
+    """Every variant against the baseline on the primary metric of the best weights."""
+    if baseline not in {r.variant for r in results if r.status in COUNTED_STATUSES}:
+        return []
+    # Nadeau-Bengio's n_test/n_train when runs train on overlapping rows (resplit, cv)
+    correction = float(facts.protocol.get("correction") or 0.0)
+    return compare(
+        results, baseline, facts.primary_metric, "best", variants=variants, correction=correction
+    )
+
+
+@dataclass
+class Report:
+    """A study's report: the numbers, verdicts and figures its files show.
+
+    ``table`` is :func:`tricklab.stats.variant_table` (index order = the study's variants);
+    ``comparisons`` compare every variant with the baseline on the primary metric of the best
+    weights (:func:`tricklab.stats.compare`: paired t-tests, Bonferroni-adjusted across them).
+    ``results`` are the finished runs counted, ``missing`` the planned runs that are not (with
+    why), ``recipes`` each variant's resolved recipe and ``predictions`` test-set predictions
+    ``(y_true, proba)`` per seed of the variants whose ROC curves are drawn. :attr:`markdown`
+    and :attr:`html` are where :func:`~tricklab.report.write_report` writes the documents.
+    """
+
+    root: Path
+    facts: StudyFacts
+    table: pd.DataFrame
+    comparisons: list[Comparison]
+    results: list[RunResult]
+    missing: list[dict[str, Any]] = field(default_factory=list)
+    recipes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    predictions: dict[str, list[tuple[Any, Any]]] = field(default_factory=dict)
+    #: the study index as read
+    index: dict[str, Any] = field(default_factory=dict, repr=False)
+    _figures: dict[str, Figure] | None = field(default=None, repr=False)
+
+    @property
+    def markdown(self) -> Path:
+        return self.root / MARKDOWN
+
+    @property
+    def html(self) -> Path:
+        return self.root / HTML
+
+    @property
+    def study(self) -> str:
+        return self.facts.study
+
+    @property
+    def primary_metric(self) -> str:
+        return self.facts.primary_metric
+
+    @property
+    def baseline(self) -> str:
+        return str(self.facts.baseline or next(iter(self.table.index), ""))
+
+    @property
+    def validated_on_test(self) -> bool:
+        return self.facts.validated_on_test
+
+    @property
+    def rule(self) -> str:
+        """The deciding rule of the comparisons in words ("" when none could be tested)."""
+        if not self.comparisons or not self.comparisons[0].tests:
+            return ""
+        first = self.comparisons[0]
+        return decision_rule(first.tests, first.alpha, first.correction)
+
+    @property
+    def figures(self) -> dict[str, Figure]:
+        """The report's matplotlib figures by name, drawn on first use."""
+        if self._figures is None:
+            from tricklab.report._figures import report_figures
+
+            self._figures = report_figures(self)
+        return self._figures
+
+    def ranked(self) -> list[str]:
+        """Variants by the primary metric of the best weights, best first (no value last)."""
+        column = self.table[f"{self.primary_metric}_best_mean"]
+        sign = -1.0 if higher_is_better(self.primary_metric) else 1.0
+
+        def key(variant: str) -> tuple[bool, float]:
+            value = float(column[variant])
+            return (not math.isfinite(value), sign * value if math.isfinite(value) else 0.0)
+
+        return sorted(self.table.index, key=key)
+
+    def runs_of(self, variant: str) -> list[RunResult]:
+        """The counted runs of ``variant`` (status ok or diverged)."""
+        return [r for r in self.results if r.variant == variant and r.status in COUNTED_STATUSES]
+
+    def not_learned(self) -> dict[str, str]:
+        """The variants that did not learn, with why (see :func:`not_learned`)."""
+        return not_learned(self)
+
+    def headline(self) -> list[str]:
+        """What the study found, in words (see :func:`tricklab.report.headline`)."""
+        from tricklab.report._headline import headline
+
+        return headline(self)
+
+    def changes(self) -> dict[str, list[str]]:
+        """What each variant changes relative to the baseline's recipe."""
+        from tricklab.report._headline import recipe_changes
+
+        return recipe_changes(self)
+
+
+def make_report(
+    root: Path,
+    index: dict[str, Any],
+    results: list[RunResult],
+    missing: list[dict[str, Any]] | None = None,
+    recipes: dict[str, dict[str, Any]] | None = None,
+) -> Report:
+    """The report of the finished ``results`` of the study indexed by ``index``.
+
+    Raises :class:`StoreError` when no run has finished.
+    """
+    facts = study_facts(index, root)
+    if not results:
+        raise StoreError(
+            f"{root}: no run of study {facts.study!r} has finished yet ({facts.runs_planned} "
+            "planned). Run `tricklab run STUDY.toml` to train them."
+        )
+    finished = {r.variant for r in results}  # variants with no finished run get no row
+    variants = [v for v in facts.variants or [r.variant for r in results] if v in finished]
+    primary = facts.primary_metric
+    table = variant_table(results, variants, metric_names(results, primary))
+    baseline = facts.baseline or variants[0]
+    return Report(
+        root=root,
+        facts=facts,
+        table=table,
+        comparisons=comparisons_of(facts, results, variants, baseline),
+        results=results,
+        missing=list(missing or []),
+        recipes=dict(recipes or {}),
+        index=index,
+    )
+
+
+def metric_names(results: Sequence[RunResult], primary: str) -> list[str]:
+    """Test metrics of the results (and the primary metric): loss first, then alphabetical."""
+    names = {m for r in results for m in r.test.get("best", {})} | {primary}
+    return sorted(names, key=lambda m: (m != "loss", m))
+
+
+# -- did a variant learn? -------------------------------------------------------------------------
+def chance_level(report: Report, variant: str) -> tuple[float, str] | None:
+    """What the primary metric scores without learning, and its name; None when unknown."""
+    metric = report.primary_metric
+    row = report.table.loc[variant]
+
+    def column(name: str) -> float | None:
+        value = row.get(f"{name}_best_mean")
+        return float(value) if value is not None and math.isfinite(value) else None
+
+    if metric == "auc":
+        return 0.5, "AUC"
+    if metric == "accuracy":
+        majority = column("majority_baseline")
+        if majority is None:
+            majority = report.facts.dataset.get("majority_fraction")
+        return (float(majority), "majority class") if majority is not None else None
+    if metric == "balanced_accuracy" and report.facts.classes:
+        return 1 / len(report.facts.classes), "guessing"
+    if metric == "mse":
+        mean_mse = column("mean_baseline_mse")
+        return (mean_mse, "mean predictor") if mean_mse is not None else None
+    if metric == "r2":
+        return 0.0, "mean predictor"
+    return None
+
+
+def loss_stalled(history: dict[str, list[float]]) -> bool:
+    """Whether the training loss never fell more than 1% below its first epoch's value
+    (judged from the second epoch on; a single epoch says nothing)."""
+    loss = [v for v in history.get("loss", []) if v is not None and math.isfinite(v)]
+    if len(loss) < 2:
+        return False
+    first = loss[0]
+    return min(loss[1:]) >= first - LEARNING_DROP * abs(first)
+
+
+def not_learned(report: Report) -> dict[str, str]:
+    """Variants that did not learn, with why: the training loss of every seed never fell more
+    than 1% below its first-epoch value, or the primary metric's 95% interval (its mean, with
+    one seed) reaches its chance level (majority class, AUC 0.5, the mean predictor)."""
+    metric = report.primary_metric
+    higher = higher_is_better(metric)
+    out: dict[str, str] = {}
+    for variant in report.table.index:
+        runs = report.runs_of(variant)
+        if runs and all(loss_stalled(r.history) for r in runs):
+            out[variant] = "training loss never fell 1% below its first epoch's"
+            continue
+        chance = chance_level(report, variant)
+        if chance is None:
+            continue
+        level, name = chance
+        row = report.table.loc[variant]
+        mean, low, high = (row.get(f"{metric}_best_{s}") for s in ("mean", "low", "high"))
+        reach = low if higher else high
+        if reach is None or not math.isfinite(reach):
+            reach = mean
+        if reach is None or not math.isfinite(reach):
+            continue
+        if (reach <= level) if higher else (reach >= level):
+            out[variant] = f"test {metric} at chance level, {name} {level:.3g}"
+    return out

@@ -1,0 +1,329 @@
+"""The report's tables as rows of formatted cells, shared by the terminal, Markdown and HTML.
+
+A cell is ``{"text", "sub", "num"}``: its main text, a second line (an interval) and whether it is
+a number. :func:`compact_table` is the default terminal table (variant, primary metric, Δ vs the
+baseline, verdict); :func:`summary_table` has every column (``--wide``, the reports).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from tricklab.report._format import (
+    CLIP_MARK,
+    DASH,
+    count,
+    decimals_for,
+    estimate,
+    fixed,
+    mean_std,
+)
+from tricklab.report._model import metric_names
+from tricklab.stats import CONFIDENCE, POWER, Comparison, diagnostics_table, percent
+
+if TYPE_CHECKING:
+    from tricklab.report._model import Report
+
+TEST_SET_CAPTION = "validated on the TEST SET (the lecture's protocol): test scores are optimistic"
+#: The columns of one quantity in :func:`tricklab.stats.variant_table`.
+STATS = ("mean", "std", "low", "high")
+#: The verdict column of the compact table: one word each.
+SHORT_VERDICTS = {"better": "better", "worse": "worse", "baseline": "baseline"}
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column; ``ci``: its cells have an interval (``sub``), a column of its own in
+    Markdown and a second line in the terminal and in HTML."""
+
+    key: str
+    header: str
+    numeric: bool = True
+    ci: bool = False
+    ci_header: str = f"{CONFIDENCE:.0%} CI"
+
+
+def cell(text: str, sub: str = "", numeric: bool = True) -> dict[str, Any]:
+    return {"text": text, "sub": "" if sub == DASH else sub, "num": numeric}
+
+
+def _estimate_cell(row: pd.Series, prefix: str, metric: str | None) -> dict[str, Any]:
+    mean, interval = estimate(
+        row.get(f"{prefix}_mean"), row.get(f"{prefix}_low"), row.get(f"{prefix}_high"), metric
+    )
+    return cell(mean, interval)
+
+
+def _mean_std_cell(row: pd.Series, prefix: str, metric: str | None = None) -> dict[str, Any]:
+    """``mean ± std`` and, below it, the interval (clipped to the range of ``metric``)."""
+    mean, std = row.get(f"{prefix}_mean"), row.get(f"{prefix}_std")
+    low, high = row.get(f"{prefix}_low"), row.get(f"{prefix}_high")
+    _, interval = estimate(mean, low, high, metric)
+    return cell(mean_std(mean, std, low, high), interval)
+
+
+def confidence(report: Report) -> float:
+    """Confidence of the comparisons' adjusted intervals (1 - alpha/m)."""
+    return report.comparisons[0].confidence if report.comparisons else CONFIDENCE
+
+
+def _seeds_cell(report: Report, variant: str, row: pd.Series) -> dict[str, Any]:
+    """Seeds counted (of those planned, when some are missing); diverged ones below."""
+    planned = report.facts.planned.get(variant, 0)
+    seeds = int(row["seeds"])
+    text = f"{seeds}/{planned}" if planned and planned != seeds else str(seeds)
+    diverged = int(row.get("diverged", 0) or 0)
+    return cell(text, f"({diverged} diverged)" if diverged else "")
+
+
+def _difference(comparison: Comparison) -> dict[str, Any]:
+    return cell(*estimate(comparison.diff, comparison.ci_low, comparison.ci_high, sign=True))
+
+
+def _verdict_cell(comparison: Comparison) -> dict[str, Any]:
+    """The verdict, and below it the minimum detectable difference (in the decimals of Δ)."""
+    if comparison.mde != comparison.mde:  # NaN: no spread or too few seeds
+        return cell(comparison.verdict, numeric=False)
+    half = (comparison.ci_high - comparison.ci_low) / 2
+    decimals = decimals_for(half)
+    return cell(comparison.verdict, f"(min. detectable ±{fixed(comparison.mde, decimals)})", False)
+
+
+def _beats_cell(comparison: Comparison) -> dict[str, Any]:
+    """P(variant beats baseline on a new seed) and its bootstrap interval."""
+    if comparison.p_beats != comparison.p_beats:
+        return cell(DASH)
+    interval = ""
+    if comparison.p_beats_low == comparison.p_beats_low:
+        interval = f"[{comparison.p_beats_low:.2f}, {comparison.p_beats_high:.2f}]"
+    return cell(f"{comparison.p_beats:.2f}", interval)
+
+
+# -- the summary table ----------------------------------------------------------------------------
+def summary_columns(report: Report, *, wide: bool = True) -> list[Column]:
+    """The summary's columns; ``wide=False``: those of the HTML results (no majority, balanced
+    accuracy, epochs and gap: the tables below it hold them)."""
+    metric = report.primary_metric
+    columns = [
+        Column("variant", "variant", numeric=False),
+        Column("seeds", "seeds"),
+        Column("best", f"{metric} best weights", ci=True),
+        Column("last", f"{metric} last weights", ci=True),
+    ]
+    table = report.table
+    if wide and "majority_baseline_best_mean" in table.columns and metric != "majority_baseline":
+        columns.append(Column("majority", "majority class"))
+    if wide and "balanced_accuracy_best_mean" in table.columns and metric != "balanced_accuracy":
+        columns.append(Column("balanced", "balanced accuracy"))
+    if wide:
+        columns += [Column("epochs", "epochs (best)"), Column("gap", "train−val gap")]
+    columns += [
+        Column(
+            "diff",
+            f"Δ {metric} vs {report.baseline}",
+            ci=True,
+            ci_header=f"{percent(confidence(report))} CI (adjusted)",
+        ),
+        Column("verdict", "verdict", numeric=False),
+        Column(
+            "beats",
+            f"P(beats {report.baseline})",
+            ci=True,
+            ci_header=f"{CONFIDENCE:.0%} bootstrap CI",
+        ),
+    ]
+    return columns
+
+
+def summary_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
+    """One row per variant, best primary metric first: cells by column key."""
+    metric = report.primary_metric
+    by_variant = {c.variant: c for c in report.comparisons}
+    stalled = report.not_learned()
+    rows = []
+    for variant in report.ranked():
+        row = report.table.loc[variant]
+        epochs = DASH
+        if row.get("epochs_run_mean") == row.get("epochs_run_mean"):
+            epochs = f"{count(row['epochs_run_mean'])} ({count(row['best_epoch_mean'])})"
+        cells = {
+            "variant": cell(variant, "(did not learn)" if variant in stalled else "", False),
+            "seeds": _seeds_cell(report, variant, row),
+            "best": _mean_std_cell(row, f"{metric}_best", metric),
+            "last": _mean_std_cell(row, f"{metric}_last", metric),
+            "majority": cell(fixed(row.get("majority_baseline_best_mean"), 3)),
+            "balanced": cell(mean_std(*(row.get(f"balanced_accuracy_best_{s}") for s in STATS))),
+            "epochs": cell(epochs),
+            "gap": cell(mean_std(*(row.get(f"gap_{s}") for s in STATS))),
+        }
+        comparison = by_variant.get(variant)
+        cells["diff"] = cells["beats"] = cell(DASH)
+        if variant == report.baseline:
+            cells["verdict"] = cell("baseline", numeric=False)
+        elif comparison is None:
+            cells["verdict"] = cell("not compared", numeric=False)
+        else:
+            cells["diff"] = _difference(comparison)
+            cells["verdict"] = _verdict_cell(comparison)
+            cells["beats"] = _beats_cell(comparison)
+        rows.append(cells)
+    return rows
+
+
+def short_verdict(verdict: str) -> str:
+    """One word: better, worse, baseline, unclear (no detectable difference), untested."""
+    if verdict in SHORT_VERDICTS:
+        return SHORT_VERDICTS[verdict]
+    if verdict.startswith("no detectable"):
+        return "unclear"
+    if verdict.startswith("too few"):
+        return "untested"
+    return verdict
+
+
+def compact_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
+    """The compact table: variant, the primary metric (best weights) with its interval, Δ vs
+    the baseline with its adjusted interval, and the verdict in one word."""
+    rows = []
+    for cells in summary_rows(report):
+        verdict = cells["verdict"]["text"]
+        rows.append(
+            {
+                "variant": cells["variant"],
+                "best": cell(cells["best"]["text"].split(" ± ")[0], cells["best"]["sub"]),
+                "diff": cells["diff"],
+                "verdict": cell(short_verdict(verdict), numeric=False),
+            }
+        )
+    return rows
+
+
+def clipped_note(report: Report) -> str:
+    """A note for the clip mark, when some interval of the summary was clipped."""
+    text = " ".join(c["sub"] for row in summary_rows(report) for c in row.values())
+    return f"{CLIP_MARK} clipped to the metric's range" if CLIP_MARK in text else ""
+
+
+def caption(report: Report) -> str:
+    rule = f"; {report.rule}" if report.rule else ""
+    if report.validated_on_test:
+        return TEST_SET_CAPTION + rule
+    seeds = len(report.facts.seeds) or int(report.table["seeds"].max())
+    if rule:
+        rule += (
+            f"; P(beats {report.baseline}) = share of seeds where the variant is better (ties "
+            f"half), {CONFIDENCE:.0%} bootstrap interval; min. detectable = smallest Δ the "
+            f"verdict detects with power {POWER:g}"
+        )
+    note = clipped_note(report)
+    return (
+        "validated on a validation split carved from the training data; mean ± std over "
+        f"{seeds} seed{'s' if seeds != 1 else ''}, {CONFIDENCE:.0%} t-intervals in brackets; "
+        f"Δ = variant − {report.baseline}, paired by seed{rule}; epochs = epochs run (best "
+        "epoch); gap = train loss − validation loss at the best epoch"
+        + (f"; {note}" if note else "")
+    )
+
+
+def compact_caption(report: Report) -> str:
+    seeds = len(report.facts.seeds) or int(report.table["seeds"].max())
+    unit = report.facts.unit if seeds != 1 else report.facts.unit[:-1]
+    text = f"mean [{CONFIDENCE:.0%} CI] over {seeds} {unit}"
+    if report.validated_on_test:
+        text = TEST_SET_CAPTION + "; " + text
+    else:
+        text = "validated on a validation split of the training data; " + text
+    if report.comparisons and report.comparisons[0].tests:
+        first = report.comparisons[0]
+        text += (
+            f"; Δ = variant − baseline, paired by {report.facts.unit[:-1]}, "
+            f"[{percent(first.confidence)} CI] "
+            + ("Nadeau-Bengio corrected, " if first.correction else "")
+            + f"Bonferroni-adjusted across {first.tests}"
+        )
+    note = clipped_note(report)
+    return text + (f"; {note}" if note else "") + "; --wide: every column"
+
+
+# -- the other tables -----------------------------------------------------------------------------
+def metrics_table(report: Report) -> dict[str, Any]:
+    """Every test metric, best and last weights: mean ± std and interval, a row per variant x
+    weights."""
+    metrics = metric_names(report.results, report.primary_metric)
+    headers = [Column("variant", "variant", False), Column("weights", "weights", False)]
+    headers += [Column(m, m) for m in metrics]
+    rows = []
+    for variant in report.ranked():
+        row = report.table.loc[variant]
+        for weights in ("best", "last"):
+            cells = [
+                cell(variant if weights == "best" else "", numeric=False),
+                cell(weights, numeric=False),
+            ]
+            cells += [_mean_std_cell(row, f"{m}_{weights}", m) for m in metrics]
+            rows.append(cells)
+    return {"columns": headers, "rows": rows}
+
+
+def training_table(report: Report) -> dict[str, Any]:
+    monitors = sorted({r.monitor for r in report.results if r.monitor})
+    monitor = " / ".join(monitors) or "monitored value"
+    headers = [
+        Column("variant", "variant", False),
+        Column("seeds", "seeds"),
+        Column("best_val", f"best {monitor}"),
+        Column("best_epoch", "best epoch"),
+        Column("epochs", "epochs run"),
+        Column("gap", "train−val gap"),
+        Column("seconds", "seconds"),
+    ]
+    rows = []
+    for variant in report.ranked():
+        row = report.table.loc[variant]
+
+        def counts(prefix: str, row: pd.Series = row) -> str:
+            mean, std = row.get(f"{prefix}_mean"), row.get(f"{prefix}_std")
+            text = count(mean)
+            return text + (
+                f" ± {std:.1f}" if std == std and std is not None and text != DASH else ""
+            )
+
+        rows.append(
+            [
+                cell(variant, numeric=False),
+                _seeds_cell(report, variant, row),
+                _mean_std_cell(row, "best_val"),
+                cell(counts("best_epoch")),
+                cell(counts("epochs_run")),
+                _mean_std_cell(row, "gap"),
+                cell(mean_std(row.get("seconds_mean"), row.get("seconds_std"))),
+            ]
+        )
+    return {"columns": headers, "rows": rows}
+
+
+def diagnostics_summary(report: Report) -> dict[str, Any] | None:
+    """Final-epoch diagnostics per variant (None when the study measured none)."""
+    table = diagnostics_table(report.results, report.ranked())
+    if table.empty:
+        return None
+    headers = [
+        Column("variant", "variant", False),
+        Column("dead", "dead units"),
+        Column("saturated", "saturated units"),
+        Column("grad_ratio_start", "grad. first / last layer, untrained"),
+        Column("grad_ratio_end", "grad. first / last layer, end"),
+    ]
+    keys = ("dead", "saturated", "grad_ratio_start", "grad_ratio_end")
+    rows = [
+        [cell(variant, numeric=False)]
+        + [
+            cell(mean_std(table.loc[variant].get(f"{k}_mean"), table.loc[variant].get(f"{k}_std")))
+            for k in keys
+        ]
+        for variant in table.index
+    ]
+    return {"columns": headers, "rows": rows}
