@@ -40,22 +40,45 @@ def write_study(path: Path, text: str) -> Path:
 def train_tiny(study: dict[str, Any], variant: str | None = None, seed: int = 0) -> tuple[Any, Any]:
     """Train one run of ``study`` with the solo engine; return (RunResult, the trained model)."""
     from tricklab import _backend
-    from tricklab.data import load_dataset, make_splits
     from tricklab.engines.solo import train_run
     from tricklab.spec import StudySpec
-    from tricklab.study import make_plan
+    from tricklab.study import make_plan, resolve
 
     keras = _backend.keras()
     spec = StudySpec.from_dict(study)
     variant = variant or spec.baseline_variant
-    dataset = load_dataset(spec.dataset)
-    splits = make_splits(dataset, validation=spec.validation, seed=spec.split_seed)
-    plan = make_plan(spec, variant, seed, dataset)
+    study = resolve(spec)
+    dataset, splits = study.dataset, study.splits(seed)
+    plan = make_plan(study, variant, seed)
 
     class Capture(keras.callbacks.Callback):
         def on_train_end(self, logs: Any = None) -> None:
             captured.append(self.model)
 
     captured: list[Any] = []
-    result, _ = train_run(plan, dataset, splits, callbacks=[Capture()])
+    result, _, _ = train_run(plan, dataset, splits, callbacks=[Capture()])
     return result, captured[0]
+
+
+@pytest.fixture
+def engine_tasks(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every ``RunTask`` handed to an engine while the test runs, in order (the plan and the
+    rows its run trains, validates and tests on, as the engine receives them)."""
+    from tricklab import engines
+
+    seen: list[Any] = []
+    real = engines.get
+
+    def spying(name: str) -> Any:
+        engine = real(name)
+        run = engine.run
+
+        def record(tasks: Any, *args: Any, **kwargs: Any) -> Any:
+            seen.extend(tasks)
+            return run(tasks, *args, **kwargs)
+
+        engine.run = record
+        return engine
+
+    monkeypatch.setattr(engines, "get", spying)
+    return seen

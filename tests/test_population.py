@@ -11,10 +11,9 @@ import pytest
 from conftest import write_study
 
 from tricklab.cli import main
-from tricklab.data import load_dataset, make_splits
 from tricklab.engines import RunDone, RunTask, assign, get
 from tricklab.spec import StudySpec
-from tricklab.study import make_plan, run_study
+from tricklab.study import make_plan, resolve, run_study
 
 # 338 training rows in batches of 34: one epoch is 10 steps (9 full batches and one of 32).
 BASE: dict[str, Any] = {
@@ -55,14 +54,12 @@ def study(**changes: Any) -> dict[str, Any]:
 
 def both_engines(table: dict[str, Any]) -> dict[str, dict[tuple[str, int], RunDone]]:
     """Every run of the study through each engine, without a store: outcomes by (variant, seed)."""
-    spec = StudySpec.from_dict(table)
-    dataset = load_dataset(spec.dataset)
+    study = resolve(StudySpec.from_dict(table))
+    dataset = study.dataset
     tasks = []
-    for variant in spec.variants:
-        for seed in spec.seeds:
-            plan = make_plan(spec, variant, seed, dataset)
-            splits = make_splits(dataset, validation=spec.validation, seed=plan.split_seed)
-            tasks.append(RunTask(plan, splits))
+    for variant in study.spec.variants:
+        for seed in study.spec.seeds:
+            tasks.append(RunTask(make_plan(study, variant, seed), study.splits(seed)))
     out = {}
     for name in ("solo", "population"):
         outcomes = list(get(name).run(tasks, dataset))
@@ -82,6 +79,11 @@ def assert_same_run(member: RunDone, solo: RunDone, rtol: float = 1e-5, atol: fl
     for weights in ("best", "last"):
         for metric, value in solo.result.test[weights].items():
             assert member.result.test[weights][metric] == pytest.approx(value, rel=1e-4, abs=1e-6)
+    # The test predictions the store keeps (ROC curves): the best weights' outputs, as in solo.
+    assert member.predictions.dtype == solo.predictions.dtype == np.float32
+    assert member.predictions.shape == solo.predictions.shape
+    assert len(solo.predictions) == solo.result.split_sizes["test"]
+    np.testing.assert_allclose(member.predictions, solo.predictions, rtol=rtol, atol=atol)
 
 
 def test_members_with_different_tricks_reproduce_their_solo_runs_after_ten_steps() -> None:

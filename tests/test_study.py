@@ -60,6 +60,7 @@ def test_run_directory_files(study: dict, tmp_path: Path) -> None:
     assert sorted(p.name for p in run_dir.iterdir()) == [
         "best.weights.h5",
         "history.csv",
+        "predictions.npy",
         "result.json",
         "spec.json",
     ]
@@ -86,7 +87,7 @@ def test_run_directory_files(study: dict, tmp_path: Path) -> None:
     assert spec["recipe"]["train"]["loss"] == "binary_crossentropy"
     assert spec["seed"] == 0 and spec["backend"] == "jax"
     index = json.loads((tmp_path / "tiny" / "study.json").read_text())
-    assert index["protocol"]["validated_on"] == "validation split"
+    assert index["resolved"]["protocol"]["validated_on"] == "validation split"
     assert index["runs"][0]["key"] == outcome.results[0].key
 
 
@@ -141,31 +142,17 @@ def test_the_engine_joins_the_run_key(study: dict, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("engine", ["solo", "population"])
 def test_split_is_fixed_per_study_unless_resplit(
-    study: dict, tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyPatch
+    study: dict, tmp_path: Path, engine: str, engine_tasks: list[Any]
 ) -> None:
     """The rows each run actually trains, validates and tests on, as the engine receives them."""
-    from tricklab import engines
-
     seen: dict[tuple[str, str, int], dict[str, tuple[int, ...]]] = {}
-    real = engines.get
-
-    def spying(name: str) -> Any:
-        engine_ = real(name)
-        run = engine_.run
-
-        def record(tasks: Any, *args: Any, **kwargs: Any) -> Any:
-            for task in tasks:
-                rows = {part: tuple(r.tolist()) for part, r in task.splits.rows.items()}
-                seen[(out_name, task.plan.variant, task.plan.seed)] = rows
-            return run(tasks, *args, **kwargs)
-
-        engine_.run = record
-        return engine_
-
-    monkeypatch.setattr(engines, "get", spying)
     for out_name, resplit in (("fixed", False), ("resplit", True)):
         study["resplit"] = resplit
         run_study(StudySpec.from_dict(study), out=tmp_path / out_name, engine=engine)
+        for task in engine_tasks:
+            rows = {part: tuple(r.tolist()) for part, r in task.splits.rows.items()}
+            seen[(out_name, task.plan.variant, task.plan.seed)] = rows
+        engine_tasks.clear()
     assert len(seen) == 8
     fixed = {key[1:]: rows for key, rows in seen.items() if key[0] == "fixed"}
     drawn = {key[1:]: rows for key, rows in seen.items() if key[0] == "resplit"}

@@ -13,7 +13,6 @@ from typing import Any
 
 from rich.console import Console
 
-from tricklab import _backend
 from tricklab._cli_errors import check_directory, check_study_dir
 from tricklab.errors import TricklabError
 
@@ -27,8 +26,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
     from tricklab._progress import PlainLog, RichDisplay
     from tricklab.data import describe_intake
     from tricklab.engines import Interrupted
+    from tricklab.executors import get as executor
     from tricklab.spec import load_study
-    from tricklab.study import check_study, lint_study, load_data, run_study
+    from tricklab.store import RunStore
+    from tricklab.study import lint_study, resolve, run_study
     from tricklab.tools.lint import active
 
     if not args.checkpoint_every >= 0:  # also NaN
@@ -41,6 +42,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
             "--renew must be > 0 and less than --lease, or claims expire while their worker "
             f"lives. Received: renew={args.renew:g}, lease={args.lease:g}."
         )
+    check_tracking_options(args)
+    executor(args.executor, workers=args.workers, address=args.address)  # options, before data
     definition = load_study(args.study)
     if args.epochs is not None:
         definition = definition.with_epochs(args.epochs)
@@ -52,9 +55,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
         f"The runs of study '{spec.name}' go in {args.out / spec.name}/ (created if missing); "
         "give another --out or move the file away.",
     )
-    dataset = load_data(spec)
-    print_findings(console, active(lint_study(spec, dataset)))
-    metric = check_study(spec, dataset)  # the primary metric, validated against the data
+    resolved = resolve(definition)
+    print_findings(console, active(lint_study(resolved)))
+    metric = resolved.check().primary_metric  # validated against the task and the variants
     epochs = {name: recipe.train.epochs for name, recipe in spec.variants.items()}
     interactive = console.is_terminal and not args.quiet
     display = RichDisplay(console, metric, epochs) if interactive else PlainLog(console, metric)
@@ -64,15 +67,23 @@ def run(args: argparse.Namespace, console: Console) -> int:
         else ""
     )
     console.print(
-        f"study [bold]{spec.name}[/bold]: {len(spec.variants)} variants x {len(spec.seeds)} "
-        f"seeds on {_backend.name()}{protocol}"
+        f"study [bold]{spec.name}[/bold]: {len(spec.variants)} variants x {_runs(spec)} "
+        f"on {resolved.backend}{protocol}"
     )
-    for line in describe_intake(dataset):  # what intake did, and why the task is what it is
+    for line in describe_intake(resolved.dataset):  # what intake did, and why the task is so
         console.print(f"  {line}", markup=False, soft_wrap=True)
+    console.print(f"  protocol: {resolved.protocol.describe()}", markup=False, soft_wrap=True)
+    log = RunStore(args.out / spec.name)  # library warnings go to its study.log, not here
+    _, log_mark = log.logged_warnings()
     try:
-        with graceful() as stop, display:
+        stopping = (
+            "cancelling the Ray tasks (remote runs keep no checkpoint: they start again)"
+            if args.executor == "ray"
+            else "stopping at the next epoch boundary (a checkpoint is saved)"
+        )
+        with graceful(stopping) as stop, display:
             outcome = run_study(
-                definition,
+                resolved,
                 out=args.out,
                 variants=args.variant,
                 seeds=args.seeds,
@@ -84,8 +95,18 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 lease=args.lease,
                 renew=args.renew,
                 stop_requested=stop,
+                executor=args.executor,
+                workers=args.workers,
+                address=args.address,
             )
     except Interrupted as exc:
+        if exc.epoch == 0:  # Ray tasks keep no checkpoints: they were cancelled
+            console.print(
+                f"interrupted: finished runs are kept; {len(exc.keys)} run(s) in training were "
+                "cancelled and start again from their first epoch. Run the same command to "
+                "resume."
+            )
+            return EXIT_INTERRUPTED
         console.print(
             f"interrupted: finished runs are kept; {len(exc.keys)} run(s) in training were "
             f"checkpointed after epoch {exc.epoch}. Run the same command to resume them."
@@ -101,7 +122,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
     for plan, why in outcome.skipped:
         console.print(f"not trained here: {plan.variant} seed {plan.seed} ({why})")
     if outcome.results:
-        show_report(console, outcome.root)
+        show_report(console, outcome.root, wide=getattr(args, "wide", False))
+        if args.mlflow:
+            log_to_mlflow(console, outcome.root, args.tracking_uri, args.experiment)
+    elif args.mlflow:
+        console.print("MLflow: nothing logged, no run of the study has finished")
+    warned, _ = log.logged_warnings(log_mark)
+    if warned:
+        plural = "s" if warned > 1 else ""
+        console.print(f"{warned} warning{plural} in {log.log_path}", markup=False, soft_wrap=True)
     return EXIT_RUNS_FAILED if outcome.failed else 0
 
 
@@ -128,22 +157,71 @@ def status(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def show_report(console: Console, root: Path) -> None:
-    from tricklab.report import build_report, diagnostics_terminal_table, terminal_table
+def mlflow(args: argparse.Namespace, console: Console) -> int:
+    from tricklab.tools.tracking import require_mlflow
+
+    check_study_dir(args.study_dir)
+    require_mlflow("tricklab mlflow")
+    log_to_mlflow(console, args.study_dir, args.tracking_uri, args.experiment)
+    return 0
+
+
+def check_tracking_options(args: argparse.Namespace) -> None:
+    """``run``: MLflow must be there before training, and its options need ``--mlflow``."""
+    from tricklab.tools.tracking import require_mlflow
+
+    if args.mlflow:
+        require_mlflow("--mlflow")
+        return
+    options = {"--tracking-uri": args.tracking_uri, "--experiment": args.experiment}
+    given = [f"{flag}={value}" for flag, value in options.items() if value is not None]
+    if given:
+        raise TricklabError(
+            "--tracking-uri and --experiment say where --mlflow logs the study; add --mlflow "
+            f"or leave them out. Received: {', '.join(given)} without --mlflow."
+        )
+
+
+def log_to_mlflow(
+    console: Console, root: Path, tracking_uri: str | None, experiment: str | None
+) -> None:
+    from tricklab.tools.tracking import log_study
+
+    with console.status("logging to MLflow") as shown:
+        logged = log_study(
+            root,
+            tracking_uri=tracking_uri,
+            experiment=experiment,
+            progress=lambda done, total: shown.update(f"logging run {done}/{total} to MLflow"),
+        )
+    changes = (
+        f"{logged.created} new, {logged.replaced} replaced (retrained), {logged.updated} "
+        f"updated, {logged.unchanged} unchanged"
+        + (f"; {logged.removed} no longer in the store deleted" if logged.removed else "")
+        + (f"; {logged.not_finished} unfinished not logged" if logged.not_finished else "")
+    )
+    console.print(
+        f"MLflow: study {logged.study}: {logged.runs} runs logged to experiment "
+        f"'{logged.experiment}' ({changes}) at {logged.tracking_uri}",
+        markup=False,
+        soft_wrap=True,
+    )
+    console.print(f"look at them: {logged.ui_command()}", markup=False, soft_wrap=True)
+
+
+def show_report(console: Console, root: Path, *, wide: bool = False) -> None:
+    """The headline, each variant's changes and the compact table (``wide``: every column,
+    the diagnostics and the comparison sentences); writes report.md and report.html."""
+    from tricklab.report import build_report, print_report
 
     report = build_report(root)
-    console.print(terminal_table(report))
-    diagnostics = diagnostics_terminal_table(report)
-    if diagnostics is not None:
-        console.print(diagnostics)
-    for comparison in report.comparisons:
-        console.print(f"  {comparison.sentence()}", markup=False)
-    console.print(f"report: {report.html}  (and {report.markdown.name})")
+    print_report(console, report, wide=wide)
+    console.print(f"report: {report.html}  (and {report.markdown.name})", soft_wrap=True)
 
 
 def report(args: argparse.Namespace, console: Console) -> int:
     check_study_dir(args.study_dir)
-    show_report(console, args.study_dir)
+    show_report(console, args.study_dir, wide=args.wide)
     return 0
 
 
@@ -162,16 +240,19 @@ def summary(args: argparse.Namespace, console: Console) -> int:
 
 def lint(args: argparse.Namespace, console: Console) -> int:
     from tricklab.spec import load_study
-    from tricklab.study import check_study, lint_study, load_data
+    from tricklab.study import lint_study, resolve
     from tricklab.tools.lint import active
 
     spec = load_study(args.study)
-    check_study(spec, load_data(spec))
-    findings = lint_study(spec)
+    if spec.search:  # the [search] table of tricklab search, when Optuna is there to read it
+        from tricklab.tools.search import check_search
+
+        check_search(spec)
+    findings = lint_study(resolve(spec).check())
     print_findings(console, findings)
     warnings = [f for f in active(findings) if f.severity == "warning"]
     console.print(
-        f"{args.study}: {len(spec.variants)} variants x {len(spec.seeds)} seeds; "
+        f"{args.study}: {len(spec.variants)} variants x {_runs(spec)}; "
         f"{len(warnings)} warning(s), {len(active(findings)) - len(warnings)} hint(s), "
         f"{len(findings) - len(active(findings))} ignored"
     )
@@ -243,6 +324,12 @@ def lr_find(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def search(args: argparse.Namespace, console: Console) -> int:
+    from tricklab.tools.search._command import search_command
+
+    return search_command(args, console)
+
+
 def datasets(args: argparse.Namespace, console: Console) -> int:
     from tricklab.data import describe_datasets, describe_intake
 
@@ -268,3 +355,10 @@ def datasets(args: argparse.Namespace, console: Console) -> int:
         'a CSV of your own: dataset = {csv = "file.csv", target = "column"}', markup=False
     )
     return 0
+
+
+def _runs(spec: Any) -> str:
+    """The runs of each variant: ``20 seeds``, or ``50 runs (5 folds x 10 repeats)`` under cv."""
+    if spec.cv is not None:
+        return f"{len(spec.seeds)} runs ({spec.cv.folds} folds x {spec.cv.repeats} repeats)"
+    return f"{len(spec.seeds)} seeds"

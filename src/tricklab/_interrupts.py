@@ -33,8 +33,11 @@ class StopRequest:
 
 
 @contextlib.contextmanager
-def graceful() -> Iterator[StopRequest]:
-    """Handle SIGINT and SIGTERM as described above while the block runs (main thread only)."""
+def graceful(
+    stopping: str = "stopping at the next epoch boundary (a checkpoint is saved)",
+) -> Iterator[StopRequest]:
+    """Handle SIGINT and SIGTERM as described above while the block runs (main thread only);
+    ``stopping`` says what the first signal does (Ray's remote runs keep no checkpoint)."""
     request = StopRequest()
     if threading.current_thread() is not threading.main_thread():
         yield request
@@ -46,8 +49,7 @@ def graceful() -> Iterator[StopRequest]:
             os._exit(EXIT_INTERRUPTED)
         request.set()
         print(
-            "\nstopping at the next epoch boundary (a checkpoint is saved); "
-            "press Ctrl-C again to exit at once.",
+            f"\n{stopping}; press Ctrl-C again to exit at once.",
             file=sys.stderr,
             flush=True,
         )

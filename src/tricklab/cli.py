@@ -23,6 +23,10 @@ from tricklab.errors import TricklabError, not_utf8
 
 EXIT_BAD_INPUT = 2
 PIPED_WIDTH = 180
+WIDE_HELP = (
+    "print every column of the results table, the diagnostics and one sentence per comparison "
+    "(default: the headline and a compact table that fits 80 columns)"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -128,8 +132,36 @@ def _parser() -> argparse.ArgumentParser:
         "populations even of one run",
     )
     run.add_argument(
+        "--executor",
+        choices=("local", "process", "ray"),
+        default="local",
+        help="where runs train: local (default): in this process; process: --workers processes "
+        "on this machine that claim runs through the store; ray: each population group or solo "
+        "run is a Ray task, on a local Ray or the cluster at --address (needs tricklab[ray])",
+    )
+    run.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes (--executor process) or CPUs of the local Ray (--executor ray); "
+        "default: the cores this process may use",
+    )
+    run.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="an existing Ray cluster for --executor ray (e.g. ray://head:10001 or auto); "
+        "tricklab must be installed on its nodes. Default: start a local Ray",
+    )
+    run.add_argument(
         "--quiet", action="store_true", help="plain log lines instead of a live progress display"
     )
+    run.add_argument("--wide", action="store_true", help=WIDE_HELP)
+    run.add_argument(
+        "--mlflow",
+        action="store_true",
+        help="then log the study to MLflow, as `tricklab mlflow` does (needs tricklab[mlflow])",
+    )
+    _tracking_options(run, " for --mlflow")
     run.set_defaults(handler=commands.run)
 
     status = sub.add_parser(
@@ -141,6 +173,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     status.add_argument("study_dir", type=Path, help="the study's store, e.g. runs/STUDY")
     status.set_defaults(handler=commands.status)
+
+    tracking = sub.add_parser(
+        "mlflow",
+        help="log a stored study to MLflow",
+        description="Log a stored study to MLflow: one parent run with the report, one child "
+        "run per finished run (the recipe fields the study varies as params, the history and "
+        "test scores as metrics, history and weights as artifacts). Logging again updates the "
+        "same runs. Needs the mlflow extra: pip install 'tricklab[mlflow]'.",
+    )
+    tracking.add_argument("study_dir", type=Path, help="the study's store, e.g. runs/STUDY")
+    _tracking_options(tracking)
+    tracking.set_defaults(handler=commands.mlflow)
 
     summary = sub.add_parser(
         "summary",
@@ -169,6 +213,7 @@ def _parser() -> argparse.ArgumentParser:
         "its store, without training.",
     )
     report.add_argument("study_dir", type=Path, help="runs/<study>")
+    report.add_argument("--wide", action="store_true", help=WIDE_HELP)
     report.set_defaults(handler=commands.report)
 
     export = sub.add_parser(
@@ -248,6 +293,64 @@ def _parser() -> argparse.ArgumentParser:
     )
     finder.set_defaults(handler=commands.lr_find)
 
+    search = sub.add_parser(
+        "search",
+        parents=[backend],
+        help="Optuna search over the study's [search] table",
+        description="Search the overrides of the study's [search] table with Optuna (TPE, "
+        "median pruner) until N trials are complete or pruned; rerunning continues to N. "
+        "Prints the best trial and writes the optimisation history and parameter importances.",
+    )
+    search.add_argument("study", type=Path, help="study file (TOML) with a [search] table")
+    search.add_argument(
+        "--trials", type=int, metavar="N", help="COMPLETE + PRUNED trials to reach (FAIL not)"
+    )
+    search.add_argument(
+        "--storage",
+        metavar="PATH_OR_URL",
+        help="an Optuna journal file, or an RDB URL (sqlite:///x.db, postgresql://...) for "
+        "workers on several machines (default: runs/STUDY/search/optuna.journal)",
+    )
+    search.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="local worker processes (default: 1)"
+    )
+    search.add_argument(
+        "--batch",
+        type=int,
+        default=1,
+        metavar="K",
+        help="ask K trials at once and train them as populations (default: 1)",
+    )
+    search.add_argument(
+        "--objective",
+        default="val_loss",
+        metavar="METRIC",
+        help="history column whose best epoch is a trial's value (default: val_loss)",
+    )
+    search.add_argument(
+        "--direction",
+        choices=("minimize", "maximize"),
+        help="default: minimize losses and errors, maximize other metrics",
+    )
+    search.add_argument(
+        "--startup-trials",
+        type=int,
+        default=5,
+        metavar="N",
+        help="trials that finish before the median pruner prunes any (default: 5)",
+    )
+    search.add_argument(
+        "--export-variants",
+        type=int,
+        metavar="K",
+        help="write the K best trials as variants of a copy of the study (STUDY-best.toml)",
+    )
+    search.add_argument(
+        "--out", type=Path, default=Path("runs"), help="store directory (default: runs)"
+    )
+    search.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    search.set_defaults(handler=commands.search)
+
     data = sub.add_parser(
         "datasets",
         help="list the datasets",
@@ -258,6 +361,18 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument("--describe", type=Path, metavar="STUDY", help="a study file")
     data.set_defaults(handler=commands.datasets)
     return parser
+
+
+def _tracking_options(parser: argparse.ArgumentParser, when: str = "") -> None:
+    parser.add_argument(
+        "--tracking-uri",
+        metavar="URI",
+        help=f"MLflow tracking URI{when} (default: $MLFLOW_TRACKING_URI, else "
+        "sqlite:///<runs>/mlflow.db beside the studies)",
+    )
+    parser.add_argument(
+        "--experiment", metavar="NAME", help=f"MLflow experiment{when} (default: the study's name)"
+    )
 
 
 if __name__ == "__main__":

@@ -11,17 +11,15 @@ variant cannot waste the time spent on the first ones.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tricklab import _backend, engines
-from tricklab.build import check_compatible, primary_metric
-from tricklab.data import Dataset, Splits, describe_intake, load_dataset, make_splits
+from tricklab import _backend, engines, executors
+from tricklab.data import Dataset, ResolvedStudy, load_dataset, resolve_study
 from tricklab.engines import Assignment, PopulationEpoch
-from tricklab.errors import DataError, SpecError
+from tricklab.errors import DataError
 from tricklab.result import RunPlan, RunResult
 from tricklab.spec import StudySpec, load_study
 from tricklab.store import RunState, RunStore
@@ -61,69 +59,67 @@ def load_data(spec: StudySpec) -> Dataset:
         raise DataError(prefix + str(exc)) from None
 
 
-def lint_study(spec: StudySpec, dataset: Dataset | None = None) -> list[Any]:
-    """The linter's findings for this study (its data loaded if not given)."""
+def resolve(
+    spec: StudySpec, dataset: Dataset | None = None, *, backend: str | None = None
+) -> ResolvedStudy:
+    """The study on its data (loaded if not given): task, primary metric, protocol, splits.
+
+    Every command reads the study through this one object (:mod:`tricklab.data._resolved`).
+    It is not checked: :meth:`~tricklab.data.ResolvedStudy.check` raises its problems.
+    """
+    data = dataset if dataset is not None else load_data(spec)
+    try:
+        return resolve_study(spec, data, backend=backend or _backend.name())
+    except DataError as exc:  # the rows a protocol asks for (cv folds) do not exist
+        raise DataError(f"{spec.source}: {exc}" if spec.source else str(exc)) from None
+
+
+def lint_study(study: ResolvedStudy) -> list[Any]:
+    """The linter's findings for this study."""
     from tricklab.tools.lint import lint
 
-    return lint(spec, dataset if dataset is not None else load_data(spec))
+    return lint(study)
 
 
-def check_study(spec: StudySpec, dataset: Dataset) -> str:
-    """Check the study against its data: one :class:`SpecError` listing every variant that
-    cannot train on it, or a primary metric its runs do not record. Returns the primary metric.
-    """
-    problems = []
-    for name, recipe in spec.variants.items():
-        problems += [f"variants.{name}: {p}" for p in check_compatible(recipe, dataset)]
-    if problems:
-        raise SpecError(problems, file=spec.source)
-    return primary_metric(spec, dataset)
-
-
-def plan_study(
-    spec: StudySpec, dataset: Dataset, backend: str | None = None, engine: str = "solo"
-) -> list[tuple[RunPlan, Assignment]]:
+def plan_study(study: ResolvedStudy, engine: str = "solo") -> list[tuple[RunPlan, Assignment]]:
     """Every variant x seed of the study with the engine that trains it, checked against the data.
 
     Engines are assigned over the whole study (not the runs left to train), so a run keeps its
     engine, and its key, whichever subset of the study a command trains.
     """
-    check_study(spec, dataset)
-    backend = backend or _backend.name()
+    spec = study.check().spec
     pairs = [(variant, seed) for variant in spec.variants for seed in spec.seeds]
     assignments = engines.assign(
         [spec.variants[variant] for variant, _ in pairs],
         choice=engine,
-        backend=backend,
+        backend=study.backend,
         diagnostics=spec.diagnostics is not None,
+        test_rows=[study.test_rows(seed) for _, seed in pairs] if spec.cv else None,
     )
     return [
-        (make_plan(spec, variant, seed, dataset, backend, a.engine), a)
+        (make_plan(study, variant, seed, a.engine), a)
         for (variant, seed), a in zip(pairs, assignments, strict=True)
     ]
 
 
-def make_plan(
-    spec: StudySpec,
-    variant: str,
-    seed: int,
-    dataset: Dataset,
-    backend: str | None = None,
-    engine: str = "solo",
-) -> RunPlan:
+def make_plan(study: ResolvedStudy, variant: str, seed: int, engine: str = "solo") -> RunPlan:
     """One run of the study, fully resolved."""
+    spec, where = study.spec, study.run_split(seed)
     return RunPlan(
         study=spec.name,
         variant=variant,
         seed=seed,
         recipe=spec.variants[variant],
         dataset=spec.dataset.model_dump(mode="json"),
-        data_fingerprint=dataset.fingerprint,
+        data_fingerprint=study.dataset.fingerprint,
         validation=spec.validation,
-        split_seed=seed if spec.resplit else spec.split_seed,
-        backend=backend or _backend.name(),
+        split_seed=where.split_seed,
+        backend=study.backend,
         diagnostics=spec.diagnostics.model_dump() if spec.diagnostics else None,
         engine=engine,
+        fold=where.fold,
+        folds=where.folds,
+        model_seed=where.model_seed if where.fold is not None else None,
     )
 
 
@@ -141,28 +137,41 @@ class StudyRun:
     #: Runs left to live workers (``wait=False``), with who holds them.
     skipped: list[tuple[RunPlan, str]] = field(default_factory=list)
     _report: Any = field(default=None, repr=False)
+    _written: bool = field(default=False, repr=False)
 
     @property
     def root(self) -> Path:
         return self.store.root
 
-    def report(self) -> Any:
-        """Build (or rebuild) report.md and report.html; the :class:`~tricklab.report.Report`."""
-        from tricklab.report import build_report
+    def _loaded(self) -> Any:
+        """The :class:`~tricklab.report.Report`, computed once from the store (no file written)."""
+        from tricklab.report import load_report
 
         if self._report is None:
-            self._report = build_report(self.root)
+            self._report = load_report(self.root)
         return self._report
 
+    def report(self) -> Any:
+        """Write report.md and report.html (once); the :class:`~tricklab.report.Report`."""
+        from tricklab.report import write_report
+
+        report = self._loaded()
+        if not self._written:
+            write_report(report)
+            self._written = True
+        return report
+
     def table(self) -> Any:
-        """One row per variant: test metrics, epochs, gap, seconds (a pandas DataFrame)."""
-        return self.report().table
+        """One row per variant: test metrics, epochs, gap, seconds (a pandas DataFrame);
+        computed without writing any file."""
+        return self._loaded().table
 
     def comparisons(self) -> Any:
-        """Each variant against the baseline on the primary metric (a pandas DataFrame)."""
+        """Each variant against the baseline on the primary metric (a pandas DataFrame);
+        computed without writing any file."""
         from tricklab.stats import comparison_frame
 
-        return comparison_frame(self.report().comparisons)
+        return comparison_frame(self._loaded().comparisons)
 
     def figures(self) -> dict[str, Any]:
         """The report's matplotlib figures by name (learning_curves, ...)."""
@@ -170,7 +179,7 @@ class StudyRun:
 
 
 def run_study(
-    study: StudySpec | str | Path,
+    study: StudySpec | ResolvedStudy | str | Path,
     *,
     out: str | Path = "runs",
     variants: list[str] | None = None,
@@ -184,6 +193,9 @@ def run_study(
     renew: float = 10.0,
     stop_requested: Callable[[], bool] | None = None,
     poll: float = 2.0,
+    executor: str = "local",
+    workers: int | None = None,
+    address: str | None = None,
 ) -> StudyRun:
     """Train every run of ``study`` not already in ``out/<study>/``; return all results.
 
@@ -194,18 +206,26 @@ def run_study(
     by live workers are waited for, or skipped with ``wait=False``. Training saves checkpoints
     every ``checkpoint_every`` seconds; ``stop_requested`` (Ctrl-C) stops at the next epoch
     boundary with a checkpoint and raises :class:`~tricklab.engines.Interrupted`.
+    ``executor``: where the runs train: "local" (this process), "process" (``workers``
+    processes on this machine) or "ray" (a local Ray with ``workers`` CPUs, or the cluster at
+    ``address``); README, "Executors".
     """
-    definition = study if isinstance(study, StudySpec) else load_study(study)
+    runner = executors.get(executor, workers=workers, address=address)
+    if isinstance(study, ResolvedStudy):
+        resolved, definition = study, study.spec
+    else:
+        definition = study if isinstance(study, StudySpec) else load_study(study)
+        resolved = resolve(definition)
     selected = definition.select(variants, seeds)
-    dataset = load_data(definition)
-    planned = plan_study(definition, dataset, engine=engine)
+    dataset = resolved.dataset
+    planned = plan_study(resolved, engine=engine)
     assigned = {(plan.variant, plan.seed): a for plan, a in planned}
     first = {plan.variant: a for plan, a in reversed(planned)}
 
     def plan_for(variant: str, seed: int) -> tuple[RunPlan, Assignment]:
         # A seed beyond the study's list trains with its variant's engine.
         a = assigned.get((variant, seed), first[variant])
-        return make_plan(definition, variant, seed, dataset, engine=a.engine), a
+        return make_plan(resolved, variant, seed, engine=a.engine), a
 
     chosen = [plan_for(v, seed) for v in selected.variants for seed in selected.seeds]
     plans = [plan for plan, _ in chosen]
@@ -213,7 +233,6 @@ def run_study(
     notify = listener or (lambda event: None)
     if fresh:
         store.reset(plans)
-    splits = _SplitCache(dataset, definition)
     extra = [
         plan_for(variant, seed)[0]
         for variant in definition.variants
@@ -223,8 +242,8 @@ def run_study(
     indexed = [p for p, _ in planned] + [
         p for p in extra if p in plans or store.finished(p) is not None
     ]
-    findings = lint_study(definition, dataset)
-    _write_index(store, definition, dataset, indexed, findings, splits(definition.split_seed))
+    findings = lint_study(resolved)
+    _write_index(store, resolved, indexed, findings)
 
     results: dict[tuple[str, int], RunResult] = {}
     todo: list[tuple[RunPlan, Assignment]] = []
@@ -242,120 +261,55 @@ def run_study(
         if assignment.reason:
             notify(RunEvent("fallback", plan, 0, total, error=assignment.reason))
 
-    by_key = {plan.key: plan for plan, _ in todo}
-    failed: list[tuple[RunPlan, str]] = []
-    finished = 0  # runs of this call done, failed or committed by another worker
-
-    def progress(event: Any) -> None:
-        if isinstance(event, engines.PopulationEpoch):
-            notify(RunEvent("population", None, finished, total, population=event))
-        else:
-            plan = by_key[event.key]
-            notify(RunEvent("epoch", plan, finished, total, epoch=event.epoch, logs=event.logs))
-
     control = engines.Control(
         load=store.load_checkpoint,
         save=store.save_checkpoint,
         every=checkpoint_every,
         stop_requested=stop_requested or (lambda: False),
     )
-    # What one worker claims and trains at a time: a population group, or one solo run.
-    units: dict[tuple[str, str], list[RunPlan]] = {}
-    for plan, a in todo:
-        units.setdefault((a.engine, a.group or plan.key), []).append(plan)
-    failed_keys: set[str] = set()
-    skipped: list[tuple[RunPlan, str]] = []
-    trained = 0  # runs this worker committed
-    waiting_for = ""
-
-    def still_open(plan: RunPlan) -> bool:
-        """Not finished here, not failed here, and not committed by another worker."""
-        nonlocal finished
-        if (plan.variant, plan.seed) in results or plan.key in failed_keys:
-            return False
-        stored = store.finished(plan)
-        if stored is None:
-            return True
-        results[(plan.variant, plan.seed)] = stored
-        finished += 1
-        notify(RunEvent("elsewhere", plan, finished, total, result=stored))
-        return False
-
-    try:
-        while True:
-            pending = [
-                (name, [p for p in unit if still_open(p)]) for (name, _), unit in units.items()
-            ]
-            pending = [(name, unit) for name, unit in pending if unit]
-            if not pending:
-                break
-            claimed_any = False
-            for name, unit in pending:
-                mine = store.claim(unit)
-                if not mine:
-                    continue
-                claimed_any = True
-                tasks = [engines.RunTask(p, splits(p.split_seed)) for p in mine]
-                try:
-                    for outcome in engines.get(name).run(tasks, dataset, progress, control):
-                        plan = by_key[outcome.key]
-                        finished += 1
-                        if isinstance(outcome, engines.RunFailed):
-                            store.save_failure(plan, outcome.traceback)
-                            failed.append((plan, outcome.error))
-                            failed_keys.add(plan.key)
-                            notify(RunEvent("failed", plan, finished, total, error=outcome.error))
-                        elif store.save(plan, outcome.result, outcome.weights):
-                            trained += 1
-                            results[(plan.variant, plan.seed)] = outcome.result
-                            notify(RunEvent("done", plan, finished, total, result=outcome.result))
-                    store.drop_checkpoint([p.key for p in mine])
-                finally:
-                    store.release(mine)
-            if claimed_any:
-                continue
-            # Every run left is claimed by a live worker: wait for it, or leave it to it.
-            left = [p for _, unit in pending for p in unit]
-            holders = ", ".join(store.holders(left)) or "another worker"
-            if not wait:
-                skipped = [(p, f"claimed by {holders}") for p in left]
-                break
-            if holders != waiting_for:  # say it once per change, not every poll
-                notify(RunEvent("waiting", None, finished, total, error=holders))
-                waiting_for = holders
-            time.sleep(poll)
-    finally:
-        store.close()
+    job = {  # how a worker process of the process executor runs this same selection
+        "study": definition,
+        "out": out,
+        "variants": variants,
+        "seeds": seeds,
+        "engine": engine,
+        "wait": wait,
+        "checkpoint_every": checkpoint_every,
+        "lease": lease,
+        "renew": renew,
+        "poll": poll,
+    }
+    done = executors.schedule(
+        runner,
+        todo,
+        store=store,
+        dataset=dataset,
+        task=lambda p: engines.RunTask(p, resolved.splits(p.seed)),
+        results=results,
+        notify=notify,
+        control=control,
+        wait=wait,
+        poll=poll,
+        job=job,
+    )
 
     ordered = [results[(p.variant, p.seed)] for p in plans if (p.variant, p.seed) in results]
     return StudyRun(
-        selected, store, ordered, trained, len(plans) - total, failed, dataset, skipped=skipped
+        selected,
+        store,
+        ordered,
+        done.trained,
+        len(plans) - total,
+        done.failed,
+        dataset,
+        skipped=done.skipped,
     )
 
 
-class _SplitCache:
-    """Each split seed's split, drawn once."""
-
-    def __init__(self, dataset: Dataset, spec: StudySpec) -> None:
-        self.dataset, self.spec = dataset, spec
-        self._cache: dict[int, Splits] = {}
-
-    def __call__(self, seed: int) -> Splits:
-        if seed not in self._cache:
-            self._cache[seed] = make_splits(
-                self.dataset, validation=self.spec.validation, seed=seed
-            )
-        return self._cache[seed]
-
-
 def _write_index(
-    store: RunStore,
-    spec: StudySpec,
-    dataset: Dataset,
-    plans: list[RunPlan],
-    findings: list[Any],
-    splits: Splits,
+    store: RunStore, study: ResolvedStudy, plans: list[RunPlan], findings: list[Any]
 ) -> None:
+    spec = study.spec
     store.write_index(
         {
             "study": spec.name,
@@ -365,27 +319,7 @@ def _write_index(
             "variants": list(spec.variants),
             "seeds": list(spec.seeds),
             "baseline": spec.baseline_variant,
-            "primary_metric": primary_metric(spec, dataset),
-            "dataset": {
-                "name": dataset.name,
-                "task": dataset.task,
-                "classes": list(dataset.class_names),
-                "features": len(dataset.feature_names),
-                "feature_names": list(dataset.feature_names),
-                "input_shape": list(dataset.input_shape),
-                "source": dataset.source,
-                "citation": dataset.citation,
-                "majority_fraction": dataset.majority_fraction(),
-                "intake": describe_intake(dataset),
-            },
-            "protocol": {
-                "validation": spec.validation,
-                "validated_on": "test set" if splits.validation_is_test else "validation split",
-                "split_sizes": splits.sizes(),
-                "resplit": spec.resplit,
-                "split_seed": spec.split_seed,
-            },
-            "backend": plans[0].backend if plans else _backend.name(),
+            "resolved": study.to_json(),  # task, primary metric, protocol, dataset (report)
             "engines": sorted({p.engine for p in plans}),
             "runs": [
                 {

@@ -1,7 +1,7 @@
 """Training engines: turn a batch of run tasks into events, one result (or failure) per run.
 
 An engine receives :class:`RunTask` objects (a resolved plan and the split it trains on) and
-yields, per run, a :class:`RunDone` (the result and its weights as arrays) or a
+yields, per run, a :class:`RunDone` (the result, its weights and test predictions as arrays) or a
 :class:`RunFailed`; while it trains it tells ``progress`` about each :class:`EpochEnd` of a run
 and each :class:`PopulationEpoch` of a population. Engines never write files: the store writes
 every file of a run from what the engine returned.
@@ -43,6 +43,7 @@ __all__ = [
     "Progress",
     "RunDone",
     "RunFailed",
+    "RunPruned",
     "RunTask",
     "assign",
     "get",
@@ -80,11 +81,13 @@ class PopulationEpoch:
 
 @dataclass(frozen=True)
 class RunDone:
-    """A run finished; ``weights`` are its best weights in ``model.get_weights()`` order."""
+    """A run finished; ``weights`` are its best weights in ``model.get_weights()`` order and
+    ``predictions`` their test-set outputs (``_scoring.test_predictions``: a float32 array)."""
 
     key: str
     result: RunResult
     weights: list[np.ndarray] = field(repr=False)
+    predictions: np.ndarray = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,14 @@ class RunFailed:
 
         error = "".join(traceback.format_exception_only(exc)).strip()
         return cls(key, error, traceback.format_exc())
+
+
+@dataclass(frozen=True)
+class RunPruned:
+    """A run stopped early because ``Control.prune`` said so after epoch ``epoch`` (a search)."""
+
+    key: str
+    epoch: int
 
 
 class Interrupted(Exception):
@@ -133,6 +144,9 @@ class Control:
     save: Callable[[Sequence[str], Any], None] = _discard
     every: float = 30.0
     stop_requested: Callable[[], bool] = lambda: False
+    #: Asked after each epoch of each run with (run key, epoch, logs); True stops that run at
+    #: this epoch boundary and the engine yields :class:`RunPruned` for it (``tricklab search``).
+    prune: Callable[[str, int, dict[str, float]], bool] | None = None
 
 
 class Checkpointer:
@@ -161,7 +175,7 @@ class Checkpointer:
             raise Interrupted(self.keys, epoch)
 
 
-Event = EpochEnd | PopulationEpoch | RunDone | RunFailed
+Event = EpochEnd | PopulationEpoch | RunDone | RunFailed | RunPruned
 Progress = Callable[[EpochEnd | PopulationEpoch], None]
 
 
@@ -176,7 +190,7 @@ class Engine(Protocol):
         dataset: Dataset,
         progress: Progress | None = None,
         control: Control | None = None,
-    ) -> Iterator[RunDone | RunFailed]: ...
+    ) -> Iterator[RunDone | RunFailed | RunPruned]: ...
 
 
 def get(name: str) -> Engine:

@@ -74,6 +74,20 @@ class EpochProgress(keras.callbacks.Callback):
         self.report(epoch + 1, dict(logs or {}))
 
 
+class PruneCheck(keras.callbacks.Callback):
+    """Asks ``prune(key, epoch, logs)`` after each epoch; True stops the run (a search trial)."""
+
+    def __init__(self, key: str, prune: Any) -> None:
+        super().__init__()
+        self.key, self.prune = key, prune
+        self.pruned_at: int | None = None
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        if self.pruned_at is None and self.prune(self.key, epoch + 1, dict(logs or {})):
+            self.pruned_at = epoch + 1
+            self.model.stop_training = True
+
+
 #: What of Keras's EarlyStopping changes while it watches a run (restored on resume).
 EARLY_STOPPING_STATE = ("wait", "stopped_epoch", "best", "best_weights", "best_epoch")
 

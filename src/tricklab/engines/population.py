@@ -33,8 +33,9 @@ from typing import Any
 import numpy as np
 
 from tricklab import _backend
-from tricklab.build import Target, build_model, compile_model, target_for
-from tricklab.data import Dataset
+from tricklab._quiet import concerning
+from tricklab.build import build_model, compile_model
+from tricklab.data import Dataset, Target, target_for
 from tricklab.engines import (
     Checkpointer,
     Control,
@@ -44,6 +45,7 @@ from tricklab.engines import (
     Progress,
     RunDone,
     RunFailed,
+    RunPruned,
     RunTask,
     population_key,
 )
@@ -60,6 +62,7 @@ from tricklab.engines._scoring import (
     run_result,
     score,
     seed_everything,
+    test_predictions,
 )
 from tricklab.errors import TricklabError
 
@@ -77,7 +80,7 @@ class PopulationEngine:
         dataset: Dataset,
         progress: Progress | None = None,
         control: Control | None = None,
-    ) -> Iterator[RunDone | RunFailed]:
+    ) -> Iterator[RunDone | RunFailed | RunPruned]:
         groups: dict[str, list[RunTask]] = {}
         for task in tasks:
             groups.setdefault(population_key(task.plan.recipe), []).append(task)
@@ -108,6 +111,7 @@ class Member:
     callbacks: list[Any] = field(default_factory=list)  # best, then EarlyStopping if any
     training: bool = True
     diverged: bool = False
+    pruned: int | None = None  # the epoch after which Control.prune stopped it
 
 
 class _MemberModel:
@@ -161,13 +165,14 @@ class Population:
             recipe = tasks[0].plan.recipe
             target = target_for(recipe, dataset)
             # The cohort's template: compiled and built like fit builds it, never trained.
-            seed_everything(tasks[0].plan.seed)
+            seed_everything(tasks[0].plan.init_seed)
             model = build_model(recipe, input_shape)
             compile_model(model, recipe, dataset, target)
             sample = first.splits
-            model._symbolic_build(
-                data_batch=(sample.x_train[:2], target.encode(sample.y_train[:2]))
-            )
+            with concerning(task.plan for task in tasks):  # Keras's warnings name the cohort
+                model._symbolic_build(
+                    data_batch=(sample.x_train[:2], target.encode(sample.y_train[:2]))
+                )
             model.optimizer.build(model.trainable_variables)
             model.reset_metrics()
             slots = _weight_slots(model)
@@ -182,12 +187,12 @@ class Population:
             trainable, non_trainable = [], []
             for task in tasks:
                 # Initial weights and dropout seed state exactly as the solo run draws them.
-                seed_everything(task.plan.seed)
+                seed_everything(task.plan.init_seed)
                 member_model = build_model(recipe, input_shape)
                 trainable.append([v.value for v in member_model.trainable_variables])
                 non_trainable.append([v.value for v in member_model.non_trainable_variables])
                 rows, shuffle = len(task.splits.y_train), recipe.train.shuffle
-                orders = batch_order_rng(task.plan.seed, rows, shuffle)
+                orders = batch_order_rng(task.plan.init_seed, rows, shuffle)
                 member = Member(task, len(self.cohorts), len(cohort.members), orders)
                 cohort.members.append(member)
             k = len(tasks)
@@ -254,7 +259,9 @@ class Population:
         self.states[member.cohort] = (lists[0], lists[1], ov, mv)
 
     # -- training -------------------------------------------------------------------------------
-    def train(self, progress: Progress, control: Control | None) -> Iterator[RunDone | RunFailed]:
+    def train(
+        self, progress: Progress, control: Control | None
+    ) -> Iterator[RunDone | RunFailed | RunPruned]:
         import jax
         import jax.numpy as jnp
 
@@ -266,6 +273,7 @@ class Population:
         epoch_fn, evaluate_fn = compile_programs(self.cohorts, batch_size)
         durations: list[float] = []
         monitor = first.checkpoint_monitor()
+        prune = control.prune if control is not None else None
         best_seen: float | None = None
         checkpointer = Checkpointer(control, [task.plan.key for task in self.tasks])
         start = 0
@@ -301,7 +309,10 @@ class Population:
                     callback.on_epoch_end(epoch, logs)
                 if not math.isfinite(logs.get("loss", math.nan)):
                     member.diverged = True
-                if member.diverged or member.proxy.stop_training or epoch + 1 == epochs:
+                if prune is not None and prune(member.task.plan.key, epoch + 1, logs):
+                    member.pruned = epoch + 1  # frozen like an early-stopped member
+                stopped = member.diverged or member.proxy.stop_training or member.pruned
+                if stopped or epoch + 1 == epochs:
                     # fit's end for this member (EarlyStopping restores its best weights here)
                     member.training = False
                     for callback in member.callbacks:
@@ -344,6 +355,7 @@ class Population:
                     "history": m.history,
                     "training": m.training,
                     "diverged": m.diverged,
+                    "pruned": m.pruned,
                     "stop_training": m.proxy.stop_training,
                     "orders": m.orders.get_state(),
                     "callbacks": [callback_state(c) for c in m.callbacks],
@@ -360,6 +372,7 @@ class Population:
         for member, saved in zip(self.members, state["members"], strict=True):
             member.history, member.training = saved["history"], saved["training"]
             member.diverged, member.proxy.stop_training = saved["diverged"], saved["stop_training"]
+            member.pruned = saved.get("pruned")
             member.orders.set_state(saved["orders"])
             for callback, values in zip(member.callbacks, saved["callbacks"], strict=True):
                 restore_callback(callback, values)
@@ -367,7 +380,7 @@ class Population:
     # -- test scores and results ----------------------------------------------------------------
     def _results(
         self, evaluate_fn: Any, data: Any, durations: list[float], total: float
-    ) -> Iterator[RunDone]:
+    ) -> Iterator[RunDone | RunPruned]:
         import jax
 
         last = [(s[0], s[1]) for s in self.states]
@@ -388,6 +401,10 @@ class Population:
             for member in cohort.members:
                 j, task = member.index, member.task
                 splits, plan = task.splits, task.plan
+                if member.pruned is not None:
+                    self.finished.add(plan.key)
+                    yield RunPruned(plan.key, member.pruned)
+                    continue
                 baseline = reference(splits, cohort.target)
 
                 def scores(
@@ -419,8 +436,11 @@ class Population:
                     engine=ENGINE,
                 )
                 weights = member.best.weights or self.member_weights(member)
+                # Without a best epoch, "best" was evaluated with the last weights, as in solo.
+                outputs = np.asarray(best_outputs[member.cohort][j])
+                predictions = test_predictions(outputs, cohort.target)
                 self.finished.add(plan.key)
-                yield RunDone(plan.key, result, weights)
+                yield RunDone(plan.key, result, weights, predictions)
 
     def _scores(self, member: Member, logs: Any, outputs: Any, baseline: float) -> Any:
         """One member's test scores from the population's vectorised evaluation."""

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from tricklab import _backend
-from tricklab.build import Target, build_model, compile_model, target_for
-from tricklab.data import Dataset, Splits
+from tricklab.build import build_model, compile_model
+from tricklab.data import Dataset, Splits, Target, target_for
 from tricklab.engines import (
     Checkpointer,
     Control,
@@ -25,6 +25,7 @@ from tricklab.engines import (
     Progress,
     RunDone,
     RunFailed,
+    RunPruned,
     RunTask,
 )
 from tricklab.engines._scoring import (
@@ -32,6 +33,7 @@ from tricklab.engines._scoring import (
     run_result,
     score,
     seed_everything,
+    test_predictions,
 )
 from tricklab.errors import TricklabError
 from tricklab.result import RunPlan, RunResult
@@ -50,24 +52,27 @@ class SoloEngine:
         dataset: Dataset,
         progress: Progress | None = None,
         control: Control | None = None,
-    ) -> Iterator[RunDone | RunFailed]:
+    ) -> Iterator[RunDone | RunFailed | RunPruned]:
         report = progress or (lambda event: None)
         for task in tasks:
             key = task.plan.key
             try:
-                result, weights = train_run(
+                result, weights, predictions = train_run(
                     task.plan,
                     dataset,
                     task.splits,
                     on_epoch=lambda epoch, logs, key=key: report(EpochEnd(key, epoch, logs)),
                     control=control,
                 )
+            except _Pruned as pruned:
+                yield RunPruned(key, pruned.epoch)
+                continue
             except (TricklabError, Interrupted, OSError):  # not the run's fault: stop
                 raise
             except Exception as exc:  # one broken run must not lose the others
                 yield RunFailed.from_exception(key, exc)
                 continue
-            yield RunDone(key, result, weights)
+            yield RunDone(key, result, weights, predictions)
 
 
 def train_run(
@@ -77,8 +82,9 @@ def train_run(
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     callbacks: Sequence[Any] = (),
     control: Control | None = None,
-) -> tuple[RunResult, list[np.ndarray]]:
-    """Train ``plan`` on ``splits``: its result and its best weights (``get_weights()`` order).
+) -> tuple[RunResult, list[np.ndarray], np.ndarray]:
+    """Train ``plan`` on ``splits``: its result, its best weights (``get_weights()`` order) and
+    their test predictions (``_scoring.test_predictions``).
 
     With ``control``, the run saves checkpoints and resumes from the last one (README, "The run
     store"); a resumed run ends with the history of an uninterrupted one.
@@ -90,7 +96,7 @@ def train_run(
     target = target_for(recipe, dataset)
 
     # One seed fixes weight initialisation, dropout masks and the order of batches.
-    seed_everything(plan.seed)
+    seed_everything(plan.init_seed)
     model = build_model(recipe, splits.x_train.shape[1:])
     compile_model(model, recipe, dataset, target)
 
@@ -107,9 +113,14 @@ def train_run(
     if probe is not None:
         fit_callbacks.append(probe)
         # Diagnostics rows start at the untrained model: such a run restarts, never resumes.
-        control = Control(stop_requested=(control or Control()).stop_requested)
+        kept = control or Control()
+        control = Control(stop_requested=kept.stop_requested, prune=kept.prune)
     if on_epoch is not None:
         fit_callbacks.append(_callbacks.EpochProgress(on_epoch))
+    pruner = None
+    if control is not None and control.prune is not None:
+        pruner = _callbacks.PruneCheck(plan.key, control.prune)
+        fit_callbacks.append(pruner)
 
     checkpointer = Checkpointer(control, [plan.key])
     resumed = checkpointer.load()
@@ -131,17 +142,19 @@ def train_run(
         verbose=0,
     ).history
     seconds_total = time.perf_counter() - started
+    if pruner is not None and pruner.pruned_at is not None:
+        raise _Pruned(pruner.pruned_at)  # a pruned trial needs no test scores
     if resumed is not None:
         history = {k: [*resumed["history"].get(k, []), *v] for k, v in history.items()}
 
     # "Last" is the model fit() returns; "best" is the snapshot of the best monitored epoch.
     baseline = reference(splits, target)
-    last = _evaluate(model, splits, target, train.batch_size, baseline)
+    last, predictions = _evaluate(model, splits, target, train.batch_size, baseline)
     diverged = not all(math.isfinite(v) for v in history.get("loss", [float("nan")]))
     if best.weights is not None:
         weights = best.weights
         model.set_weights(weights)
-        best_scores = _evaluate(model, splits, target, train.batch_size, baseline)
+        best_scores, predictions = _evaluate(model, splits, target, train.batch_size, baseline)
     else:  # the monitored value was never finite: there is no best epoch to go back to
         weights = model.get_weights()
         best_scores = {**last, "confusion_matrix": None}
@@ -163,7 +176,13 @@ def train_run(
         diagnostics=probe.rows if probe is not None else [],
         diagnostics_seconds=probe.seconds if probe is not None else 0.0,
     )
-    return result, weights
+    return result, weights, predictions
+
+
+class _Pruned(Exception):
+    def __init__(self, epoch: int) -> None:
+        super().__init__(f"pruned after epoch {epoch}")
+        self.epoch = epoch
 
 
 def _restore(model: Any, state: dict[str, Any], x: np.ndarray, y: np.ndarray) -> None:
@@ -195,11 +214,12 @@ def _diagnostics(plan: RunPlan, splits: Splits, target: Target) -> Any:
 
 def _evaluate(
     model: Any, splits: Splits, target: Target, batch_size: int, baseline: float
-) -> dict[str, Any]:
-    """The test split's scores for the model's current weights."""
+) -> tuple[dict[str, Any], np.ndarray]:
+    """The test split's scores for the model's current weights, and its test predictions."""
     y = target.encode(splits.y_test)
     keras_scores = model.evaluate(
         splits.x_test, y, batch_size=batch_size, return_dict=True, verbose=0
     )
     outputs = model.predict(splits.x_test, batch_size=batch_size, verbose=0)
-    return score(keras_scores, outputs, splits.y_test, target, baseline)
+    scores = score(keras_scores, outputs, splits.y_test, target, baseline)
+    return scores, test_predictions(outputs, target)

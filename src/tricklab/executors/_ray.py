@@ -1,0 +1,134 @@
+"""The Ray executor: each unit (a population group, or one solo run) is a Ray task.
+
+The dataset and each split go to the cluster once (``ray.put``); a task trains its unit with the
+engine the plan chose and returns the outcomes (results, weights and prediction arrays), which
+this process, the driver, commits to the store: the cluster needs no shared file system and
+only the driver holds claims. A task whose worker process or node is lost is retried from the
+start of its runs (``max_retries``); remote runs keep no checkpoints. Without an address a local
+Ray is started on this machine (its node addressed as 127.0.0.1) and stopped at the end.
+
+tricklab (with the same version and backend) must be importable on the cluster's nodes: install
+it there, or ship it with a Ray runtime environment (README, "Running a study on a Ray cluster").
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tricklab.data import Dataset, Splits
+    from tricklab.engines import Control, Progress, RunDone, RunFailed
+    from tricklab.executors import Unit
+    from tricklab.result import RunPlan
+
+#: How often a task lost with its worker (killed, out of memory, node gone) is started again.
+RETRIES = 3
+
+
+class RayExecutor:
+    """Submits every claimed unit at once; outcomes come back as their tasks finish."""
+
+    name = "ray"
+
+    def __init__(self, *, address: str | None = None, workers: int | None = None) -> None:
+        self.address, self.workers = address, workers
+
+    def train(
+        self,
+        units: Iterable[Unit],
+        dataset: Dataset,
+        progress: Progress,
+        control: Control,
+    ) -> Iterator[tuple[Unit, RunDone | RunFailed]]:
+        import ray
+
+        from tricklab import _backend
+        from tricklab._quiet import relay
+        from tricklab.engines import Interrupted, RunFailed
+        from tricklab.executors._process import thread_environment
+
+        units = iter(units)
+        first = next(units, None)
+        if first is None:  # every run left is claimed elsewhere: no Ray needed
+            return
+        started = self._connect(ray)
+        remote = ray.remote(_train_unit)
+        # One Ray CPU per unit, and XLA threads to match.
+        env = {"env_vars": thread_environment(1, _backend.name())}
+        pending: dict[Any, Unit] = {}
+        try:
+            data = ray.put(dataset)
+            shared: dict[int, tuple[Splits, Any]] = {}  # splits object -> its ref, put once
+            for unit in itertools.chain([first], units):
+                refs = []
+                for task in unit.tasks:
+                    if id(task.splits) not in shared:
+                        shared[id(task.splits)] = (task.splits, ray.put(task.splits))
+                    refs.append(shared[id(task.splits)][1])
+                ref = remote.options(
+                    name=f"tricklab:{unit.name}",
+                    num_cpus=1,
+                    max_retries=RETRIES,
+                    retry_exceptions=False,
+                    runtime_env=env,
+                ).remote(unit.engine, unit.plans, data, *refs)
+                pending[ref] = unit
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+                if control.stop_requested():
+                    keys = [key for unit in pending.values() for key in unit.keys]
+                    raise Interrupted(keys, 0)  # epoch 0: nothing was checkpointed
+                for ref in ready:
+                    unit = pending.pop(ref)
+                    try:
+                        outcomes, caught = ray.get(ref)
+                        relay(caught)  # the task's library warnings go to study.log here
+                    except ray.exceptions.RayError as exc:  # lost RETRIES + 1 times
+                        error = f"Ray task {unit.name} failed: {_one_line(exc)}"
+                        outcomes = [RunFailed(key, error, str(exc)) for key in unit.keys]
+                    for outcome in outcomes:
+                        yield unit, outcome
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            if started:
+                ray.shutdown()
+
+    def _connect(self, ray: Any) -> bool:
+        """Connect to the cluster, or start a local Ray; True if this call started it."""
+        if ray.is_initialized():
+            return False
+        quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
+        if self.address is not None:
+            ray.init(address=self.address, **quiet)
+        else:
+            ray.init(
+                num_cpus=self.workers or len(os.sched_getaffinity(0)),
+                include_dashboard=False,
+                _node_ip_address="127.0.0.1",
+                **quiet,
+            )
+        return True
+
+
+def _train_unit(
+    engine: str, plans: list[RunPlan], dataset: Dataset, *splits: Splits
+) -> tuple[list[Any], list[Any]]:
+    """A Ray task: train one unit, no checkpoints, no progress; return every outcome, and the
+    library warnings raised meanwhile (tagged with the unit's runs) for the driver's log."""
+    from tricklab import engines
+    from tricklab._quiet import capture
+
+    tasks = [engines.RunTask(plan, part) for plan, part in zip(plans, splits, strict=True)]
+    with capture(plans) as caught:
+        outcomes = list(engines.get(engine).run(tasks, dataset, None, engines.Control()))
+    return outcomes, list(caught.caught.values())
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

@@ -1,0 +1,246 @@
+"""The scheduler: claims units in the store, has an executor train them, commits the outcomes.
+
+Whatever executor trains the runs, this module alone claims and commits them and tells the
+progress display about them. With the ``process`` executor the worker processes each run this
+same scheduler on the study (claiming through the store as separate ``tricklab run`` commands
+would) and this process relays their reports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tricklab.data import Dataset
+    from tricklab.engines import Assignment, Control, RunTask
+    from tricklab.executors import Unit
+    from tricklab.result import RunPlan, RunResult
+    from tricklab.store import RunStore
+    from tricklab.study import RunEvent
+
+
+@dataclass
+class Scheduled:
+    """What :func:`schedule` did: runs committed here, failed, and left to other workers."""
+
+    trained: int = 0
+    failed: list[tuple[RunPlan, str]] = field(default_factory=list)
+    skipped: list[tuple[RunPlan, str]] = field(default_factory=list)
+
+
+def schedule(
+    executor: Any,
+    todo: list[tuple[RunPlan, Assignment]],
+    *,
+    store: RunStore,
+    dataset: Dataset,
+    task: Callable[[RunPlan], RunTask],
+    results: dict[tuple[str, int], RunResult],
+    notify: Callable[[RunEvent], None],
+    control: Control,
+    wait: bool = True,
+    poll: float = 2.0,
+    job: dict[str, Any] | None = None,
+) -> Scheduled:
+    """Train the runs of ``todo`` with ``executor``; finished runs are added to ``results``.
+
+    ``task`` makes a run's :class:`~tricklab.engines.RunTask` (its split); ``job`` is what the
+    ``process`` executor's workers pass to :func:`~tricklab.study.run_study`.
+    """
+    book = _Book(store, results, notify, {plan.key: plan for plan, _ in todo})
+    try:
+        if not todo:  # nothing to train: start no worker, no Ray
+            pass
+        elif executor.name == "process":
+            _relay(executor, job or {}, book, control)
+        else:
+            _claim_and_train(executor, todo, book, dataset, task, control, wait, poll)
+    finally:
+        store.close()
+    return book.out
+
+
+class _Book:
+    """The runs of this call: what finished, failed or went elsewhere, and the events said."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        results: dict[tuple[str, int], RunResult],
+        notify: Callable[[RunEvent], None],
+        by_key: dict[str, RunPlan],
+    ) -> None:
+        from tricklab.study import RunEvent
+
+        self.store, self.results, self.notify, self.by_key = store, results, notify, by_key
+        self.event = RunEvent
+        self.total = len(by_key)
+        self.finished = 0  # runs of this call done, failed or committed by another worker
+        self.failed_keys: set[str] = set()
+        self.out = Scheduled()
+
+    def progress(self, event: Any) -> None:
+        """An engine's progress event, as the display's :class:`RunEvent`."""
+        from tricklab.engines import PopulationEpoch
+
+        if isinstance(event, PopulationEpoch):
+            self.notify(self.event("population", None, self.finished, self.total, population=event))
+        else:
+            plan = self.by_key[event.key]
+            self.notify(
+                self.event(
+                    "epoch", plan, self.finished, self.total, epoch=event.epoch, logs=event.logs
+                )
+            )
+
+    def done(self, plan: RunPlan, result: RunResult) -> None:
+        if plan.key in self.failed_keys:  # another worker retried it and it trained
+            self.failed_keys.discard(plan.key)
+            self.out.failed = [(p, e) for p, e in self.out.failed if p.key != plan.key]
+        else:
+            self.finished += 1
+        self.out.trained += 1
+        self.results[(plan.variant, plan.seed)] = result
+        self.notify(self.event("done", plan, self.finished, self.total, result=result))
+
+    def fail(self, plan: RunPlan, error: str) -> None:
+        self.finished += 1
+        self.out.failed.append((plan, error))
+        self.failed_keys.add(plan.key)
+        self.notify(self.event("failed", plan, self.finished, self.total, error=error))
+
+    def answered(self, plan: RunPlan) -> bool:
+        return (plan.variant, plan.seed) in self.results or plan.key in self.failed_keys
+
+    def still_open(self, plan: RunPlan) -> bool:
+        """Not finished here, not failed here, and not committed by another worker."""
+        if self.answered(plan):
+            return False
+        stored = self.store.finished(plan)
+        if stored is None:
+            return True
+        self.results[(plan.variant, plan.seed)] = stored
+        self.finished += 1
+        self.notify(self.event("elsewhere", plan, self.finished, self.total, result=stored))
+        return False
+
+
+def _claim_and_train(
+    executor: Any,
+    todo: list[tuple[RunPlan, Assignment]],
+    book: _Book,
+    dataset: Dataset,
+    task: Callable[[RunPlan], RunTask],
+    control: Control,
+    wait: bool,
+    poll: float,
+) -> None:
+    from tricklab import engines
+    from tricklab._quiet import capture
+
+    store = book.store
+    # What one worker claims and trains at a time: a population group, or one solo run.
+    groups: dict[tuple[str, str], list[RunPlan]] = {}
+    for plan, a in todo:
+        groups.setdefault((a.engine, a.group or plan.key), []).append(plan)
+    waiting_for = ""
+    while True:
+        pending = [
+            (name, [p for p in unit if book.still_open(p)]) for (name, _), unit in groups.items()
+        ]
+        pending = [(name, unit) for name, unit in pending if unit]
+        if not pending:
+            return
+        claimed: list[Unit] = []
+        units = _claims(store, pending, task, claimed)
+        left: dict[Unit, int] = {}
+        # Library warnings go to study.log, tagged with the unit in training (tricklab._quiet).
+        with capture() as caught:
+            try:
+                taken = caught.following(units)
+                for unit, outcome in executor.train(taken, dataset, book.progress, control):
+                    plan = book.by_key[outcome.key]
+                    if isinstance(outcome, engines.RunFailed):
+                        store.save_failure(plan, outcome.traceback)
+                        book.fail(plan, outcome.error)
+                    elif isinstance(outcome, engines.RunDone):
+                        if _commit(store, plan, outcome, unit):
+                            book.done(plan, outcome.result)
+                        else:  # the claim was lost: whoever holds it now commits the run
+                            book.finished += 1
+                    left[unit] = left.get(unit, len(unit.tasks)) - 1
+                    if left[unit] == 0:
+                        store.drop_checkpoint(unit.keys)
+                        store.release(unit.plans)
+                        store.log_warnings(caught.take())
+            finally:
+                store.log_warnings(caught.take())
+        if claimed:
+            continue
+        # Every run left is claimed by a live worker: wait for it, or leave it to it.
+        rest = [p for _, unit in pending for p in unit]
+        holders = ", ".join(store.holders(rest)) or "another worker"
+        if not wait:
+            book.out.skipped = [(p, f"claimed by {holders}") for p in rest]
+            return
+        if holders != waiting_for:  # say it once per change, not every poll
+            book.notify(book.event("waiting", None, book.finished, book.total, error=holders))
+            waiting_for = holders
+        time.sleep(poll)
+
+
+def _claims(
+    store: RunStore,
+    pending: list[tuple[str, list[RunPlan]]],
+    task: Callable[[RunPlan], RunTask],
+    claimed: list[Unit],
+) -> Iterator[Unit]:
+    """Each unit as it is taken: what of it is still free is claimed at that moment."""
+    from tricklab.executors import Unit
+
+    for engine, plans in pending:
+        mine = store.claim(plans)
+        if mine:
+            claimed.append(Unit(engine, tuple(task(p) for p in mine)))
+            yield claimed[-1]
+
+
+def _commit(store: RunStore, plan: RunPlan, outcome: Any, unit: Unit) -> bool:
+    splits = next(t.splits for t in unit.tasks if t.plan.key == plan.key)
+    return store.save(
+        plan,
+        outcome.result,
+        outcome.weights,
+        predictions=outcome.predictions,
+        labels=splits.y_test,  # the store keeps them once per split
+    )
+
+
+def _relay(executor: Any, job: dict[str, Any], book: _Book, control: Control) -> None:
+    """The ``process`` executor: its workers claim, train and commit; say what they report."""
+    for event in executor.run_workers(job, control.stop_requested):
+        if event.kind == "population":
+            book.notify(dataclasses.replace(event, index=book.finished, total=book.total))
+            continue
+        plan = book.by_key.get(event.plan.key) if event.plan is not None else None
+        if plan is None:
+            continue
+        if event.kind == "epoch" and not book.answered(plan):
+            book.notify(dataclasses.replace(event, index=book.finished, total=book.total))
+        elif event.kind == "done" and (plan.variant, plan.seed) not in book.results:
+            book.done(plan, event.result)
+        elif event.kind == "failed" and not book.answered(plan):
+            book.fail(plan, event.error)
+    # Runs no worker reported: committed by a foreign worker, held by one, or lost in a crash.
+    for plan in book.by_key.values():
+        if not book.still_open(plan):
+            continue
+        holders = book.store.holders([plan])
+        if holders:
+            book.out.skipped.append((plan, f"claimed by {', '.join(holders)}"))
+        else:
+            book.fail(plan, "; ".join(executor.crashed) or "no worker process trained it")

@@ -1,0 +1,217 @@
+"""``tricklab search``: an Optuna search over a study's ``[search]`` table.
+
+    >>> from tricklab.tools.search import run_search
+    >>> outcome = run_search("studies/thoracic-search.toml", trials=20)
+    >>> outcome.study.best_params
+
+- :mod:`._space`: the ``[search]`` table -> Optuna distributions, checked when read;
+- :mod:`._runner`: trials through the engines (ask/tell), the median pruner, ``--batch``;
+- :mod:`._storage`: journal file or RDB, dead workers' trials failed and queued again;
+- :mod:`._report`: the summary, the images, ``--export-variants``.
+
+Optuna is imported only inside functions (``pip install 'tricklab[search]'``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tricklab.errors import TricklabError
+from tricklab.tools.search._report import best_trials, counts, export_variants, summary
+from tricklab.tools.search._runner import (
+    Listener,
+    SearchContext,
+    TrialEvent,
+    infer_direction,
+    prepare,
+    run_worker,
+)
+from tricklab.tools.search._space import Param, SearchSpace, parse_space, trial_recipe
+
+__all__ = [
+    "Param",
+    "SearchContext",
+    "SearchOutcome",
+    "SearchSpace",
+    "TrialEvent",
+    "best_trials",
+    "check_search",
+    "counts",
+    "export_variants",
+    "infer_direction",
+    "parse_space",
+    "prepare",
+    "require_optuna",
+    "run_search",
+    "run_worker",
+    "summary",
+    "trial_recipe",
+]
+
+MISSING = "tricklab search needs the search extra: pip install 'tricklab[search]'"
+
+
+def check_search(spec: Any) -> None:
+    """``tricklab lint``: the study's ``[search]`` table, checked as ``search`` checks it
+    (skipped without Optuna, which ``search`` itself then asks for)."""
+    try:
+        require_optuna()
+    except TricklabError:
+        return
+    parse_space(spec)
+
+
+def require_optuna() -> None:
+    """A one-line error when Optuna is not installed."""
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        raise TricklabError(MISSING) from None
+
+
+@dataclass
+class SearchOutcome:
+    """What :func:`run_search` did: the Optuna study, where it is stored, its images."""
+
+    study: Any  # optuna.Study
+    storage: str
+    root: Path  # runs/<study>/search
+    objective: str
+    trained: int  # trials this call finished (all workers)
+    images: list[Path] = field(default_factory=list)
+    skipped_images: list[str] = field(default_factory=list)
+
+
+def run_search(
+    study: Any,
+    *,
+    trials: int,
+    out: str | Path = "runs",
+    storage: str | None = None,
+    workers: int = 1,
+    batch: int = 1,
+    objective: str = "val_loss",
+    direction: str | None = None,
+    startup_trials: int = 5,
+    listener: Listener | None = None,
+    stop_requested: Callable[[], bool] | None = None,
+    images: bool = True,
+    backend: str | None = None,
+    sampler_seed: int | None = None,
+) -> SearchOutcome:
+    """Train trials of ``study``'s ``[search]`` until ``trials`` are COMPLETE or PRUNED.
+
+    ``workers`` > 1 starts that many processes (``tricklab search --worker``) sharing the
+    storage, each with an equal share of this machine's cores.
+    """
+    from tricklab.spec import StudySpec, load_study
+
+    require_optuna()
+    _check_counts(trials=trials, workers=workers, batch=batch, startup_trials=startup_trials)
+    spec = study if isinstance(study, StudySpec) else load_study(study)
+    ctx = prepare(
+        spec,
+        out=out,
+        storage=storage,
+        objective=objective,
+        direction=direction,
+        startup_trials=startup_trials,
+        sampler_seed=sampler_seed,
+    )
+    before = _finished(ctx.study)
+    if workers == 1:
+        run_worker(
+            ctx, trials=trials, batch=batch, listener=listener, stop_requested=stop_requested
+        )
+    else:
+        _run_workers(ctx, trials=trials, workers=workers, batch=batch,
+                     startup_trials=startup_trials, backend=backend)  # fmt: skip
+    outcome = SearchOutcome(ctx.study, ctx.storage, ctx.root, ctx.objective,
+                            _finished(ctx.study) - before)  # fmt: skip
+    if images:
+        outcome.images, outcome.skipped_images = _images(ctx)
+    return outcome
+
+
+def _images(ctx: SearchContext) -> tuple[list[Path], list[str]]:
+    from tricklab.tools.search._report import write_images
+
+    return write_images(ctx.study, ctx.root)
+
+
+def _finished(study: Any) -> int:
+    from optuna.trial import TrialState
+
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
+def _check_counts(**values: int) -> None:
+    for name, value in values.items():
+        low = 0 if name == "startup_trials" else 1
+        if not isinstance(value, int) or value < low:
+            flag = "--" + name.replace("_", "-")
+            raise TricklabError(f"{flag} must be an int >= {low}. Received: {value}.")
+
+
+def _run_workers(
+    ctx: SearchContext,
+    *,
+    trials: int,
+    workers: int,
+    batch: int,
+    startup_trials: int,
+    backend: str | None,
+) -> None:
+    """``workers`` processes of ``tricklab search --worker`` on one storage, cores split."""
+    if ctx.spec.source is None:
+        raise TricklabError("--workers needs a study read from a file (the workers read it).")
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    share = max(1, len(cores) // workers) if cores else 1
+    command = [
+        sys.executable, "-m", "tricklab", "search", ctx.spec.source, "--worker",
+        "--trials", str(trials), "--storage", ctx.storage, "--batch", str(batch),
+        "--objective", ctx.objective, "--direction", ctx.direction,
+        "--startup-trials", str(startup_trials),
+    ]  # fmt: skip
+    if backend:
+        command += ["--backend", backend]
+    # Threads per worker: its share of the cores, so the workers do not fight over them.
+    env = {**os.environ, **{v: str(share) for v in _THREAD_VARIABLES}}
+    if share == 1:
+        env["XLA_FLAGS"] = (
+            env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+        ).strip()
+    processes = []
+    try:
+        for i in range(workers):
+            process = subprocess.Popen(command, env=env)
+            if len(cores) >= workers:
+                mine = cores[(i * share) % len(cores) :][:share]
+                os.sched_setaffinity(process.pid, mine)
+            processes.append(process)
+        codes = [process.wait() for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+                process.wait()
+    bad = [code for code in codes if code not in (0,)]
+    if bad:
+        raise TricklabError(
+            f"--workers: {len(bad)} of {workers} worker(s) exited with status "
+            f"{', '.join(map(str, bad))}; the finished trials are kept (rerun to continue)."
+        )
+
+
+_THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+)

@@ -1,0 +1,113 @@
+"""The ``tricklab search`` command: arguments in, trial lines, summary and images out."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.console import Console
+
+from tricklab.errors import TricklabError
+
+
+def search_command(args: argparse.Namespace, console: Console) -> int:
+    from tricklab._cli_errors import check_directory
+    from tricklab._interrupts import EXIT_INTERRUPTED, graceful
+    from tricklab.engines import Interrupted
+    from tricklab.spec import load_study
+    from tricklab.tools.search import (
+        export_variants,
+        prepare,
+        require_optuna,
+        run_search,
+        run_worker,
+        summary,
+    )
+    from tricklab.tools.search._storage import shown
+
+    require_optuna()
+    if args.trials is None and args.export_variants is None:
+        raise TricklabError(
+            "tricklab search needs --trials N (the COMPLETE + PRUNED trials to reach), "
+            "--export-variants K, or both."
+        )
+    if args.export_variants is not None and args.export_variants < 1:
+        raise TricklabError(
+            f"--export-variants must be an int >= 1. Received: {args.export_variants}."
+        )
+    spec = load_study(args.study)
+    options = {
+        "out": args.out,
+        "storage": args.storage,
+        "objective": args.objective,
+        "direction": args.direction,
+        "startup_trials": args.startup_trials,
+    }
+    check_directory("--out ", args.out, args.out / spec.name)
+    listener = _printer(console, args.worker)
+    if args.worker:  # one of the processes of --workers N: trials only
+        ctx = prepare(spec, **options)
+        with graceful() as stop:
+            try:
+                run_worker(
+                    ctx, trials=args.trials, batch=args.batch, listener=listener,
+                    stop_requested=stop,
+                )  # fmt: skip
+            except Interrupted:
+                return EXIT_INTERRUPTED
+        return 0
+    if args.trials is not None:
+        console.print(
+            f"search [bold]{spec.name}[/bold]: up to {args.trials} complete + pruned trials, "
+            f"objective {args.objective}, {args.workers} worker(s), batch {args.batch}"
+        )
+        try:
+            with graceful() as stop:
+                outcome = run_search(
+                    spec, trials=args.trials, workers=args.workers, batch=args.batch,
+                    listener=listener, stop_requested=stop, backend=args.backend, **options,
+                )  # fmt: skip
+        except Interrupted:
+            console.print(
+                "interrupted: finished trials are kept and the interrupted ones are queued "
+                "again; run the same command to continue."
+            )
+            return EXIT_INTERRUPTED
+        study = outcome.study
+        console.print(f"storage: {shown(outcome.storage)}", markup=False, soft_wrap=True)
+        for line in summary(study, outcome.objective):
+            console.print(line, markup=False, soft_wrap=True)
+        for image in outcome.images:
+            console.print(f"wrote {image}", markup=False, soft_wrap=True)
+        for why in outcome.skipped_images:
+            console.print(f"no {why}", markup=False, soft_wrap=True)
+    else:
+        study = prepare(spec, **options).study
+    if args.export_variants is not None:
+        path = export_variants(spec, study, args.export_variants)
+        console.print(
+            f"wrote {path}: the {args.export_variants} best trials as variants; compare them "
+            f"over seeds with: tricklab run {path}",
+            markup=False,
+            soft_wrap=True,
+        )
+    return 0
+
+
+def _printer(console: Console, worker: bool) -> Any:
+    import os
+
+    prefix = f"[worker {os.getpid()}] " if worker else ""
+
+    def show(event: Any) -> None:
+        if event.state == "complete":
+            text = f"trial {event.number} complete: {event.value:.6g} at epoch {event.epoch}"
+        elif event.state == "pruned":
+            text = f"trial {event.number} pruned after epoch {event.epoch}"
+        elif event.state == "requeued":
+            text = f"trial {event.number} failed ({event.error}); its parameters are queued again"
+        else:
+            text = f"trial {event.number} failed: {event.error}"
+        console.print(prefix + text, markup=False, soft_wrap=True)
+
+    return show
