@@ -458,10 +458,13 @@ def test_the_progress_display_fits_80_columns(tmp_path: Path) -> None:
         ((0.05, -0.02, 0.12), "accuracy", ("0.050", "[0.000*, 0.120]")),
         ((31.2, 28.0, 34.4), "mse", ("31.2", "[28.0, 34.4]")),
         ((0.8, None, None), "auc", ("0.800", "")),  # one seed: no interval
+        # a decided difference: its interval excludes 0, so no end may print as 0
+        ((-0.1199, -0.2394, -0.0003), None, ("-0.1199", "[-0.2394, -0.0003]")),
+        ((-0.12, -0.24, 0.01), None, ("-0.12", "[-0.24, 0.01]")),
     ],
 )
 def test_numbers_are_rounded_to_their_interval(
-    values: tuple[float, Any, Any], metric: str, expected: tuple[str, str]
+    values: tuple[float, Any, Any], metric: str | None, expected: tuple[str, str]
 ) -> None:
     assert estimate(*values, metric) == expected
 
