@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="the study's first N seeds; a study that counts its seeds (seeds = K) extends to "
-        "seeds 0..N-1 when N > K",
+        "seeds 0..N-1 when N > K; under cv, the first N repeats",
     )
     run.add_argument("--epochs", type=int, metavar="N", help="train every variant for N epochs")
     run.add_argument(
