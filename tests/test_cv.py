@@ -70,7 +70,9 @@ def test_cv_tests_every_row_once_per_repeat_and_pairs_folds_across_variants(
     text = Path(report.markdown).read_text()
     assert f"{REPEATS} x {FOLDS}-fold cross-validation" in text
     assert "Nadeau-Bengio corrected paired t-test" in text
-    assert report.comparisons[0].correction == pytest.approx(protocol["correction"])
+    (comparison,) = report.comparisons
+    assert comparison.correction == pytest.approx(protocol["correction"])
+    assert comparison.unit == "runs" and "seed" not in comparison.sentence()
 
 
 def test_fold_assignment_is_stratified_and_seeded(cv_study: dict) -> None:

@@ -756,7 +756,7 @@ def test_comparison_frame() -> None:
     assert list(frame.columns) == [
         "variant", "baseline", "metric", "weights", "n", "diff", "ci_low", "ci_high",
         "p", "p_adjusted", "tests", "alpha", "verdict", "mde", "seeds_needed",
-        "p_beats", "p_beats_low", "p_beats_high", "correction",
+        "p_beats", "p_beats_low", "p_beats_high", "correction", "unit",
     ]  # fmt: skip
     assert list(frame["variant"]) == ["one", "three"]
     assert math.isnan(frame.loc[0, "p"]) and math.isnan(frame.loc[0, "p_adjusted"])

@@ -116,7 +116,13 @@ def comparisons_of(
     # Nadeau-Bengio's n_test/n_train when runs train on overlapping rows (resplit, cv)
     correction = float(facts.protocol.get("correction") or 0.0)
     return compare(
-        results, baseline, facts.primary_metric, "best", variants=variants, correction=correction
+        results,
+        baseline,
+        facts.primary_metric,
+        "best",
+        variants=variants,
+        correction=correction,
+        unit=facts.unit,
     )
 
 

@@ -77,6 +77,8 @@ class Comparison:
     #: Nadeau-Bengio's n_test/n_train when the runs' training sets overlap (resplit, cv): the
     #: t-test's variance is s^2 (1/n + correction) instead of s^2/n. 0: a plain paired t-test.
     correction: float = 0.0
+    #: What the paired runs are counted in: "seeds", or "runs" under cross-validation.
+    unit: str = "seeds"
 
     @property
     def alpha_adjusted(self) -> float:
@@ -96,7 +98,7 @@ class Comparison:
         label = self.metric if self.weights == "best" else f"{self.metric} (last weights)"
         head = f"{self.variant} vs {self.baseline}: {label}"
         if self.p is None:
-            value = f" {_number(self.diff, self.diff)} on 1 seed" if self.n == 1 else ""
+            value = f" {_number(self.diff, self.diff)} on 1 {self.unit[:-1]}" if self.n == 1 else ""
             return f"{head}{value}: {self.verdict}."
         scale = max(abs(self.diff), abs(self.ci_low), abs(self.ci_high))
         low = _number(self.ci_low, scale, sign=False)
@@ -115,14 +117,15 @@ class Comparison:
         test += f" ({', '.join(rule)})"
         text = f"{head} {_number(self.diff, scale)}, {interval}, {test}: {self.verdict}"
         if self.ci_low == self.ci_high:  # every seed gave the same difference
-            text += " (the same difference on every seed)"
+            text += f" (the same difference on every {self.unit[:-1]})"
         elif self.verdict.startswith("no detectable") and (self.seeds_needed or 0) > self.n:
-            text += f"; about {self.seeds_needed} seeds would detect a difference this size"
+            text += f"; about {self.seeds_needed} {self.unit} would detect a difference this size"
         if math.isfinite(self.mde):
             text += f"; minimum detectable difference ±{_number(self.mde, self.mde, sign=False)}"
         if math.isfinite(self.p_beats_low):
             text += (
-                f"; P({self.variant} beats {self.baseline} on a new seed) {self.p_beats:.2f} "
+                f"; P({self.variant} beats {self.baseline} on a new {self.unit[:-1]}) "
+                f"{self.p_beats:.2f} "
                 f"[{self.p_beats_low:.2f}, {self.p_beats_high:.2f}]"
             )
         return text + "."
@@ -161,6 +164,7 @@ def compare(
     alpha: float = 0.05,
     variants: Sequence[str] | None = None,
     correction: float = 0.0,
+    unit: str = "seeds",
 ) -> list[Comparison]:
     """Every variant (``variants``, else all in first-seen order) except ``baseline`` against it.
 
@@ -169,6 +173,7 @@ def compare(
     a plain paired t-test is too confident; Nadeau and Bengio's corrected resampled t-test
     (Machine Learning 52, 2003) uses the variance s^2 (1/n + correction) in place of s^2/n, in
     the p-value, the interval and the power figures alike. 0 (one fixed split): plain test.
+    ``unit`` names what the pairs are counted in, in verdicts and sentences ("runs" under cv).
 
     Seeds are paired: a seed counts only when both runs have a finite ``metric`` (a None value,
     e.g. auc on a one-class test set, drops that seed from the pair). A comparison with fewer than
@@ -218,7 +223,7 @@ def compare(
                 p_adjusted=p_adjusted,
                 tests=m,
                 alpha=alpha,
-                verdict=_verdict(summary, p_adjusted, metric, alpha),
+                verdict=_verdict(summary, p_adjusted, metric, alpha, unit),
                 mde=(
                     minimum_detectable_difference(
                         summary.std, summary.n, alpha_adjusted, correction=correction
@@ -235,6 +240,7 @@ def compare(
                 p_beats_low=beats_low,
                 p_beats_high=beats_high,
                 correction=correction,
+                unit=unit,
             )
         )
     return comparisons
@@ -340,11 +346,13 @@ def _bonferroni(p_values: Sequence[float | None]) -> list[float | None]:
     return [None if p is None else float(next(adjusted)) for p in p_values]
 
 
-def _verdict(summary: Summary, p_adjusted: float | None, metric: str, alpha: float) -> str:
+def _verdict(
+    summary: Summary, p_adjusted: float | None, metric: str, alpha: float, unit: str = "seeds"
+) -> str:
     if p_adjusted is None:
-        return f"too few seeds to test ({summary.n})"
+        return f"too few {unit} to test ({summary.n})"
     if p_adjusted >= alpha or summary.mean == 0:
-        return f"no detectable difference with {summary.n} seeds"
+        return f"no detectable difference with {summary.n} {unit}"
     improved = (summary.mean > 0) == higher_is_better(metric)
     return "better" if improved else "worse"
 
