@@ -75,6 +75,24 @@ def test_cv_tests_every_row_once_per_repeat_and_pairs_folds_across_variants(
     assert comparison.unit == "runs" and "seed" not in comparison.sentence()
 
 
+def test_population_engine_splits_folds_of_unequal_size_into_groups(cv_study: dict) -> None:
+    """470 rows in 7 folds: folds of 67 and 68 test rows cannot share one array of rows."""
+    from tricklab import engines
+    from tricklab.study import make_plan
+
+    cv_study["cv"] = {"folds": 7, "repeats": 1}
+    cv_study["variants"] = {"bce": {}}
+    study = resolve(StudySpec.from_dict(cv_study))
+    tasks = [
+        engines.RunTask(make_plan(study, "bce", seed, "population"), study.splits(seed))
+        for seed in study.spec.seeds
+    ]
+    assert len({len(task.splits.y_test) for task in tasks}) == 2
+    outcomes = list(engines.get("population").run(tasks, study.dataset))
+    assert all(isinstance(o, engines.RunDone) for o in outcomes), outcomes
+    assert sorted(o.result.seed for o in outcomes) == list(range(7))
+
+
 def test_fold_assignment_is_stratified_and_seeded(cv_study: dict) -> None:
     study = resolve(StudySpec.from_dict(cv_study))
     y = study.dataset.y

@@ -81,9 +81,12 @@ class PopulationEngine:
         progress: Progress | None = None,
         control: Control | None = None,
     ) -> Iterator[RunDone | RunFailed | RunPruned]:
-        groups: dict[str, list[RunTask]] = {}
+        # Members hold their rows in one array: equal layer shapes and steps, and equal splits
+        # (cross-validation folds may differ by a row).
+        groups: dict[tuple[str, tuple[int, ...]], list[RunTask]] = {}
         for task in tasks:
-            groups.setdefault(population_key(task.plan.recipe), []).append(task)
+            sizes = tuple(task.splits.sizes().values())
+            groups.setdefault((population_key(task.plan.recipe), sizes), []).append(task)
         for members in groups.values():
             population = Population(members, dataset)
             try:
