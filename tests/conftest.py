@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -82,3 +83,31 @@ def engine_tasks(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
     monkeypatch.setattr(engines, "get", spying)
     return seen
+
+
+def write_finished_run(root: Path, result: Any, recipe: dict[str, Any] | None = None) -> Path:
+    """Store ``result`` (a RunResult) as a finished run of the study at ``root`` without
+    training: every file whole, as the store checks them (spec.json with a recipe and a split,
+    history.csv, HDF5 weights holding ``result.params`` numbers, test predictions, the split's
+    labels). The predictions are made-up scores; the labels alternate between the classes."""
+    import h5py
+    import numpy as np
+
+    from tricklab._store_files import npy_bytes
+    from tricklab.store import HISTORY, PREDICTIONS, RESULT, SPEC, WEIGHTS, history_csv
+
+    run_dir = root / result.variant / f"seed-{result.seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    spec = {"recipe": recipe or {}, "split_seed": result.seed, "data_fingerprint": "made-up"}
+    (run_dir / SPEC).write_text(json.dumps(spec))
+    with h5py.File(run_dir / WEIGHTS, "w") as weights:
+        weights.create_dataset("layers/dense/vars/0", data=np.zeros(result.params, "float32"))
+    (run_dir / HISTORY).write_text(history_csv(result.history))
+    tested = result.split_sizes["test"]
+    scores = np.random.default_rng(result.seed).uniform(size=tested).astype("float32")
+    (run_dir / PREDICTIONS).write_bytes(npy_bytes(scores))
+    labels = root / "splits" / f"split-{result.seed}-made-up.labels.npy"
+    labels.parent.mkdir(exist_ok=True)
+    labels.write_bytes(npy_bytes(np.arange(tested) % 2))
+    (run_dir / RESULT).write_text(json.dumps(result.to_json()))
+    return run_dir

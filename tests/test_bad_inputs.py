@@ -73,8 +73,8 @@ CASES = [
         None,
         [
             "{file}: unknown key 'sedes'. Did you mean 'seeds'? Expected one of: baseline, "
-            "cv, dataset, description, diagnostics, grid, lint, model, name, primary_metric, "
-            "resplit, search, seeds, split_seed, train, validation, variants."
+            "cv, dataset, description, diagnostics, grid, limits, lint, model, name, "
+            "primary_metric, resplit, search, seeds, split_seed, train, validation, variants."
         ],
     ),
     (
@@ -234,6 +234,56 @@ CASES = [
         [
             "{file}: cv.folds: dataset 'data.csv' has 2 rows of class '1', fewer than the "
             "folds; stratified folds need at least one per fold. Received: folds=3."
+        ],
+    ),
+    (
+        "seeds-over-the-limit",  # refused before ten million seeds are made
+        BASE.replace("seeds = 2", "seeds = 10000000"),
+        None,
+        ["{file}: seeds: 10000000 exceeds the limit 1000 (raise it with [limits] max_seeds)"],
+    ),
+    (
+        "grid-over-the-limit",  # the product of the axes' lengths, not the variants built
+        BASE
+        + "[grid]\n"
+        + "".join(
+            f'a{i} = {{path = "train.epochs", values = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}}\n'
+            for i in range(4)
+        ),
+        None,
+        ["{file}: variants: 10000 exceeds the limit 1000 (raise it with [limits] max_variants)"],
+    ),
+    (
+        "unknown-limits-key",
+        BASE + "[limits]\nmax_seed = 5\n",
+        None,
+        [
+            "{file}: limits: unknown key 'max_seed'. Did you mean 'max_seeds'? Expected one of: "
+            "max_columns, max_runs, max_seeds, max_variants."
+        ],
+    ),
+    (
+        "nesting-too-deep",
+        BASE + "[search]\nk = " + "{k = " * 300 + "1" + "}" * 300 + "\n",
+        None,
+        ["{file}: search.k.k.k...: nesting depth 51 exceeds the limit 50"],
+    ),
+    (
+        "name-with-a-trailing-newline",
+        'name = "losses\\n"\n' + BASE,
+        None,
+        [
+            "{file}: name: must use only letters, digits, '-', '_', '.' and '=' (not starting "
+            "with '.') (it names the run directory). Received: name='losses\\n'."
+        ],
+    ),
+    (
+        "csv-over-the-column-limit",  # counted on the header row, before the rows are parsed
+        CSV_STUDY.format(target="y") + "[limits]\nmax_columns = 2\n",
+        "a,b,y\n1,2,0\n3,4,1\n",
+        [
+            "{file}: dataset: {csv}: columns: 3 exceeds the limit 2 (raise it with [limits] "
+            "max_columns)"
         ],
     ),
     (

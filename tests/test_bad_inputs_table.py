@@ -106,18 +106,20 @@ def reads_fail(name: str, code: int) -> Inject:
     return inject
 
 
-def text_writes_fail(name: str, code: int) -> Inject:
-    """Writing text to any file called ``name`` fails with ``code``."""
+def report_writes_fail(name: str, code: int) -> Inject:
+    """Writing any report file called ``name`` fails with ``code``."""
 
     def inject(monkeypatch: pytest.MonkeyPatch) -> None:
-        real = Path.write_text
+        from tricklab.report import _documents
 
-        def write_text(self: Path, *args: Any, **kwargs: Any) -> int:
-            if self.name == name:
-                raise os_error(code, str(self))
-            return real(self, *args, **kwargs)
+        real = _documents.write_bytes
 
-        monkeypatch.setattr(Path, "write_text", write_text)
+        def write(path: Path, data: bytes) -> None:
+            if path.name == name:
+                raise os_error(code, str(path))
+            real(path, data)
+
+        monkeypatch.setattr(_documents, "write_bytes", write)
 
     return inject
 
@@ -354,6 +356,12 @@ CASES = [
         STUDY,
     ),
     Case(
+        "seeds-over-the-limit",
+        ["run", "tiny.toml", "--seeds", "1001"],
+        r"tiny\.toml: --seeds: 1001 exceeds the limit 1000 \(raise it with \[limits\] max_seeds\)",
+        STUDY,
+    ),
+    Case(
         "epochs-zero",
         ["run", "tiny.toml", "--epochs", "0"],
         r"--epochs must be an int >= 1\. Received: 0\.",
@@ -448,7 +456,7 @@ CASES = [
         r"{done}/report\.md: Read-only file system \(EROFS\)\. Choose a folder on a writable "
         r"file system and rerun the command\.",
         None,
-        text_writes_fail("report.md", errno.EROFS),
+        report_writes_fail("report.md", errno.EROFS),
     ),
     Case(
         "os-error-without-a-file",

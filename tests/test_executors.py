@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import ipaddress
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -77,19 +77,67 @@ def local_solo(spec: StudySpec, tmp_path_factory: pytest.TempPathFactory) -> Any
 def ray_cluster() -> Any:
     """One local Ray for the module (loopback only), as the executor would start it."""
     ray = pytest.importorskip("ray")
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level=logging.ERROR,
-        _node_ip_address="127.0.0.1",
-    )
+    from tricklab.executors._ray import start_local
+
+    stop = start_local(ray, 2)
     yield ray
-    ray.shutdown()
+    stop()
 
 
 def _done(root: Path) -> set[tuple[str, int]]:
     return {(s.variant, s.seed) for s in RunStore(root).indexed_runs() if s.state == RunState.DONE}
+
+
+def _listening(psutil: Any) -> set[tuple[str, str]]:
+    """(process name, address) of every listening socket of this process and its children."""
+    found = set()
+    for process in [psutil.Process(), *psutil.Process().children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):  # a worker may exit meanwhile
+            for sock in process.net_connections(kind="inet"):
+                if sock.status == psutil.CONN_LISTEN:
+                    found.add((process.name(), sock.laddr.ip))
+    return found
+
+
+def _loopback(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return (getattr(ip, "ipv4_mapped", None) or ip).is_loopback  # ::ffff:127.0.0.1 too
+
+
+@pytest.mark.slow
+def test_the_local_ray_listens_on_loopback_only_and_keeps_its_folder_private(
+    tmp_path: Path,
+) -> None:
+    """Runs before the tests sharing ray_cluster: the executor must start its own Ray."""
+    ray = pytest.importorskip("ray")
+    import psutil  # Ray ships it
+
+    assert not ray.is_initialized()
+    seen: dict[str, Any] = {}
+
+    def inspect(event: RunEvent) -> None:  # while the executor's Ray is up
+        if event.kind == "done" and not seen:
+            session = Path(ray._private.worker._global_node.get_session_dir_path())
+            seen["listening"] = _listening(psutil)
+            seen["folders"] = {p: p.stat() for p in [session, *session.parents]}
+
+    study = copy.deepcopy(STUDY)
+    study.update(seeds=[0], variants={"bce": {}})
+    study["train"]["epochs"] = 1
+    spec = StudySpec.from_dict(study)
+    outcome = run_study(spec, out=tmp_path, engine="solo", executor="ray", listener=inspect)
+    assert outcome.trained == 1 and not outcome.failed and not ray.is_initialized()
+    names = {name for name, _ in seen["listening"]}
+    assert {"gcs_server", "raylet"} <= names, seen["listening"]
+    assert {(n, a) for n, a in seen["listening"] if not _loopback(a)} == set()
+    # Ray makes its session folder world-writable; a folder above it lets no one else in
+    private = [
+        p
+        for p, st in seen["folders"].items()
+        if p.name.startswith("tricklab-ray-") and st.st_mode & 0o077 == 0
+    ]
+    assert len(private) == 1 and seen["folders"][private[0]].st_uid == os.getuid()
+    assert not private[0].exists()  # removed once Ray stopped
 
 
 @pytest.mark.slow

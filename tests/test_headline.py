@@ -10,10 +10,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import write_finished_run
 
 from tricklab.report import build_report, diff_recipes, load_report
 from tricklab.result import RunResult
-from tricklab.store import HISTORY, RESULT, SPEC, WEIGHTS, RunStore, history_csv
+from tricklab.store import RunStore
 from tricklab.study import StudyRun
 
 BASE_RECIPE: dict[str, Any] = {
@@ -76,12 +77,7 @@ def write_study(root: Path, variants: dict[str, dict[str, Any]], primary: str = 
                 split_sizes={"train": 300, "validation": 40, "test": 90},
                 history=history,
             )
-            run_dir = root / variant / f"seed-{seed}"
-            run_dir.mkdir(parents=True)
-            (run_dir / SPEC).write_text(json.dumps({"recipe": spec.get("recipe", BASE_RECIPE)}))
-            (run_dir / WEIGHTS).write_bytes(b"")
-            (run_dir / HISTORY).write_text(history_csv(history))
-            (run_dir / RESULT).write_text(json.dumps(result.to_json()))
+            write_finished_run(root, result, spec.get("recipe", BASE_RECIPE))
             runs.append({"variant": variant, "seed": seed, "key": result.key})
     index = {
         "study": root.name,

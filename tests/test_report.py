@@ -15,14 +15,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import TINY
+from conftest import TINY, write_finished_run
 from rich.console import Console
 
 from tricklab.errors import StoreError
 from tricklab.report import Report, build_report, load_report, report_text, terminal_table
 from tricklab.report._format import decimals_for, estimate
 from tricklab.result import RunResult
-from tricklab.store import HISTORY, RESULT, SPEC, WEIGHTS, history_csv
 
 TEST_SET = "validated on the test set"
 
@@ -193,12 +192,7 @@ def write_fake_study(
                 validated_on,
                 1000.0 if variant == "unstable" else 1.0,
             )
-            run_dir = root / variant / f"seed-{seed}"
-            run_dir.mkdir(parents=True)
-            (run_dir / SPEC).write_text("{}")
-            (run_dir / WEIGHTS).write_bytes(b"")  # never loaded: reports read results only
-            (run_dir / HISTORY).write_text(history_csv(result.history))
-            (run_dir / RESULT).write_text(json.dumps(result.to_json()))
+            write_finished_run(root, result)
             runs.append(
                 {
                     "variant": variant,

@@ -88,14 +88,14 @@ def test_a_run_stopped_after_epoch_k_resumes_at_k_with_the_uninterrupted_history
             stop_requested=lambda: next(polls) == 2,
         )
     assert stopped.value.epoch == 3
-    assert list((tmp_path / "cut" / "store" / ".checkpoints").glob("*.pkl"))
+    assert list((tmp_path / "cut" / "store" / ".checkpoints").glob("*.npz"))
     events: list[RunEvent] = []
     run_study(spec, out=tmp_path / "cut", engine=engine, listener=events.append)
     first = stopped.value.keys[0]
     resumed = [e.epoch for e in events if e.kind == "epoch" and e.plan and e.plan.key == first]
     assert resumed[0] == 4  # it went on after epoch 3, not from the start
     assert comparable(tmp_path / "cut" / "store") == comparable(tmp_path / "whole" / "store")
-    assert not list((tmp_path / "cut" / "store" / ".checkpoints").glob("*.pkl"))
+    assert not list((tmp_path / "cut" / "store" / ".checkpoints").glob("*.npz"))
 
 
 # -- the index, subsets and --fresh -------------------------------------------------------------
@@ -331,4 +331,4 @@ def test_ctrl_c_stops_at_an_epoch_boundary_keeps_a_checkpoint_and_exits_130(
         r"checkpointed after epoch \d+\. Run the same command to resume them\.",
         out,
     )
-    assert list((tmp_path / "store" / ".checkpoints").glob("*.pkl"))
+    assert list((tmp_path / "store" / ".checkpoints").glob("*.npz"))

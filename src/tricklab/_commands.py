@@ -100,6 +100,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 address=args.address,
             )
     except Interrupted as exc:
+        if not exc.keys:  # stopped while it waited for runs that other workers train
+            console.print(
+                "interrupted while waiting for runs claimed by other workers: finished runs are "
+                "kept. Run the same command to go on."
+            )
+            return EXIT_INTERRUPTED
         if exc.epoch == 0:  # Ray tasks keep no checkpoints: they were cancelled
             console.print(
                 f"interrupted: finished runs are kept; {len(exc.keys)} run(s) in training were "
@@ -137,7 +143,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
 def status(args: argparse.Namespace, console: Console) -> int:
     from rich.table import Table
 
-    from tricklab.store import RunStore
+    from tricklab.store import RunState, RunStore
 
     check_study_dir(args.study_dir)
     store = RunStore(args.study_dir)
@@ -150,6 +156,11 @@ def status(args: argparse.Namespace, console: Console) -> int:
     for status in statuses:
         table.add_row(status.variant, str(status.seed), status.state.value, status.detail)
     console.print(table)
+    # Damaged runs again, one whole line each, whatever the table folded: they need action.
+    for status in statuses:
+        if status.state == RunState.DAMAGED:
+            line = f"{status.variant} seed {status.seed}: damaged: {status.detail}"
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
     counts: dict[str, int] = {}
     for status in statuses:
         counts[status.state.value] = counts.get(status.state.value, 0) + 1
@@ -206,6 +217,8 @@ def log_to_mlflow(
         markup=False,
         soft_wrap=True,
     )
+    for line in logged.damaged:  # refused: their files are not whole
+        console.print(f"not logged: {line}", markup=False, soft_wrap=True)
     console.print(f"look at them: {logged.ui_command()}", markup=False, soft_wrap=True)
 
 

@@ -88,7 +88,7 @@ class RichDisplay:
         if event.kind == "reused":
             self.reused += 1
             return
-        if event.kind in ("fallback", "damaged", "elsewhere", "waiting"):
+        if event.kind in NOTICES:
             self.console.print(notice_line(event), highlight=False, soft_wrap=True)
             return
         if self.task is None:
@@ -117,6 +117,10 @@ class RichDisplay:
                 )
 
 
+#: Events said in one line each, between the runs' lines.
+NOTICES = ("fallback", "damaged", "repaired", "lost", "elsewhere", "waiting")
+
+
 def _detail(fields: dict[str, str]) -> str:
     """The progress display's second line: what trains, its epoch and its monitored value."""
     return ", ".join(v for v in (fields["current"], fields["epoch"], fields["val"]) if v)
@@ -132,6 +136,10 @@ def notice_line(event: RunEvent) -> str:
         return f"{run}: solo engine ({event.error})"
     if event.kind == "damaged":
         return f"{run}: damaged, retraining it ({event.error})"
+    if event.kind == "repaired":
+        return f"{run}: damaged split labels rewritten, nothing retrained ({event.error})"
+    if event.kind == "lost":  # this worker was stopped past its lease; another took the run
+        return f"lost claim on {run} (held by {event.error}); result discarded"
     return f"{run}: committed by another worker"
 
 
@@ -166,7 +174,7 @@ class PlainLog:
         elapsed = f"[{time.perf_counter() - self._start:7.1f} s]"
         if event.kind == "reused":
             self.reused += 1
-        elif event.kind in ("fallback", "damaged", "elsewhere", "waiting"):
+        elif event.kind in NOTICES:
             self.console.print(f"{elapsed} {notice_line(event)}", highlight=False, soft_wrap=True)
         elif event.kind == "population" and event.population is not None:
             fields = population_fields(event)

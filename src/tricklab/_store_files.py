@@ -27,44 +27,113 @@ HISTORY = "history.csv"
 WEIGHTS = "best.weights.h5"
 DIAGNOSTICS = "diagnostics.csv"
 PREDICTIONS = "predictions.npy"
-#: What a finished run holds besides result.json.
-RUN_FILES = (SPEC, HISTORY, WEIGHTS)
-#: What it may hold: diagnostics.csv with diagnostics; predictions.npy from result schema 3 on.
-OPTIONAL_FILES = (DIAGNOSTICS, PREDICTIONS)
+#: What a finished run holds besides result.json (predictions.npy: from result schema 3 on).
+RUN_FILES = (SPEC, HISTORY, WEIGHTS, PREDICTIONS)
+#: What it may hold: diagnostics.csv when the study asks for diagnostics.
+OPTIONAL_FILES = (DIAGNOSTICS,)
+
+
+class Damaged(StoreError):
+    """A finished run's ``file`` (relative to its run directory) is missing or damaged."""
+
+    def __init__(self, run_dir: Path, file: str, reason: str) -> None:
+        self.file, self.reason = file, reason
+        super().__init__(f"{run_dir / file}: {reason}")
+
+
+#: The first bytes of every HDF5 file (the weights).
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 def load_result(run_dir: Path) -> RunResult | None:
     """A run directory's result, or None if it has not finished.
 
-    Raises :class:`StoreError` naming the file when a finished run's files are damaged.
+    A run is finished only when every file it needs is whole; raises :class:`Damaged` naming
+    the first file that is not: result.json and spec.json parse, history.csv has one row per
+    epoch run, the weights file is HDF5 holding exactly the run's parameters, predictions.npy
+    has one row per test row. (The split's labels live outside the run: the store checks them.)
     """
     path = run_dir / RESULT
     if not path.exists():
         return None
-    data = read_json(path)
+    data = _json_file(run_dir, RESULT)
     if not isinstance(data, dict) or "key" not in data:
-        raise StoreError(f"{path}: damaged (not a tricklab result).")
+        raise Damaged(run_dir, RESULT, "not a tricklab result")
     for name in RUN_FILES:
         if not (run_dir / name).exists():
-            raise StoreError(f"{run_dir / name}: missing (the run's files are incomplete).")
+            raise Damaged(run_dir, name, "missing")
+    spec = _json_file(run_dir, SPEC)
+    if not isinstance(spec, dict) or not isinstance(spec.get("recipe"), dict):
+        raise Damaged(run_dir, SPEC, "not a run spec (no recipe)")
     try:
         history = read_history(run_dir / HISTORY)
+    except (OSError, ValueError, TypeError, KeyError, csv.Error) as exc:
+        raise Damaged(run_dir, HISTORY, f"unreadable ({exc})") from None
+    try:
         diagnostics_path = run_dir / DIAGNOSTICS
         diagnostics = read_rows(diagnostics_path) if diagnostics_path.exists() else []
+    except (OSError, ValueError, TypeError, csv.Error) as exc:
+        raise Damaged(run_dir, DIAGNOSTICS, f"unreadable ({exc})") from None
+    try:
         result = RunResult.from_json(data, history, diagnostics)
-    except (OSError, ValueError, TypeError, KeyError, csv.Error) as exc:
-        raise StoreError(f"{run_dir}: damaged ({exc}).") from None
-    predictions = run_dir / PREDICTIONS
-    if predictions.exists():  # checked from its header and size: reading it is left to readers
-        try:
-            shape = npy_shape(predictions)
-        except (OSError, ValueError) as exc:
-            raise StoreError(f"{predictions}: damaged ({exc}).") from None
-        tested = result.split_sizes.get("test")
-        if shape[:1] != (tested,):
-            rows = shape[0] if shape else 0
-            raise StoreError(f"{predictions}: damaged ({rows} rows; the run tested on {tested}).")
+    except (ValueError, TypeError, KeyError) as exc:
+        raise Damaged(run_dir, RESULT, f"not a tricklab result ({exc})") from None
+    rows = len(history.get("loss", []))
+    if rows != result.epochs_run or any(len(v) != rows for v in history.values()):
+        raise Damaged(
+            run_dir, HISTORY, f"{rows} rows where the run trained {result.epochs_run} epochs"
+        )
+    _check_weights(run_dir, result.params)
+    try:  # checked from its header and size: reading it is left to readers
+        shape = npy_shape(run_dir / PREDICTIONS)
+    except (OSError, ValueError) as exc:
+        raise Damaged(run_dir, PREDICTIONS, f"unreadable ({exc})") from None
+    tested = result.split_sizes.get("test")
+    if shape[:1] != (tested,):
+        found = shape[0] if shape else 0
+        raise Damaged(run_dir, PREDICTIONS, f"{found} rows; the run tested on {tested}")
     return result
+
+
+def _json_file(run_dir: Path, name: str) -> Any:
+    try:
+        return json.loads((run_dir / name).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Damaged(run_dir, name, f"unreadable ({exc})") from None
+
+
+def _check_weights(run_dir: Path, params: int) -> None:
+    """The weights file is HDF5, every array in it reads whole, and they hold ``params``
+    numbers: the variables of the model the run's spec builds (Keras's ``count_params``)."""
+    import h5py
+
+    path = run_dir / WEIGHTS
+    try:
+        with path.open("rb") as handle:
+            signature = handle.read(len(HDF5_SIGNATURE))
+        if signature != HDF5_SIGNATURE:
+            raise Damaged(run_dir, WEIGHTS, "not an HDF5 file")
+        arrays: list[Any] = []
+        with h5py.File(path, "r") as weights:
+            weights.visititems(lambda _, item: arrays.append(item[()]) if _is_array(item) else None)
+    except Damaged:
+        raise
+    except Exception as exc:  # h5py raises OSError, KeyError, RuntimeError... on torn files
+        raise Damaged(run_dir, WEIGHTS, f"unreadable ({_one_line(exc)})") from None
+    stored = sum(int(np.size(a)) for a in arrays)
+    if stored != params:
+        raise Damaged(run_dir, WEIGHTS, f"{stored} parameters where the model has {params}")
+
+
+def _is_array(item: Any) -> bool:
+    import h5py
+
+    return isinstance(item, h5py.Dataset)
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def history_csv(history: dict[str, list[float]]) -> str:
@@ -151,6 +220,11 @@ def write_bytes(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.filename is None:  # a full disk on write() names no file: say which
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

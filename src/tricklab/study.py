@@ -30,10 +30,12 @@ class RunEvent:
     """What a progress display is told about.
 
     ``kind``: "reused" (a stored run), "damaged" (a stored run's files are damaged: ``error``
-    says which; it is retrained), "fallback" (a run trains solo: ``error`` says why), "epoch"
-    (a run finished an epoch), "population" (a population finished an epoch: ``population``),
-    "done", "failed", "elsewhere" (another worker committed it) or "waiting" (every run left
-    is claimed by live workers: ``error`` names them).
+    says which; it is retrained), "repaired" (only its split's labels were damaged: rewritten,
+    the run is reused), "fallback" (a run trains solo: ``error`` says why), "epoch" (a run
+    finished an epoch), "population" (a population finished an epoch: ``population``),
+    "done", "failed", "lost" (this worker lost its claim while training: its result was
+    discarded; ``error`` names the holder), "elsewhere" (another worker committed it) or
+    "waiting" (every run left is claimed by live workers: ``error`` names them).
     """
 
     kind: str
@@ -53,7 +55,9 @@ Listener = Callable[[RunEvent], None]
 def load_data(spec: StudySpec) -> Dataset:
     """The study's dataset; a data problem is reported with the study file that asked for it."""
     try:
-        return load_dataset(spec.dataset, base_dir=spec.base_dir)
+        return load_dataset(
+            spec.dataset, base_dir=spec.base_dir, max_columns=spec.limits.max_columns
+        )
     except DataError as exc:
         prefix = f"{spec.source}: dataset: " if spec.source else "dataset: "
         raise DataError(prefix + str(exc)) from None
@@ -249,6 +253,10 @@ def run_study(
     todo: list[tuple[RunPlan, Assignment]] = []
     for plan, assignment in chosen:
         status = store.status(plan.variant, plan.seed, plan.key)
+        if status.labels_only:  # the run is whole; its split's true labels are written again
+            store.repair_labels(plan, resolved.splits(plan.seed).y_test)
+            notify(RunEvent("repaired", plan, 0, 0, error=status.detail))
+            status = store.status(plan.variant, plan.seed, plan.key)
         if status.result is not None:
             results[(plan.variant, plan.seed)] = status.result
             notify(RunEvent("reused", plan, 0, 0, result=status.result))

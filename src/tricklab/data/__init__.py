@@ -7,16 +7,17 @@ standardises tabular features with statistics of the training part only;
 :func:`resolve_study` works out what a study means on its data (:class:`ResolvedStudy`).
 
 One concept per module: ``_dataset`` (loaded data and intake), ``_builtin`` (Thoracic,
-Fashion-MNIST), ``_idx`` (Fashion-MNIST's files), ``_csv`` (a user's table), ``_splits`` (splits
-and cv folds), ``_load``, ``_rules`` (what a recipe needs from the data: target encoding,
-compatibility, primary metric) and ``_resolved`` (the resolved study). Importing this package
+Fashion-MNIST), ``_idx`` (Fashion-MNIST's files), ``_csv`` (a user's table; ``_csv_text``, its
+text and first row), ``_splits`` (splits and cv folds), ``_load``, ``_rules`` (what a recipe
+needs from the data: target encoding, compatibility, primary metric) and ``_resolved`` (the
+resolved study). Importing this package
 stays cheap: pandas and scikit-learn are imported when data is read.
 """
 
 from __future__ import annotations
 
 from tricklab.data._builtin import describe_datasets
-from tricklab.data._csv import read_csv_text
+from tricklab.data._csv_text import read_csv_text
 from tricklab.data._dataset import Dataset, Intake, describe_intake
 from tricklab.data._load import load_dataset
 from tricklab.data._resolved import Protocol, ResolvedStudy, RunSplit, resolve_study

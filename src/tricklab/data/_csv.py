@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import functools
 import io
 from dataclasses import dataclass
@@ -12,8 +11,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from tricklab.data._builtin import stratified_sample
+from tricklab.data._csv_text import check_unique_names, first_row, read_csv_text
 from tricklab.data._dataset import Dataset, Intake, make_dataset
-from tricklab.errors import DataError, not_utf8
+from tricklab.errors import DataError
 from tricklab.spec import _validation
 from tricklab.spec._dataset import (
     FLOAT32_MAX,
@@ -24,39 +24,18 @@ from tricklab.spec._dataset import (
     CsvSpec,
     Task,
 )
+from tricklab.spec._limits import exceeded
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
-# --- csv -------------------------------------------------------------------------------------
-
-
-def read_csv_text(path: str | Path) -> str:
-    """A CSV file's text: UTF-8, a leading byte-order mark dropped. Raises :class:`DataError`
-    naming the file when it is missing, a directory, unreadable or not UTF-8."""
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file.") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a directory; expected a CSV file.") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror}).") from None
-    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
-    try:
-        return data[bom:].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{path}: {not_utf8(exc, skipped=bom)}. tricklab reads CSV files as UTF-8; "
-            "save it as UTF-8."
-        ) from None
-
-
 @functools.lru_cache(maxsize=8)
-def load_csv(spec: CsvSpec, shown: str, resolved: str, mtime_ns: int, size: int) -> Dataset:
+def load_csv(
+    spec: CsvSpec, shown: str, resolved: str, mtime_ns: int, size: int, max_columns: int
+) -> Dataset:
     del mtime_ns, size  # cache key only
-    table = _CsvTable.read(spec, shown)
+    table = _CsvTable.read(spec, shown, max_columns)
     target = table.target_label()
     table.check_complete()
     text = table.text_labels(target)
@@ -110,7 +89,7 @@ class _CsvTable:
     first_line: int  # line number of data row 0
 
     @classmethod
-    def read(cls, spec: CsvSpec, shown: str) -> _CsvTable:
+    def read(cls, spec: CsvSpec, shown: str, max_columns: int) -> _CsvTable:
         import pandas as pd
 
         empty = (
@@ -123,19 +102,28 @@ class _CsvTable:
             raise DataError(empty)
         options: dict[str, Any] = {"sep": spec.delimiter, "skip_blank_lines": False}
         try:
+            # The first row bounds the columns (a longer row is a parse error): it is checked
+            # before the rest is parsed.
+            first = first_row(text, options)
+            if len(first) > max_columns:
+                limit = exceeded("columns", len(first), max_columns, "max_columns")
+                raise DataError(f"{shown}: {limit}")
+            if spec.header:
+                check_unique_names(shown, first)
             frame = pd.read_csv(
                 io.StringIO(text),
                 header=0 if spec.header else None,
-                dtype=dict.fromkeys(spec.text_columns, str),  # the cells as written
+                # the cells as written; no dict when empty: pandas then wraps every column
+                dtype=dict.fromkeys(spec.text_columns, str) or None,
                 **options,
             )
-            if spec.header:
-                _check_unique_names(shown, text, options)
         except pd.errors.EmptyDataError:
             raise DataError(empty) from None
         except pd.errors.ParserError as exc:
             raise DataError(f"{shown}: cannot parse as CSV: {exc}") from None
-        table = cls(spec, shown, frame, 2 if spec.header else 1)
+        # pandas keeps one block per column; copying consolidates them, else every frame-wide
+        # step of a 100,000-column table loops over 100,000 blocks (seconds each).
+        table = cls(spec, shown, frame.copy(), 2 if spec.header else 1)
         table.drop_blank_lines(text.splitlines())
         if len(table.frame) == 0:
             raise DataError(empty)
@@ -160,27 +148,25 @@ class _CsvTable:
         return f"'{label}'" if self.spec.header else str(label)
 
     def target_label(self) -> Any:
-        columns = list(self.frame.columns)
+        columns = self.frame.columns.tolist()
         target = self.spec.target
-        listed = ", ".join(str(c) for c in columns)
         if isinstance(target, int):
             if target < len(columns):
                 return columns[target]
             raise DataError(
                 f"{self.shown}: target column {target} not found; the file has {len(columns)} "
-                f"columns (0-based indices 0-{len(columns) - 1}). Columns: {listed}."
+                f"columns (0-based indices 0-{len(columns) - 1}). Columns: {_listed(columns)}."
             )
         if target in columns:
             return target
         hint = _validation.did_you_mean(target, [str(c) for c in columns])
         raise DataError(
-            f"{self.shown}: target column '{target}' not found.{hint} Columns: {listed}."
+            f"{self.shown}: target column '{target}' not found.{hint} Columns: {_listed(columns)}."
         )
 
     def text_labels(self, target: Any) -> set[Any]:
         """The column labels that ``text_columns`` names (checked: present, not the target)."""
-        columns = list(self.frame.columns)
-        listed = ", ".join(str(c) for c in columns)
+        columns = self.frame.columns.tolist()
         labels = set()
         for ref in self.spec.text_columns:
             if isinstance(ref, int):
@@ -196,7 +182,7 @@ class _CsvTable:
                 hint = _validation.did_you_mean(ref, [str(c) for c in columns])
                 raise DataError(
                     f"{self.shown}: text_columns: column '{ref}' not found.{hint} "
-                    f"Columns: {listed}."
+                    f"Columns: {_listed(columns)}."
                 )
             if label == target:
                 raise DataError(
@@ -264,31 +250,66 @@ class _CsvTable:
         import pandas as pd
 
         kinds: dict[Any, _Kind] = {}
-        for label in self.frame.columns:
+        slow: list[Any] = []  # columns judged one by one: text, or cells pandas kept as text
+        by_dtype: dict[Any, _Kind] = {}  # a wide table has 100,000 columns but few dtypes
+        columns = self.frame.columns.tolist()  # iterating the Index itself is slower
+        for label, dtype in zip(columns, self.frame.dtypes.tolist(), strict=True):
             if label == target:
                 continue
-            series = self.frame[label]
-            if label in text:
-                kinds[label] = "text"
-            elif pd.api.types.is_bool_dtype(series):
-                kinds[label] = "bool"
-            elif _is_number_column(series):
-                kinds[label] = "number"
-            else:
-                numbers = pd.to_numeric(series, errors="coerce")
-                bad = np.flatnonzero(numbers.isna().to_numpy())
-                if len(bad) == 0:  # numbers pandas kept as text (integers beyond int64)
-                    self.frame[label] = numbers.astype(np.float64)
-                    kinds[label] = "number"
-                elif (len(series) - len(bad)) * 100 >= NUMBER_PERCENT * len(series):
-                    self._mostly_numbers(label, bad)
-                else:
-                    kinds[label] = "text"
+            if dtype not in by_dtype:
+                is_bool = pd.api.types.is_bool_dtype(dtype)
+                by_dtype[dtype] = (
+                    "bool" if is_bool else "number" if _is_number_dtype(dtype) else "text"
+                )
+            kinds[label] = "text" if label in text else by_dtype[dtype]
+            if kinds[label] == "text":
+                slow.append(label)
+        # Numeric columns are checked all at once (a wide table has 100,000 of them); the
+        # first bad one is still reported in column order among the other columns' problems.
+        bad = self._first_bad_number([label for label, kind in kinds.items() if kind == "number"])
+        order = {label: i for i, label in enumerate(kinds)} if bad is not None else {}
+        for label in slow:
+            if bad is not None and order[bad] < order[label]:
+                break
+            if label not in text:
+                kinds[label] = self._text_or_number(label)
             if kinds[label] == "number":
                 self._check_finite(self.frame[label].to_numpy(dtype=np.float64), label)
-            elif kinds[label] == "text":
+            else:
                 self._check_levels(label)
+        if bad is not None:
+            self._check_finite(self.frame[bad].to_numpy(dtype=np.float64), bad)
         return kinds
+
+    def _text_or_number(self, label: Any) -> _Kind:
+        """A column pandas kept as text: numbers it could not hold, text, or an error."""
+        import pandas as pd
+
+        series = self.frame[label]
+        numbers = pd.to_numeric(series, errors="coerce")
+        bad = np.flatnonzero(numbers.isna().to_numpy())
+        if len(bad) == 0:  # numbers pandas kept as text (integers beyond int64)
+            self.frame[label] = numbers.astype(np.float64)
+            return "number"
+        if (len(series) - len(bad)) * 100 >= NUMBER_PERCENT * len(series):
+            self._mostly_numbers(label, bad)
+        return "text"
+
+    def _first_bad_number(self, labels: list[Any]) -> Any:
+        """The first of ``labels`` holding a value that is not finite in float32, or None.
+
+        Vectorised over blocks of columns of about 4M cells (bounded memory for tall tables).
+        """
+        step = max(1, (1 << 22) // max(len(self.frame), 1))
+        for start in range(0, len(labels), step):
+            block = labels[start : start + step]
+            values = self.frame[block].to_numpy(dtype=np.float64)
+            with np.errstate(invalid="ignore"):
+                bad = ~np.isfinite(values) | (np.abs(values) > FLOAT32_MAX)
+            columns = np.flatnonzero(bad.any(axis=0))
+            if len(columns):
+                return block[columns[0]]
+        return None
 
     def _mostly_numbers(self, label: Any, bad: np.ndarray) -> None:
         series = self.frame[label]
@@ -342,16 +363,25 @@ class _CsvTable:
         parts: list[np.ndarray] = []
         names: list[str] = []
         one_hot: dict[str, int] = {}
+        block: list[Any] = []  # consecutive numeric and true/false columns, converted at once
+
+        def flush() -> None:
+            if block:
+                parts.append(self.frame[block].to_numpy(dtype=np.float64))
+                names.extend(str(label) for label in block)
+                block.clear()
+
         for label, kind in kinds.items():
+            if kind != "text":
+                block.append(label)
+                continue
+            flush()
             series = self.frame[label]
-            if kind == "text":
-                dummies = pd.get_dummies(series.astype(str), prefix=str(label), prefix_sep="=")
-                parts.append(dummies.to_numpy(dtype=np.float64))
-                names.extend(str(c) for c in dummies.columns)
-                one_hot[str(label)] = dummies.shape[1]
-            else:
-                parts.append(series.to_numpy(dtype=np.float64)[:, None])
-                names.append(str(label))
+            dummies = pd.get_dummies(series.astype(str), prefix=str(label), prefix_sep="=")
+            parts.append(dummies.to_numpy(dtype=np.float64))
+            names.extend(str(c) for c in dummies.columns)
+            one_hot[str(label)] = dummies.shape[1]
+        flush()
         if not parts:
             raise DataError(
                 f"{self.shown}: no feature columns besides the target {self.column(target)}."
@@ -399,29 +429,18 @@ class _CsvTable:
         return values.astype(np.float32)
 
 
-def _check_unique_names(shown: str, text: str, options: dict[str, Any]) -> None:
-    """Column names as written in the header (pandas renames a repeated ``a`` to ``a.1``)."""
-    import pandas as pd
-
-    header = pd.read_csv(
-        io.StringIO(text), header=None, nrows=1, dtype=str, keep_default_na=False, **options
-    )
-    names = [str(name) for name in header.iloc[0]] if len(header) else []
-    for name in dict.fromkeys(names):
-        where = [i for i, other in enumerate(names) if other == name]
-        if name and len(where) > 1:
-            times = "twice" if len(where) == 2 else f"{len(where)} times"
-            at = ", ".join(map(str, where[:-1])) + f" and {where[-1]}"
-            raise DataError(
-                f"{shown}: line 1: column name '{name}' appears {times} (0-based columns {at}); "
-                "column names must be unique. Rename or drop the repeats."
-            )
+def _listed(columns: list[Any]) -> str:
+    return ", ".join(str(c) for c in columns)
 
 
 def _is_number_column(series: pd.Series) -> bool:
+    return _is_number_dtype(series.dtype)
+
+
+def _is_number_dtype(dtype: Any) -> bool:
     import pandas as pd
 
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
 
 
 def _first_non_number(series: pd.Series) -> int:

@@ -12,6 +12,7 @@ from tricklab.data._csv import load_csv
 from tricklab.data._dataset import Dataset
 from tricklab.errors import DataError
 from tricklab.spec._dataset import DatasetSpec, FashionMnistSpec, ThoracicSpec, parse_dataset
+from tricklab.spec._limits import MAX_COLUMNS
 
 if TYPE_CHECKING:
     pass
@@ -22,8 +23,12 @@ def load_dataset(
     *,
     base_dir: Path | None = None,
     progress: _idx.Progress | None = None,
+    max_columns: int = MAX_COLUMNS,
 ) -> Dataset:
     """Read a dataset. A relative CSV path is resolved against ``base_dir`` (else the cwd).
+
+    A CSV with more than ``max_columns`` columns (a study's ``[limits] max_columns``) is refused
+    from its first row, before the rest is parsed.
 
     Fashion-MNIST is found locally or downloaded (``progress`` is called while downloading).
     Results are cached in the process, keyed by the spec and the file's path and mtime.
@@ -44,4 +49,6 @@ def load_dataset(
         raise DataError(f"{shown}: cannot read ({exc.strerror}).") from None
     if not shown.is_file():
         raise DataError(f"{shown}: not a file.")
-    return load_csv(spec, str(shown), str(shown.resolve()), stat.st_mtime_ns, stat.st_size)
+    return load_csv(
+        spec, str(shown), str(shown.resolve()), stat.st_mtime_ns, stat.st_size, max_columns
+    )

@@ -124,9 +124,15 @@ class ResumableRun(keras.callbacks.Callback):
         self.history: dict[str, list[float]] = {}
 
     def on_train_begin(self, logs: Any = None) -> None:
+        self.started = time.perf_counter()
         if self.resumed is not None:
             for callback, state in zip(self.watched, self.resumed["callbacks"], strict=True):
                 restore_callback(callback, state)
+
+    @property
+    def seconds_before(self) -> float:
+        """Training time spent before this resume (0 for a run that started here)."""
+        return float(self.resumed.get("seconds", 0.0)) if self.resumed is not None else 0.0
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         for name, value in (logs or {}).items():
@@ -144,4 +150,6 @@ class ResumableRun(keras.callbacks.Callback):
             "numpy_rng": np.random.get_state(),
             "callbacks": [callback_state(c) for c in self.watched],
             "history": {k: [*previous.get(k, []), *v] for k, v in self.history.items()},
+            # A resumed run's seconds_total counts the time before the stop too.
+            "seconds": self.seconds_before + time.perf_counter() - self.started,
         }

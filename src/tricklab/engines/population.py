@@ -279,10 +279,11 @@ class Population:
         prune = control.prune if control is not None else None
         best_seen: float | None = None
         checkpointer = Checkpointer(control, [task.plan.key for task in self.tasks])
-        start = 0
+        start, before = 0, 0.0  # before: training time spent before a resume
         resumed = checkpointer.load()
         if resumed is not None:
             start, durations, best_seen = resumed["epoch"], resumed["durations"], resumed["best"]
+            before = float(resumed.get("seconds", 0.0))
             self._restore(resumed)
         for epoch in range(start, epochs):
             if not any(m.training for m in self.members):
@@ -338,13 +339,17 @@ class Population:
             checkpointer.epoch_end(
                 epoch + 1,
                 not any(m.training for m in self.members),
-                lambda e=epoch + 1, d=list(durations), b=best_seen: self._state(e, d, b),
+                lambda e=epoch + 1, d=list(durations), b=best_seen: self._state(
+                    e, d, b, before + time.perf_counter() - started
+                ),
             )
-        total = time.perf_counter() - started
+        total = before + time.perf_counter() - started
         yield from self._results(evaluate_fn, data, durations, total)
 
     # -- checkpoints ----------------------------------------------------------------------------
-    def _state(self, epoch: int, durations: list[float], best: float | None) -> dict[str, Any]:
+    def _state(
+        self, epoch: int, durations: list[float], best: float | None, seconds: float
+    ) -> dict[str, Any]:
         """Everything the population needs to go on after ``epoch`` as if never stopped."""
         import jax
 
@@ -352,6 +357,7 @@ class Population:
             "epoch": epoch,
             "durations": durations,
             "best": best,
+            "seconds": seconds,
             "states": jax.device_get(self.states),
             "members": [
                 {

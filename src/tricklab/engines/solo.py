@@ -141,7 +141,7 @@ def train_run(
         callbacks=[*fit_callbacks, *callbacks, resumable],
         verbose=0,
     ).history
-    seconds_total = time.perf_counter() - started
+    seconds_total = resumable.seconds_before + time.perf_counter() - started
     if pruner is not None and pruner.pruned_at is not None:
         raise _Pruned(pruner.pruned_at)  # a pruned trial needs no test scores
     if resumed is not None:

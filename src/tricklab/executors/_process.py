@@ -12,7 +12,8 @@ which XLA sizes its thread pool from. BLAS/OpenMP and TensorFlow threads are set
 
 Ctrl-C (or SIGTERM) here is passed on once to every worker, which stops at its next epoch
 boundary with a checkpoint as a single ``tricklab run`` does; the workers run in sessions of
-their own, so the terminal's signal does not reach them twice.
+their own, so the terminal's signal does not reach them twice. A worker whose parent died (its
+report pipe broke) stops the same way and exits quietly.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
@@ -33,8 +35,10 @@ if TYPE_CHECKING:
     from tricklab.study import RunEvent
 
 #: The events a worker passes on; the rest (reused, waiting, ...) the parent says itself.
-RELAYED = ("epoch", "population", "done", "failed")
+RELAYED = ("epoch", "population", "done", "failed", "lost")
 _HEADER = struct.Struct("!Q")
+#: Seconds a worker that closed its pipe gets to exit before it is sent SIGTERM.
+EXIT_GRACE = 10.0
 
 
 class ProcessExecutor:
@@ -61,6 +65,7 @@ class ProcessExecutor:
         env = {**os.environ, **thread_environment(threads, _backend.name())}
         messages: queue.Queue[tuple[int, str, Any]] = queue.Queue()
         workers: list[subprocess.Popen[bytes]] = []
+        closed: set[int] = set()  # workers whose pipe closed: ended, or exiting
         try:
             for index in range(count):
                 pinned = cores[index * threads : (index + 1) * threads] if threads > 1 else []
@@ -87,10 +92,21 @@ class ProcessExecutor:
                     reported[index] = payload
                 else:  # "closed": the worker has ended (or closed its pipe to end)
                     open_pipes -= 1
+                    closed.add(index)
         finally:
-            _signal([w for w in workers if w.poll() is None], signal.SIGTERM)
+            # Ended early (an error here): the workers still training are asked to stop.
+            _signal([w for i, w in enumerate(workers) if i not in closed], signal.SIGTERM)
+            # One whose pipe closed is merely exiting (its interpreter's shutdown takes a
+            # moment): it gets a while before it is signalled, and is then not reported.
+            deadline = time.monotonic() + EXIT_GRACE
+            for i in closed:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    workers[i].wait(max(0.0, deadline - time.monotonic()))
+            stuck = {i for i in closed if workers[i].poll() is None}
+            _signal([workers[i] for i in stuck], signal.SIGTERM)
             for worker in workers:
                 worker.wait()
+        ended |= stuck  # signalled by us while it exited: not a crash
         self._reap(workers, ended, reported)
         if interrupted:
             keys = [key for keys, _ in interrupted for key in keys]
@@ -200,12 +216,18 @@ def _main(fd: int) -> None:
     parent = os.getppid()
     pipe = os.fdopen(fd, "wb")
     lock = threading.Lock()
+    orphaned = threading.Event()  # the parent is gone: nobody reads our reports
 
     def send(kind: str, payload: Any) -> None:
         data = pickle.dumps((kind, payload), protocol=5)
         with lock:
-            pipe.write(_HEADER.pack(len(data)) + data)
-            pipe.flush()
+            if orphaned.is_set():
+                return
+            try:
+                pipe.write(_HEADER.pack(len(data)) + data)
+                pipe.flush()
+            except OSError:  # BrokenPipeError: stop at the next epoch boundary, checkpointed
+                orphaned.set()
 
     def relay(event: RunEvent) -> None:
         if event.kind in RELAYED:
@@ -218,7 +240,7 @@ def _main(fd: int) -> None:
                 executor="local",
                 listener=relay,
                 # An orphaned worker stops too (with a checkpoint) rather than train unseen.
-                stop_requested=lambda: stop() or os.getppid() != parent,
+                stop_requested=lambda: stop() or orphaned.is_set() or os.getppid() != parent,
             )
     except Interrupted as exc:
         send("interrupted", (exc.keys, exc.epoch))
@@ -228,7 +250,8 @@ def _main(fd: int) -> None:
         send("error", "".join(traceback.format_exception_only(exc)).strip())
         raise
     finally:
-        pipe.close()
+        with contextlib.suppress(OSError):  # what a dead parent left unread is lost anyway
+            pipe.close()
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ engine the plan chose and returns the outcomes (results, weights and prediction 
 this process, the driver, commits to the store: the cluster needs no shared file system and
 only the driver holds claims. A task whose worker process or node is lost is retried from the
 start of its runs (``max_retries``); remote runs keep no checkpoints. Without an address a local
-Ray is started on this machine (its node addressed as 127.0.0.1) and stopped at the end.
+Ray is started on this machine and stopped at the end: its servers listen on 127.0.0.1 only and
+its session files live in a fresh folder only this user can enter, removed afterwards.
 
 tricklab (with the same version and backend) must be importable on the cluster's nodes: install
 it there, or ship it with a Ray runtime environment (README, "Running a study on a Ray cluster").
@@ -13,10 +14,14 @@ it there, or ship it with a Ray runtime environment (README, "Running a study on
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import itertools
 import logging
 import os
-from collections.abc import Iterable, Iterator
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -27,6 +32,9 @@ if TYPE_CHECKING:
 
 #: How often a task lost with its worker (killed, out of memory, node gone) is started again.
 RETRIES = 3
+QUIET = {"log_to_driver": False, "logging_level": logging.ERROR}
+
+log = logging.getLogger(__name__)
 
 
 class RayExecutor:
@@ -55,7 +63,7 @@ class RayExecutor:
         first = next(units, None)
         if first is None:  # every run left is claimed elsewhere: no Ray needed
             return
-        started = self._connect(ray)
+        stop = self._connect(ray)
         remote = ray.remote(_train_unit)
         # One Ray CPU per unit, and XLA threads to match.
         env = {"env_vars": thread_environment(1, _backend.name())}
@@ -95,24 +103,70 @@ class RayExecutor:
         finally:
             for ref in pending:
                 ray.cancel(ref, force=True)
-            if started:
-                ray.shutdown()
+            if stop is not None:
+                stop()
 
-    def _connect(self, ray: Any) -> bool:
-        """Connect to the cluster, or start a local Ray; True if this call started it."""
+    def _connect(self, ray: Any) -> Callable[[], None] | None:
+        """Connect to the cluster, or start a local Ray; how to stop it if this call did."""
         if ray.is_initialized():
-            return False
-        quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
-        if self.address is not None:
-            ray.init(address=self.address, **quiet)
-        else:
+            return None
+        if self.address is None:
+            return start_local(ray, self.workers or len(os.sched_getaffinity(0)))
+        ray.init(address=self.address, **QUIET)
+        return ray.shutdown
+
+
+def start_local(ray: Any, cpus: int) -> Callable[[], None]:
+    """Start a Ray on this machine for this process alone; the function that stops it.
+
+    Its servers (GCS, raylet, object manager, workers, agents) listen on 127.0.0.1 only, and its
+    session folders (logs, sockets, spilled objects) lie in a new folder only this user can
+    enter: Ray makes each folder it creates world-writable, the one it is given included, so it
+    gets one inside. Under /tmp, as Ray's own: its socket paths must stay short. Stopping shuts
+    Ray down and removes the folder.
+    """
+    base = os.environ.get("RAY_TMPDIR") or ("/tmp" if os.path.isdir("/tmp") else None)
+    temp = tempfile.mkdtemp(prefix="tricklab-ray-", dir=base)  # mode 0o700
+    try:
+        with _loopback_node(ray):
             ray.init(
-                num_cpus=self.workers or len(os.sched_getaffinity(0)),
+                num_cpus=cpus,
                 include_dashboard=False,
                 _node_ip_address="127.0.0.1",
-                **quiet,
+                _temp_dir=os.path.join(temp, "ray"),
+                **QUIET,
             )
-        return True
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    address = ray.util.get_node_ip_address()
+    if not ipaddress.ip_address(address).is_loopback:
+        log.warning("the local Ray's node address is %s, not 127.0.0.1: it listens there", address)
+
+    def stop() -> None:
+        try:
+            ray.shutdown()
+        finally:
+            shutil.rmtree(temp, ignore_errors=True)
+
+    return stop
+
+
+@contextlib.contextmanager
+def _loopback_node(ray: Any) -> Iterator[None]:
+    """Keep node IP 127.0.0.1 while ``ray.init`` starts the node: on Linux Ray swaps a loopback
+    node IP for the machine's routable address (and its servers listen there) unless it runs as
+    a single machine, a module constant it reads from the environment when imported
+    (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER``)."""
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    if constants is None or not hasattr(constants, "ENABLE_RAY_CLUSTER"):
+        yield  # a Ray that no longer has it
+        return
+    saved, constants.ENABLE_RAY_CLUSTER = constants.ENABLE_RAY_CLUSTER, False
+    try:
+        yield
+    finally:
+        constants.ENABLE_RAY_CLUSTER = saved
 
 
 def _train_unit(

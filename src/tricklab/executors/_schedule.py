@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from tricklab.engines import Assignment, Control, RunTask
     from tricklab.executors import Unit
     from tricklab.result import RunPlan, RunResult
-    from tricklab.store import RunStore
+    from tricklab.store import Commit, RunStore
     from tricklab.study import RunEvent
 
 
@@ -81,6 +81,8 @@ class _Book:
         self.total = len(by_key)
         self.finished = 0  # runs of this call done, failed or committed by another worker
         self.failed_keys: set[str] = set()
+        self.lost_keys: set[str] = set()  # claims lost while training (results discarded)
+        self.left_keys: set[str] = set()  # runs left to their holders after a second loss
         self.out = Scheduled()
 
     def progress(self, event: Any) -> None:
@@ -113,8 +115,22 @@ class _Book:
         self.failed_keys.add(plan.key)
         self.notify(self.event("failed", plan, self.finished, self.total, error=error))
 
+    def lost(self, plan: RunPlan, holder: str) -> None:
+        """This worker lost its claim on ``plan`` (stopped past its lease): its result is
+        discarded. The run stays open here once: its holder's commit is picked up
+        ("elsewhere"), or, if nobody holds it any more, it is claimed and trained again; lost
+        a second time, it is left to its holder."""
+        self.notify(self.event("lost", plan, self.finished, self.total, error=holder))
+        if plan.key in self.lost_keys:
+            self.finished += 1
+            self.left_keys.add(plan.key)  # answered here: not waited for again
+            self.out.skipped.append((plan, f"claim lost twice, held by {holder}"))
+        self.lost_keys.add(plan.key)
+
     def answered(self, plan: RunPlan) -> bool:
-        return (plan.variant, plan.seed) in self.results or plan.key in self.failed_keys
+        if (plan.variant, plan.seed) in self.results:
+            return True
+        return plan.key in self.failed_keys or plan.key in self.left_keys
 
     def still_open(self, plan: RunPlan) -> bool:
         """Not finished here, not failed here, and not committed by another worker."""
@@ -168,10 +184,11 @@ def _claim_and_train(
                         store.save_failure(plan, outcome.traceback)
                         book.fail(plan, outcome.error)
                     elif isinstance(outcome, engines.RunDone):
-                        if _commit(store, plan, outcome, unit):
+                        commit = _commit(store, plan, outcome, unit)
+                        if commit.committed:
                             book.done(plan, outcome.result)
                         else:  # the claim was lost: whoever holds it now commits the run
-                            book.finished += 1
+                            book.lost(plan, commit.holder)
                     left[unit] = left.get(unit, len(unit.tasks)) - 1
                     if left[unit] == 0:
                         store.drop_checkpoint(unit.keys)
@@ -190,7 +207,13 @@ def _claim_and_train(
         if holders != waiting_for:  # say it once per change, not every poll
             book.notify(book.event("waiting", None, book.finished, book.total, error=holders))
             waiting_for = holders
-        time.sleep(poll)
+        # Sleep in slices: Ctrl-C or SIGTERM must end the wait within a fraction of a second.
+        # Nothing trains here, so nothing is checkpointed: no keys, epoch 0.
+        until = time.monotonic() + poll
+        while time.monotonic() < until:
+            if control.stop_requested():
+                raise engines.Interrupted([], 0)
+            time.sleep(min(0.2, max(0.0, until - time.monotonic())))
 
 
 def _claims(
@@ -209,7 +232,7 @@ def _claims(
             yield claimed[-1]
 
 
-def _commit(store: RunStore, plan: RunPlan, outcome: Any, unit: Unit) -> bool:
+def _commit(store: RunStore, plan: RunPlan, outcome: Any, unit: Unit) -> Commit:
     splits = next(t.splits for t in unit.tasks if t.plan.key == plan.key)
     return store.save(
         plan,
@@ -235,6 +258,8 @@ def _relay(executor: Any, job: dict[str, Any], book: _Book, control: Control) ->
             book.done(plan, event.result)
         elif event.kind == "failed" and not book.answered(plan):
             book.fail(plan, event.error)
+        elif event.kind == "lost":  # a worker stopped past its lease discarded its result
+            book.notify(dataclasses.replace(event, index=book.finished, total=book.total))
     # Runs no worker reported: committed by a foreign worker, held by one, or lost in a crash.
     for plan in book.by_key.values():
         if not book.still_open(plan):

@@ -7,6 +7,13 @@
     figures/*.png      the figures of report.md
 
 Both documents open with the headline (the verdict in words) and what each variant changes.
+Text tricklab did not write itself (the description, class labels, column names, lint notes)
+is escaped in both: ``<``, ``>`` and ``&`` become entities, so it cannot inject HTML; the
+description's Markdown is kept in ``report.md`` (``report.html`` shows it as written).
+
+Every file is written beside its old version and renamed onto it (:func:`write_bytes`), so a
+reader, or a report killed halfway, sees old or new files, each whole; old figures that the new
+report does not draw go only once the new documents are in place.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
+import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 
 from tricklab import __version__
+from tricklab._store_files import write_bytes
 from tricklab.report._figures import title_and_caption
 from tricklab.report._format import DASH
 from tricklab.report._tables import (
@@ -48,29 +58,55 @@ DPI = 110
 def write_report(report: Report) -> tuple[Path, Path]:
     """Write ``report.md``, ``report.html`` and ``figures/*.png`` under ``report.root``;
     their paths (Markdown, HTML)."""
-    images = _write_figures(report.root / FIGURES, report.figures)
+    folder = report.root / FIGURES
+    _remove_leftovers(folder, ".*.tmp")
+    _remove_leftovers(report.root, f".{report.markdown.name}.*.tmp", f".{report.html.name}.*.tmp")
+    images = _write_figures(folder, report.figures)
     context = _context(report, images)
-    report.markdown.write_text(_render("report.md.j2", context, html=False), encoding="utf-8")
-    report.html.write_text(_render("report.html.j2", context, html=True), encoding="utf-8")
+    markdown = _render("report.md.j2", context, html=False)
+    write_bytes(report.markdown, markdown.encode("utf-8"))
+    write_bytes(report.html, _render("report.html.j2", context, html=True).encode("utf-8"))
+    for old in folder.glob("*.png"):  # the new documents no longer show it
+        if old.stem not in images:
+            old.unlink(missing_ok=True)
     return report.markdown, report.html
 
 
 def _write_figures(folder: Path, figures: dict[str, Figure]) -> dict[str, dict[str, str]]:
-    """Save each figure as ``folder/<name>.png`` (old PNGs removed); their files and data URIs."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.png"):
-        old.unlink()
-    out: dict[str, dict[str, str]] = {}
-    for name, figure in figures.items():
+    """Save each figure as ``folder/<name>.png``, each file replaced whole; their files and data
+    URIs."""
+    pngs = {}
+    for name, figure in figures.items():  # all drawn first: the slow part changes no file
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=DPI, facecolor="white")
-        data = buffer.getvalue()
-        (folder / f"{name}.png").write_bytes(data)
+        pngs[name] = buffer.getvalue()
+    out: dict[str, dict[str, str]] = {}
+    for name, data in pngs.items():
+        write_bytes(folder / f"{name}.png", data)
         out[name] = {
             "file": f"{FIGURES}/{name}.png",
             "uri": "data:image/png;base64," + base64.b64encode(data).decode("ascii"),
         }
     return out
+
+
+def _remove_leftovers(folder: Path, *patterns: str) -> None:
+    """Remove the temporary files a killed report left in ``folder``, named
+    ``.<name>.<pid>.<thread>.tmp`` by :func:`write_bytes`; a live process's are being written."""
+    for path in (p for pattern in patterns for p in folder.glob(pattern)):
+        pid = path.name.split(".")[-3]
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        pass
+    return True
 
 
 # -- the template context ------------------------------------------------------------------------
@@ -288,6 +324,21 @@ def _md_cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def _md_text(value: Any) -> str:
+    """Text tricklab did not write, for Markdown: its Markdown kept, no HTML (``<``, ``>``, ``&``
+    as entities, which Markdown shows as the characters)."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _md_code(value: Any) -> str:
+    """A Markdown code span showing ``value`` literally: fenced with more backticks than any run
+    in it, so no backtick in the text can end the span early."""
+    text = str(value).replace("\n", " ")
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def _breakable(value: Any) -> Any:
     """HTML text with a line-break opportunity after each underscore (long variant names)."""
     from markupsafe import Markup, escape
@@ -310,6 +361,9 @@ def _environment(html: bool) -> jinja2.Environment:
         )
         env.filters["md"] = _md_cell
         env.filters["breakable"] = _breakable
+        if not html:  # HTML escapes every value itself (autoescape)
+            env.filters["text"] = _md_text
+            env.filters["code"] = _md_code
         _ENVIRONMENTS[html] = env
     return _ENVIRONMENTS[html]
 

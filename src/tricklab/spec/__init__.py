@@ -2,9 +2,10 @@
 
 One concept per module: ``_validation`` (pydantic errors as one located line), ``_registry``
 (named Keras components, one ``get()`` each) and ``components`` (the registries themselves),
-``_merge`` (variant overrides), ``_grid`` (axes that expand into variants), ``_dataset`` (the
-study's ``dataset`` entry), ``_recipe`` (a variant's model and training) and ``_study`` (the
-whole study). Rules that need the data live with the data (:mod:`tricklab.data`).
+``_merge`` (variant overrides), ``_grid`` (axes that expand into variants), ``_limits`` (sizes,
+nesting depth and names, checked before anything is expanded), ``_dataset`` (the study's
+``dataset`` entry), ``_recipe`` (a variant's model and training) and ``_study`` (the whole
+study). Rules that need the data live with the data (:mod:`tricklab.data`).
 """
 
 from __future__ import annotations
@@ -20,10 +21,9 @@ from tricklab.spec._dataset import (
     ThoracicSpec,
     parse_dataset,
 )
+from tricklab.spec._limits import MAX_DEPTH, MAX_NAME_LENGTH, NAME_PATTERN, NAME_RULE, LimitsSpec
 from tricklab.spec._recipe import (
     LAYER_TYPES,
-    NAME_PATTERN,
-    NAME_RULE,
     ActivationLayer,
     BatchNormLayer,
     CheckpointSpec,
@@ -43,6 +43,8 @@ __all__ = [
     "DATASETS",
     "LAYER_TYPES",
     "MAX_AUTO_CLASSES",
+    "MAX_DEPTH",
+    "MAX_NAME_LENGTH",
     "NAME_PATTERN",
     "NAME_RULE",
     "ActivationLayer",
@@ -61,6 +63,7 @@ __all__ = [
     "FashionMnistSpec",
     "FlattenLayer",
     "GaussianNoiseLayer",
+    "LimitsSpec",
     "LintSpec",
     "ModelSpec",
     "Recipe",

@@ -19,12 +19,28 @@ values (``{name = "leaky_relu", negative_slope = 0.1}`` -> ``leaky_relu-0.1``).
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from tricklab.errors import SpecError
+from tricklab.spec._limits import name_problem, received_name
 
 Axis = tuple[str, list[tuple[str, dict[str, Any]]]]  # label, [(value label, overrides)]
+
+
+def count(grid: Any) -> int:
+    """How many variants ``grid`` expands into: the product of its axes' lengths, computed
+    without building them (a malformed axis counts 1; :func:`expand` reports it)."""
+    if not grid or not isinstance(grid, Mapping):
+        return 0
+    return math.prod(_length(value) for value in grid.values())
+
+
+def _length(axis: Any) -> int:
+    if isinstance(axis, Mapping):
+        axis = axis.get("options") if "options" in axis else axis.get("values")
+    return len(axis) if isinstance(axis, Mapping | list) else 1
 
 
 def expand(grid: Any, *, taken: set[str]) -> dict[str, dict[str, Any]]:
@@ -42,6 +58,7 @@ def expand(grid: Any, *, taken: set[str]) -> dict[str, dict[str, Any]]:
             name = "_".join(
                 f"{label}={value}" for (label, _), (value, _) in zip(axes, combination, strict=True)
             )
+        _check_name("grid", name)
         overrides: dict[str, Any] = {}
         for _, choice in combination:
             overrides.update(choice)
@@ -85,7 +102,7 @@ def _axis(key: str, value: Any) -> Axis:
 def _paths_axis(where: str, label: str, paths: list[str], values: Any) -> Axis:
     if not isinstance(values, list) or not values:
         raise SpecError(f"{where}: values must be a non-empty list. Received: {values!r}.")
-    choices = [(_label(where, v), {p: v for p in paths}) for v in values]
+    choices = [(_check_name(where, _label(where, v)), {p: v for p in paths}) for v in values]
     labels = [c[0] for c in choices]
     if len(set(labels)) != len(labels):
         raise SpecError(f"{where}: values must be distinct. Received: {values!r}.")
@@ -101,8 +118,19 @@ def _options(where: str, options: Any) -> list[tuple[str, dict[str, Any]]]:
             raise SpecError(
                 f"{where}.options.{name}: must be a table of overrides. Received: {overrides!r}."
             )
-        out.append((name, dict(overrides)))
+        out.append((_check_name(where, name), dict(overrides)))
     return out
+
+
+def _check_name(where: str, name: str) -> str:
+    """A value label or a variant name made of labels: it names a run directory."""
+    problem = name_problem(name)
+    if problem is not None:
+        raise SpecError(
+            f"{where}: variant names may use {problem} (they name run directories). "
+            f"Received: {received_name(name)}."
+        )
+    return name
 
 
 def _label(where: str, value: Any) -> str:

@@ -8,7 +8,6 @@ on the data (input shape, target encoding, default metrics) are derived when a r
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from annotated_types import Ge, Gt, Le, Lt
@@ -22,9 +21,6 @@ NonNegInt = Annotated[int, Ge(0)]
 NonNegFloat = Annotated[float, Ge(0)]
 Rate = Annotated[float, Ge(0), Le(1)]
 OpenFraction = Annotated[float, Gt(0), Lt(1)]
-
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_=-][A-Za-z0-9_.=-]*$")
-NAME_RULE = "letters, digits, '-', '_', '.' and '=' (not starting with '.')"
 
 
 def _component(registry: Registry) -> Any:

@@ -16,11 +16,10 @@ from annotated_types import Ge
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 
 from tricklab.errors import SpecError, not_utf8
-from tricklab.spec import _grid, _merge, _validation
+from tricklab.spec import _grid, _limits, _merge, _validation
 from tricklab.spec._dataset import DatasetSpec, parse_dataset
+from tricklab.spec._limits import LimitsSpec
 from tricklab.spec._recipe import (
-    NAME_PATTERN,
-    NAME_RULE,
     ModelSpec,
     NonNegInt,
     PosInt,
@@ -116,6 +115,7 @@ class StudySpec(_Spec):
     model: ModelSpec
     train: TrainSpec
     lint: LintSpec = LintSpec()
+    limits: LimitsSpec = LimitsSpec()
     diagnostics: Annotated[DiagnosticsSpec | None, BeforeValidator(_diagnostics)] = None
     #: ``[search]`` as written: override paths -> distributions (``tricklab.tools.search``).
     search: dict[str, Any] | None = None
@@ -125,17 +125,19 @@ class StudySpec(_Spec):
 
     #: The keys a study file may use (``overrides`` and ``source`` are filled in by tricklab).
     USER_KEYS: ClassVar[tuple[str, ...]] = (
-        "baseline", "cv", "dataset", "description", "diagnostics", "grid", "lint", "model",
-        "name", "primary_metric", "resplit", "search", "seeds", "split_seed", "train",
+        "baseline", "cv", "dataset", "description", "diagnostics", "grid", "limits", "lint",
+        "model", "name", "primary_metric", "resplit", "search", "seeds", "split_seed", "train",
         "validation", "variants",
     )  # fmt: skip
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not NAME_PATTERN.match(value):
+        problem = _limits.name_problem(value)
+        if problem is not None:
             raise _validation.own_error(
-                f"must use only {NAME_RULE} (it names the run directory). Received: name={value!r}."
+                f"must use {problem} (it names the run directory). "
+                f"Received: name={_limits.received_name(value)}."
             )
         return value
 
@@ -194,6 +196,11 @@ class StudySpec(_Spec):
             raw = tomli.loads(text)
         except tomli.TOMLDecodeError as exc:
             raise SpecError(f"not valid TOML: {exc}.", file=str(path)) from None
+        except RecursionError as exc:  # tomli's own guard, far above MAX_DEPTH
+            raise SpecError(
+                f"toml: nesting depth exceeds the limit {_limits.MAX_DEPTH} (tomli: {exc})",
+                file=str(path),
+            ) from None
         raw.setdefault("name", path.stem)
         try:
             return cls.from_dict(raw, source=str(path))
@@ -203,6 +210,7 @@ class StudySpec(_Spec):
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], *, source: str | None = None) -> StudySpec:
         """Validate a study given as a dictionary (the TOML structure)."""
+        _limits.check_depth(raw)  # before anything walks the data recursively
         raw = dict(raw)
         internal = sorted(k for k in ("overrides", "source") if k in raw)
         if internal:
@@ -214,6 +222,7 @@ class StudySpec(_Spec):
         if not isinstance(variants_raw, Mapping):
             raise SpecError("variants: must be a table of named variants.")
         raw.setdefault("name", "study")
+        cls._check_size(raw, variants_raw, grid_raw)
         base = {"model": raw.get("model"), "train": raw.get("train")}
         overrides = {name: dict(value or {}) for name, value in variants_raw.items()}
         for name, value in variants_raw.items():
@@ -235,6 +244,22 @@ class StudySpec(_Spec):
             raise SpecError(_validation.translate(exc, cls, raw)) from None
         spec._check_baseline()
         return spec
+
+    @classmethod
+    def _check_size(cls, raw: dict[str, Any], variants: Mapping[str, Any], grid: Any) -> None:
+        """``[limits]``, on the counts as written: before the grid, the seeds or the runs are
+        built (``seeds = 10000000`` is refused in microseconds, not after 600 MB)."""
+        limits = LimitsSpec.parse(raw.get("limits"))
+        count = max(len(variants) + _grid.count(grid), 1)  # none: the base recipe alone
+        seeds = _limits.count(raw["seeds"]) if "seeds" in raw else None
+        per_variant = len(cls.model_fields["seeds"].default) if seeds is None else seeds
+        cv, repeats = raw.get("cv"), None
+        if isinstance(cv, Mapping):  # a variant has folds x repeats runs
+            defaults = CvSpec.model_fields
+            folds = _limits.count(cv.get("folds", defaults["folds"].default))
+            repeats = _limits.count(cv.get("repeats", defaults["repeats"].default))
+            per_variant = folds * repeats
+        limits.check_size(variants=count, seeds=seeds, repeats=repeats, runs=count * per_variant)
 
     @classmethod
     def _recipes(
@@ -259,11 +284,12 @@ class StudySpec(_Spec):
 
     @staticmethod
     def _variant(name: str, base: dict[str, Any], override: dict[str, Any]) -> Recipe:
-        where = f"variants.{name}"
-        if not NAME_PATTERN.match(name):
+        where = f"variants.{_limits.shown_name(name)}"
+        problem = _limits.name_problem(name)
+        if problem is not None:
             raise SpecError(
-                f"variant names may use only {NAME_RULE} (they name run directories). "
-                f"Received: {name!r}.",
+                f"variant names may use {problem} (they name run directories). "
+                f"Received: {_limits.received_name(name)}.",
                 where=where,
             )
         try:
@@ -313,19 +339,27 @@ class StudySpec(_Spec):
             update["overrides"] = {v: self.overrides[v] for v in variants}
             if self.baseline_variant not in variants:
                 update["baseline"] = variants[0]
+        if seeds is not None:  # checked before any seed is built
+            self._check_seeds(seeds, len(update.get("variants", self.variants)))
         if seeds is not None and self.cv is not None:  # --seeds N: the first N repeats
-            if seeds < 1:
-                raise SpecError(f"--seeds must be an int >= 1. Received: {seeds}.")
             update["cv"] = self.cv.model_copy(update={"repeats": seeds})
             update["seeds"] = tuple(range(self.cv.folds * seeds))
         elif seeds is not None:
             update["seeds"] = self._first_seeds(seeds)
         return self.model_copy(update=update)
 
-    def _first_seeds(self, n: int) -> tuple[int, ...]:
-        """``--seeds N``: the first N seeds; a counted study (seeds 0..K-1) extends to 0..N-1."""
+    def _check_seeds(self, n: int, variants: int) -> None:
+        """``--seeds N`` obeys the study's ``[limits]`` as ``seeds = N`` would."""
         if n < 1:
             raise SpecError(f"--seeds must be an int >= 1. Received: {n}.")
+        try:
+            self.limits.check("--seeds", n, "max_seeds")
+            self.limits.check("runs", variants * n * (self.cv.folds if self.cv else 1), "max_runs")
+        except SpecError as exc:
+            raise exc.located(file=self.source) from None
+
+    def _first_seeds(self, n: int) -> tuple[int, ...]:
+        """``--seeds N``: the first N seeds; a counted study (seeds 0..K-1) extends to 0..N-1."""
         if n <= len(self.seeds) or self.seeds == tuple(range(len(self.seeds))):
             return (*self.seeds, *range(len(self.seeds), n))[:n]
         raise SpecError(

@@ -14,12 +14,17 @@ Optuna is imported only inside functions (``pip install 'tricklab[search]'``).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from tricklab.errors import TricklabError
@@ -131,7 +136,8 @@ def run_search(
         )
     else:
         _run_workers(ctx, trials=trials, workers=workers, batch=batch,
-                     startup_trials=startup_trials, backend=backend)  # fmt: skip
+                     startup_trials=startup_trials, backend=backend,
+                     stop_requested=stop_requested or (lambda: False))  # fmt: skip
     outcome = SearchOutcome(ctx.study, ctx.storage, ctx.root, ctx.objective,
                             _finished(ctx.study) - before)  # fmt: skip
     if images:
@@ -167,8 +173,16 @@ def _run_workers(
     batch: int,
     startup_trials: int,
     backend: str | None,
+    stop_requested: Callable[[], bool],
 ) -> None:
-    """``workers`` processes of ``tricklab search --worker`` on one storage, cores split."""
+    """``workers`` processes of ``tricklab search --worker`` on one storage, cores split.
+
+    A stop request (Ctrl-C, SIGTERM) is passed on to the workers, which queue their trials
+    again at their next epoch boundary; once they have ended this raises
+    :class:`~tricklab.engines.Interrupted`. A second signal kills them at once.
+    """
+    from tricklab.engines import Interrupted
+
     if ctx.spec.source is None:
         raise TricklabError("--workers needs a study read from a file (the workers read it).")
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
@@ -187,26 +201,81 @@ def _run_workers(
         env["XLA_FLAGS"] = (
             env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
         ).strip()
-    processes = []
-    try:
-        for i in range(workers):
-            process = subprocess.Popen(command, env=env)
-            if len(cores) >= workers:
-                mine = cores[(i * share) % len(cores) :][:share]
-                os.sched_setaffinity(process.pid, mine)
-            processes.append(process)
-        codes = [process.wait() for process in processes]
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
+    running = _Workers()
+    with _passed_on(running):
+        try:
+            for i in range(workers):
+                # In a session of its own: a terminal's Ctrl-C reaches it once, passed on here.
+                process = subprocess.Popen(command, env=env, start_new_session=True)
+                if len(cores) >= workers:
+                    mine = cores[(i * share) % len(cores) :][:share]
+                    os.sched_setaffinity(process.pid, mine)
+                running.add(process)
+            # Wait in slices, so that a stop request of the caller's is passed on at once.
+            while any(process.poll() is None for process in running.processes):
+                if stop_requested() and not running.stops:
+                    running.stop()
+                time.sleep(0.2)
+        finally:
+            if not running.stops and any(p.poll() is None for p in running.processes):
+                running.stop()  # ended by an error here: the workers stop too
+            for process in running.processes:
                 process.wait()
+    if stop_requested() or running.stops:
+        raise Interrupted([], 0)
+    codes = [process.returncode for process in running.processes]
     bad = [code for code in codes if code not in (0,)]
     if bad:
         raise TricklabError(
             f"--workers: {len(bad)} of {workers} worker(s) exited with status "
             f"{', '.join(map(str, bad))}; the finished trials are kept (rerun to continue)."
         )
+
+
+class _Workers:
+    """The processes of ``--workers N``: asked to stop once (SIGTERM: they queue their trials
+    again at their next epoch boundary), killed the second time."""
+
+    def __init__(self) -> None:
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.stops = 0
+
+    def add(self, process: subprocess.Popen[bytes]) -> None:
+        self.processes.append(process)
+        if self.stops:  # started as the signal came: it stops too
+            self._send([process])
+
+    def stop(self) -> None:
+        self.stops += 1
+        self._send(self.processes)
+
+    def _send(self, processes: list[subprocess.Popen[bytes]]) -> None:
+        sig = signal.SIGTERM if self.stops == 1 else signal.SIGKILL
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(sig)
+
+
+@contextlib.contextmanager
+def _passed_on(workers: _Workers) -> Iterator[None]:
+    """SIGINT and SIGTERM are passed on to ``workers`` (:meth:`_Workers.stop`), then this
+    process's own handler runs (``tricklab search``'s says it stops, or exits at once)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        workers.stop()
+        handler = previous[signum]
+        if callable(handler):
+            handler(signum, frame)
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 _THREAD_VARIABLES = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from rich.console import Console
@@ -47,11 +48,13 @@ def search_command(args: argparse.Namespace, console: Console) -> int:
     listener = _printer(console, args.worker)
     if args.worker:  # one of the processes of --workers N: trials only
         ctx = prepare(spec, **options)
+        parent = os.getppid()
         with graceful() as stop:
             try:
                 run_worker(
                     ctx, trials=args.trials, batch=args.batch, listener=listener,
-                    stop_requested=stop,
+                    # Orphaned (its search was killed), it stops rather than train unseen.
+                    stop_requested=lambda: stop() or os.getppid() != parent,
                 )  # fmt: skip
             except Interrupted:
                 return EXIT_INTERRUPTED
@@ -95,8 +98,6 @@ def search_command(args: argparse.Namespace, console: Console) -> int:
 
 
 def _printer(console: Console, worker: bool) -> Any:
-    import os
-
     prefix = f"[worker {os.getpid()}] " if worker else ""
 
     def show(event: Any) -> None:

@@ -26,6 +26,7 @@ the store (a changed variant has a new key) are deleted the same way.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -38,7 +39,7 @@ from typing import Any
 
 from tricklab.errors import StoreError, TricklabError
 from tricklab.result import RunResult
-from tricklab.store import DIAGNOSTICS, HISTORY, INDEX, RESULT, SPEC, WEIGHTS, RunStore
+from tricklab.store import DIAGNOSTICS, HISTORY, INDEX, RESULT, SPEC, WEIGHTS, RunState, RunStore
 from tricklab.tools.tracking._params import clean_key, flatten, run_params, varying_keys
 
 #: Bump when what a child run holds changes: children logged in another format are replaced.
@@ -74,6 +75,8 @@ class LoggedStudy:
     unchanged: int
     removed: int  # children of runs no longer in the store (or duplicates), deleted
     not_finished: int  # planned, running, failed or damaged runs of the index, not logged
+    #: "VARIANT seed N: damaged: FILE: REASON" for each damaged run (refused, not logged)
+    damaged: tuple[str, ...] = ()
 
     @property
     def runs(self) -> int:
@@ -136,12 +139,15 @@ def log_study(
     name = experiment or study
     with _quiet():
         try:
-            return _Logger(store, index, study, uri, name, progress).log(
+            logged = _Logger(store, index, study, uri, name, progress).log(
                 finished, len(statuses) - len(finished)
             )
         except MlflowException as exc:
             first = (exc.message or str(exc)).strip().splitlines() or [type(exc).__name__]
             raise TricklabError(f"MLflow at {uri}: {first[0]}") from None
+    damaged = [s for s in statuses if s.state == RunState.DAMAGED]
+    lines = tuple(f"{s.variant} seed {s.seed}: damaged: {s.detail}" for s in damaged)
+    return dataclasses.replace(logged, damaged=lines)
 
 
 class _Logger:
