@@ -215,17 +215,6 @@ DEPTHS = [
 ]
 
 
-@pytest.mark.parametrize(("study", "message"), [d[1:] for d in DEPTHS], ids=[d[0] for d in DEPTHS])
-def test_deep_nesting_is_one_line(
-    study: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = tmp_path / "study.toml"
-    path.write_text(study, encoding="utf-8")
-    line, elapsed = refused(["lint", str(path)], capsys)
-    assert line == f"{path}: {message}"
-    assert elapsed < FAST, elapsed
-
-
 def test_nesting_up_to_the_limit_loads(tmp_path: Path) -> None:
     path = tmp_path / "study.toml"
     path.write_text(nested(50), encoding="utf-8")
@@ -297,14 +286,17 @@ NAMES = [
 ]
 
 
-@pytest.mark.parametrize(("study", "message"), [n[1:] for n in NAMES], ids=[n[0] for n in NAMES])
-def test_a_bad_name_is_refused_when_the_study_is_read(
+@pytest.mark.parametrize(
+    ("study", "message"), [c[1:] for c in DEPTHS + NAMES], ids=[c[0] for c in DEPTHS + NAMES]
+)
+def test_deep_nesting_and_bad_names_are_one_line_when_the_study_is_read(
     study: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "study.toml"
     path.write_text(study, encoding="utf-8")
-    line, _ = refused(["lint", str(path)], capsys)
+    line, elapsed = refused(["lint", str(path)], capsys)
     assert line == f"{path}: {message}"
+    assert elapsed < FAST, elapsed
 
 
 def test_names_of_100_characters_are_accepted(tmp_path: Path) -> None:

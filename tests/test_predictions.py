@@ -95,6 +95,7 @@ def test_damaged_predictions_make_the_run_damaged_and_it_is_retrained(
     assert {s.state for s in store.indexed_runs()} == {RunState.DONE}
     assert store.load_predictions("bce", 0) is not None
 
-    path.unlink()  # absent predictions: the run is done, it just has none to give
-    assert store.status("bce", 0, None).state == RunState.DONE
+    path.unlink()  # every finished run stores its predictions: without them it is damaged
+    status = store.status("bce", 0, None)
+    assert status.state == RunState.DAMAGED and status.detail == "predictions.npy: missing"
     assert store.load_predictions("bce", 0) is None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -148,19 +149,33 @@ def test_sigterm_stops_search_workers_and_exits_130_leaving_no_worker(tmp_path: 
 
 
 # -- the process executor -----------------------------------------------------------------------
+def _two_workers(path: Path, out: Path, *options: str) -> list[str]:
+    """``tricklab run`` of ``path`` by the process executor's 2 workers, solo runs."""
+    return _tricklab(
+        "run", str(path), "--out", str(out), "--engine", "solo", "--quiet",
+        "--executor", "process", "--workers", "2", *options,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def clean_process_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     """(study file, its store, the output) of a clean ``--executor process --workers 2`` run."""
     tmp = tmp_path_factory.mktemp("clean")
     path = write_toml(tmp / "store.toml", LONG)
-    command = _tricklab(
-        "run", str(path), "--out", str(tmp / "runs"), "--engine", "solo", "--quiet",
-        "--executor", "process", "--workers", "2",
-    )  # fmt: skip
+    command = _two_workers(path, tmp / "runs")
     finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
     output = finished.stdout + finished.stderr
     assert finished.returncode == 0, output
     return path, tmp / "runs" / "store", output
+
+
+def _resume(path: Path, root: Path, reference: Path) -> None:
+    """The same command again (here, in-process) resumes both runs from their checkpoints,
+    leaves none behind once the runs commit, and ends with the uninterrupted results."""
+    rerun = run_study(path, out=root.parent, engine="solo")
+    assert rerun.trained == 2 and not rerun.failed
+    assert not _checkpoints(root)
+    assert comparable(root) == comparable(reference)
 
 
 @pytest.mark.slow
@@ -179,10 +194,7 @@ def test_process_workers_of_a_killed_parent_checkpoint_and_exit_quietly(
 ) -> None:
     path, reference, _ = clean_process_run
     root = tmp_path / "runs" / "store"
-    command = _tricklab(
-        "run", str(path), "--out", str(tmp_path / "runs"), "--engine", "solo", "--quiet",
-        "--executor", "process", "--workers", "2", "--checkpoint-every", "0",
-    )  # fmt: skip
+    command = _two_workers(path, tmp_path / "runs", "--checkpoint-every", "0")
     log = tmp_path / "parent.log"  # the workers write to the parent's stdout and stderr
     with log.open("w") as output:
         parent = subprocess.Popen(command, stdout=output, stderr=output)
@@ -209,8 +221,32 @@ def test_process_workers_of_a_killed_parent_checkpoint_and_exit_quietly(
     states = {s.variant: s.state for s in RunStore(root).indexed_runs()}
     assert RunState.DONE not in states.values(), states  # stopped mid-training, not finished
 
-    # The same command again (here, in-process) resumes both runs from their checkpoints.
-    rerun = run_study(path, out=tmp_path / "runs", engine="solo")
-    assert rerun.trained == 2 and not rerun.failed
-    assert not _checkpoints(root)
-    assert comparable(root) == comparable(reference)
+    _resume(path, root, reference)
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_process_executors_parent_exits_130_and_leaves_no_worker(
+    tmp_path: Path, clean_process_run: tuple[Path, Path, str]
+) -> None:
+    path, reference, _ = clean_process_run
+    root = tmp_path / "runs" / "store"
+    command = _two_workers(path, tmp_path / "runs", "--checkpoint-every", "1e9")
+    parent = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    workers: list[int] = []
+
+    def training() -> bool:  # both workers started, and a run has trained an epoch
+        workers[:] = _processes("tricklab.executors._process", parent=parent.pid)
+        claims = list(root.glob("*/seed-*/claim.json"))
+        return len(workers) == 2 and len(claims) == 2
+
+    _until(training, 120, "two workers training")
+    time.sleep(1.0)
+    parent.send_signal(signal.SIGTERM)
+    out, err = parent.communicate(timeout=120)
+    assert parent.returncode == 130, out + err
+    assert "Traceback" not in out + err and "killed by" not in out + err
+    assert re.search(r"interrupted: finished runs are kept; \d run\(s\) in training were", out)
+    assert not any(_alive(pid) for pid in workers)  # no orphan trains on
+    assert _checkpoints(root)  # what the workers kept, for the next run
+
+    _resume(path, root, reference)
