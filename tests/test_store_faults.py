@@ -82,8 +82,7 @@ def test_a_worker_past_its_lease_never_commits_over_the_run_that_took_it_over(
 
         monkeypatch.setattr(store_module, "_write_bytes", full)
     commit = a.save(plan, result, weights, predictions=predictions, labels=labels)
-    assert not commit.committed and commit.holder.endswith(", committed")
-    assert f"pid {os.getpid()}" in commit.holder
+    assert not commit.committed and f"pid {os.getpid()} since " in commit.holder  # B, here
     assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == files  # B's run, intact
     status = RunStore(tmp_path / "store").status("bce", 0, plan.key)
     assert status.state == RunState.DONE and status.result is not None
@@ -410,3 +409,16 @@ def test_a_resumed_run_counts_the_time_before_its_stop(tmp_path: Path) -> None:
     time.sleep(0.1)
     result = run_study(spec, out=tmp_path, engine="solo").results[0]
     assert result.seconds_total > before
+
+
+def test_a_result_of_an_older_schema_is_out_of_date_not_damaged(tmp_path: Path) -> None:
+    """Runs of an older tricklab (no predictions.npy, result schema 2) are retrained as
+    planned, not reported as damaged."""
+    spec = _spec({**DAMAGE, "seeds": 1}).with_epochs(1)
+    run_study(spec, out=tmp_path, engine="solo")
+    run_dir = tmp_path / "store" / "bce" / "seed-0"
+    data = json.loads((run_dir / "result.json").read_text())
+    (run_dir / "result.json").write_text(json.dumps({**data, "schema": 2}))
+    (run_dir / "predictions.npy").unlink()
+    (status,) = RunStore(tmp_path / "store").indexed_runs()
+    assert status.state == RunState.PLANNED and "out of date" in status.detail

@@ -18,9 +18,11 @@ store cannot run code, unlike the pickles earlier versions wrote (``.pkl``; neve
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,20 @@ def decode(data: bytes) -> Any:
         raise
     except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as exc:
         raise CheckpointError(str(exc) or type(exc).__name__) from None
+
+
+def path_for(folder: Path, keys: Sequence[str], suffix: str = SUFFIX) -> Path:
+    """The checkpoint file of exactly the runs ``keys`` (one run, or one population)."""
+    unit = hashlib.sha256(",".join(sorted(keys)).encode()).hexdigest()[:16]
+    return folder / f"{unit}{suffix}"
+
+
+def drop_holding(folder: Path, key: str) -> None:
+    """Delete every checkpoint in ``folder`` that holds run ``key`` (it is committed): also
+    those of a population that another call formed differently."""
+    for path in folder.glob(f"*{SUFFIX}"):
+        if key in keys_of(path):
+            path.unlink(missing_ok=True)
 
 
 def keys_of(path: Path) -> list[str]:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from tricklab.errors import StoreError
-from tricklab.result import RunResult
+from tricklab.result import RESULT_SCHEMA, RunResult
 
 RESULT = "result.json"
 SPEC = "spec.json"
@@ -136,6 +136,34 @@ def _one_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def labels_damage(path: Path, run_dir: Path, result: RunResult) -> tuple[str, str] | None:
+    """(``path`` relative to ``run_dir``, why) when a run's split labels at ``path`` are not
+    whole: missing, torn, or not one label per test row of ``result``."""
+    file = os.path.relpath(path, run_dir)
+    if not path.exists():
+        return file, "missing"
+    try:
+        shape = npy_shape(path)
+    except (OSError, ValueError) as exc:
+        return file, f"unreadable ({exc})"
+    tested = result.split_sizes.get("test")
+    if shape[:1] != (tested,):
+        return file, f"{shape[0] if shape else 0} labels; the run tested on {tested}"
+    return None
+
+
+def out_of_date(path: Path, key: str | None) -> bool:
+    """result.json is whole JSON of another key or result schema than planned: its run is
+    retrained as planned, whatever its other files hold (an older tricklab's runs included)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False  # damaged: the full check names it
+    if key is None or not isinstance(data, dict):
+        return False
+    return data.get("key") != key or data.get("schema", RESULT_SCHEMA) != RESULT_SCHEMA
+
+
 def history_csv(history: dict[str, list[float]]) -> str:
     columns = ["loss", "val_loss", *sorted(k for k in history if k not in ("loss", "val_loss"))]
     columns = [c for c in columns if c in history]
@@ -228,6 +256,11 @@ def write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    """``data`` as indented JSON, written with :func:`write_bytes`."""
+    write_bytes(path, (json.dumps(data, indent=1) + "\n").encode("utf-8"))
 
 
 def fsync(path: Path) -> None:

@@ -33,16 +33,10 @@ labels alone are rewritten without retraining). A run is done only when every fi
 whole (:func:`._store_files.load_result`, plus its split's labels).
 
 Every file is written to a temporary name, fsynced and renamed, so a reader sees the old file or
-the new one. A claim is a lease: the worker renews it every ``renew`` seconds and it expires
-``lease`` seconds after the last renewal (and never later than ``lease`` seconds after the claim
-file was last written, so a host whose clock runs ahead cannot hold a run for ever); a claim
-whose holder is a dead process on this host is free at once.
-
-A result is committed only by the worker whose claim on the run is in place when it commits,
-checked under the lock: a worker that lost its claim (stopped past its lease while another took
-the run over) discards its result and commits nothing, and a committed result of the same key is
-never deleted by a commit. So each run is committed once, as long as the lock works across the
-workers (filelock: one host, or a file system with working locks).
+the new one. A claim is a lease (:mod:`._store_claims`). A result is committed only by the worker
+whose claim is in place, checked under the lock: one that lost its claim discards its result,
+and a whole result of the same key is never replaced. So each run is committed once while the
+lock works across the workers (filelock: one host, or a file system with working locks).
 
 Every path the store opens comes from its own layout: variant names and seeds read from JSON are
 checked to be plain names that stay inside the store.
@@ -51,15 +45,11 @@ checked to be plain names that stay inside the store.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import hashlib
 import json
 import os
 import shutil
-import socket
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -70,6 +60,7 @@ from typing import Any
 import numpy as np
 
 from tricklab import _store_checkpoints as checkpoints
+from tricklab._store_claims import CLAIM, Claims, alive, holder_of
 from tricklab._store_files import (  # a run's files: names, formats, reading
     DIAGNOSTICS,
     HISTORY,
@@ -81,9 +72,10 @@ from tricklab._store_files import (  # a run's files: names, formats, reading
     WEIGHTS,
     Damaged,
     history_csv,
+    labels_damage,
     load_result,
     npy_bytes,
-    npy_shape,
+    out_of_date,
     read_claim,
     read_npy,
     rows_csv,
@@ -102,7 +94,6 @@ INDEX = "study.json"
 SPLITS = "splits"
 LOG = "study.log"
 FAILED = "failed.json"
-CLAIM = "claim.json"
 CHECKPOINTS = ".checkpoints"
 
 
@@ -138,7 +129,7 @@ class Commit:
     holder: str = ""  # who holds (or committed) the run, when the claim was lost
 
 
-class RunStore:
+class RunStore(Claims):
     """The runs of one study under ``root`` (``runs/<study>``)."""
 
     def __init__(self, root: str | Path, *, lease: float = 60.0, renew: float = 10.0) -> None:
@@ -220,7 +211,7 @@ class RunStore:
         """The state of run (variant, seed) as planned with ``key``."""
         run_dir = self.run_dir(variant, seed)
         result_path = run_dir / RESULT
-        if result_path.exists():
+        if result_path.exists() and not out_of_date(result_path, key):
             try:
                 result = self._whole(run_dir)
             except Damaged as exc:  # "history.csv: 4 rows for 40 epochs run"
@@ -229,21 +220,15 @@ class RunStore:
             assert result is not None
             if key is None or (result.key == key and result.schema == RESULT_SCHEMA):
                 labels = self._labels_damage(run_dir, result)
-                if labels is not None:
-                    file, reason = labels
-                    return RunStatus(
-                        variant,
-                        seed,
-                        RunState.DAMAGED,
-                        f"{file}: {reason}",
-                        damaged=file,
-                        labels_only=True,
-                    )
+                if labels is not None:  # the run is whole: run writes its labels again
+                    detail, file = ": ".join(labels), labels[0]
+                    damaged = RunState.DAMAGED
+                    return RunStatus(variant, seed, damaged, detail, damaged=file, labels_only=True)
                 state = RunState.DIVERGED if result.status == "diverged" else RunState.DONE
                 return RunStatus(variant, seed, state, result=result)
         claim = read_claim(run_dir / CLAIM)
-        if claim is not None and claim.get("key") == key and _alive(claim, run_dir / CLAIM):
-            holder = _holder(claim)
+        if claim is not None and claim.get("key") == key and alive(claim, run_dir / CLAIM):
+            holder = holder_of(claim)
             return RunStatus(variant, seed, RunState.RUNNING, holder)
         failed = run_dir / FAILED
         if failed.exists():
@@ -278,17 +263,7 @@ class RunStore:
             path = self._labels_path(_read_json(run_dir / SPEC))
         except (StoreError, KeyError, TypeError, ValueError):
             return SPEC, "names no split"
-        file = os.path.relpath(path, run_dir)
-        if not path.exists():
-            return file, "missing"
-        try:
-            shape = npy_shape(path)
-        except (OSError, ValueError) as exc:
-            return file, f"unreadable ({exc})"
-        tested = result.split_sizes.get("test")
-        if shape[:1] != (tested,):
-            return file, f"{shape[0] if shape else 0} labels; the run tested on {tested}"
-        return None
+        return labels_damage(path, run_dir, result)
 
     def finished(self, plan: RunPlan) -> RunResult | None:
         """The stored result of this exact run, or None if it must be (re)trained."""
@@ -397,89 +372,6 @@ class RunStore:
         data = self.log_path.read_bytes()
         return sum(line.startswith(b"[") for line in data[since:].splitlines()), len(data)
 
-    # -- claims ---------------------------------------------------------------------------
-    def claim(self, plans: Sequence[RunPlan]) -> list[RunPlan]:
-        """Claim every run of ``plans`` not done and not held by a live worker, atomically.
-
-        Returns the runs now held by this store (empty if none could be claimed).
-        """
-        now = time.time()
-        with self.locked():
-            free = []
-            for plan in plans:
-                if self.finished(plan) is not None:
-                    continue
-                path = self._run_dir(plan) / CLAIM
-                claim = read_claim(path)
-                mine = claim is None or claim.get("owner") == self.owner
-                if mine or not _alive(claim, path, now):
-                    free.append(plan)
-            for plan in free:
-                path = self._run_dir(plan) / CLAIM
-                _clear_staging(path.parent)  # left by a worker killed while it committed
-                _write_json(path, self._claim_record(plan.key, now))
-                self._held.add(path)
-        if free:
-            self._start_renewing()
-        return free
-
-    def holders(self, plans: Iterable[RunPlan]) -> list[str]:
-        """Who holds the claims on ``plans`` (live workers only)."""
-        out = []
-        for plan in plans:
-            path = self._run_dir(plan) / CLAIM
-            claim = read_claim(path)
-            if claim is not None and claim.get("owner") != self.owner and _alive(claim, path):
-                out.append(f"{claim.get('host')} pid {claim.get('pid')}")
-        return sorted(set(out))
-
-    def release(self, plans: Iterable[RunPlan]) -> None:
-        """Give up this store's claims on ``plans`` (their runs become free at once)."""
-        with self.locked():
-            for plan in plans:
-                path = self._run_dir(plan) / CLAIM
-                claim = read_claim(path)
-                if claim is not None and claim.get("owner") == self.owner:
-                    path.unlink(missing_ok=True)
-                self._held.discard(path)
-
-    def close(self) -> None:
-        """Release every claim still held and stop renewing."""
-        self._stop_renewing.set()
-        with self.locked():
-            for path in list(self._held):
-                claim = read_claim(path)
-                if claim is not None and claim.get("owner") == self.owner:
-                    path.unlink(missing_ok=True)
-            self._held.clear()
-
-    def _claim_record(self, key: str, now: float) -> dict[str, Any]:
-        return {
-            "key": key,
-            "owner": self.owner,
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "expires": now + self.lease,
-            "lease": self.lease,
-        }
-
-    def _start_renewing(self) -> None:
-        if self._renewer is not None and self._renewer.is_alive():
-            return
-        self._stop_renewing.clear()
-        self._renewer = threading.Thread(target=self._renew_loop, daemon=True, name="claims")
-        self._renewer.start()
-
-    def _renew_loop(self) -> None:
-        while not self._stop_renewing.wait(self.renew):
-            with contextlib.suppress(OSError), self.locked():
-                expires = time.time() + self.lease
-                for path in list(self._held):
-                    claim = read_claim(path)
-                    if claim is not None and claim.get("owner") == self.owner:
-                        _write_json(path, {**claim, "expires": expires})
-
     # -- writing runs ---------------------------------------------------------------------
     def save(
         self,
@@ -539,32 +431,10 @@ class RunStore:
                 _write_json(run_dir / RESULT, {**result.to_json(), "committed_by": committed_by})
                 claim_path.unlink(missing_ok=True)
                 self._held.discard(claim_path)
-                self._drop_checkpoints_of(plan.key)
+                checkpoints.drop_holding(self.root / CHECKPOINTS, plan.key)  # done with them
             return Commit(True)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-
-    def _committed(self, plan: RunPlan) -> str | None:
-        """Under the lock: who committed ``plan`` already, or None. A whole result of the same
-        key is never replaced (a damaged one is: that is how a damaged run is retrained)."""
-        run_dir = self._run_dir(plan)
-        with contextlib.suppress(StoreError, AttributeError):
-            stored = _read_json(run_dir / RESULT)
-            if stored.get("key") == plan.key and load_result(run_dir) is not None:
-                by = stored.get("committed_by")
-                return f"{_holder(by) if isinstance(by, dict) else 'another worker'}, committed"
-        return None
-
-    def _lost(self, plan: RunPlan) -> str | None:
-        """Under the lock: None while this store's claim on ``plan`` is in place; otherwise who
-        holds the run now, or committed it ("HOST pid P since T")."""
-        run_dir = self._run_dir(plan)
-        claim = read_claim(run_dir / CLAIM)
-        if claim is not None and claim.get("owner") == self.owner and claim.get("key") == plan.key:
-            return None
-        if claim is not None:
-            return _holder(claim)
-        return self._committed(plan) or "nobody: the claim was removed"
 
     def save_failure(self, plan: RunPlan, error: str) -> None:
         """Record why a run failed; it is retried next time."""
@@ -584,8 +454,7 @@ class RunStore:
 
     # -- mid-run checkpoints --------------------------------------------------------------
     def _checkpoint_path(self, keys: Sequence[str], suffix: str = checkpoints.SUFFIX) -> Path:
-        unit = hashlib.sha256(",".join(sorted(keys)).encode()).hexdigest()[:16]
-        return self.root / CHECKPOINTS / f"{unit}{suffix}"
+        return checkpoints.path_for(self.root / CHECKPOINTS, keys, suffix)
 
     def save_checkpoint(self, keys: Sequence[str], state: Any) -> None:
         """Keep the training state of the runs ``keys`` (one run, or one population)."""
@@ -616,59 +485,11 @@ class RunStore:
     def drop_checkpoint(self, keys: Sequence[str]) -> None:
         self._checkpoint_path(keys).unlink(missing_ok=True)
 
-    def _drop_checkpoints_of(self, key: str) -> None:
-        """Delete every checkpoint that holds run ``key`` (it is committed): also those of a
-        population that another call formed differently."""
-        for path in (self.root / CHECKPOINTS).glob(f"*{checkpoints.SUFFIX}"):
-            if key in checkpoints.keys_of(path):
-                path.unlink(missing_ok=True)
-
 
 # -- files (every write goes through _write_bytes) ---------------------------------------------
 def _write_text(path: Path, text: str) -> None:
     _write_bytes(path, text.encode("utf-8"))
 
 
-def _write_json(path: Path, data: Any) -> None:
+def _write_json(path: Path, data: Any) -> None:  # as _store_files.write_json, through _write_bytes
     _write_text(path, json.dumps(data, indent=1) + "\n")
-
-
-def _alive(claim: dict[str, Any], path: Path, now: float | None = None) -> bool:
-    """A claim holds while its lease runs and, on this host, while its process lives.
-
-    Its lease ends at ``expires`` but never later than one lease after the claim file was last
-    written: a holder whose clock runs ahead of ours cannot keep a run for ever.
-    """
-    now = now if now is not None else time.time()
-    try:
-        lease = float(claim.get("lease", 0) or 0) or 60.0
-        expires = min(float(claim.get("expires", 0)), path.stat().st_mtime + lease)
-    except (OSError, TypeError, ValueError):
-        return False
-    if expires < now:
-        return False
-    if claim.get("host") == socket.gethostname():
-        try:
-            os.kill(int(claim.get("pid", -1)), 0)
-        except ProcessLookupError:
-            return False
-        except (PermissionError, ValueError, OverflowError, TypeError):
-            return True
-    return True
-
-
-def _holder(claim: dict[str, Any]) -> str:
-    return f"{claim.get('host')} pid {claim.get('pid')} since {claim.get('started')}"
-
-
-def _clear_staging(run_dir: Path) -> None:
-    """Remove what workers killed mid-commit left: ``.partial-*`` folders and temporary files.
-
-    Called while claiming the run under the lock: no live worker holds it, so none is writing.
-    """
-    if not run_dir.is_dir():
-        return
-    for path in run_dir.glob(".partial-*"):
-        shutil.rmtree(path, ignore_errors=True)
-    for path in run_dir.glob(".*.tmp"):
-        path.unlink(missing_ok=True)
