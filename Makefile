@@ -17,7 +17,8 @@ screenshot: demo
 test: setup-dev
 	$(BIN)/python -m pytest -n 2 --durations=15 $(PYTEST_ARGS)
 
-# Longer robustness runs (README, "The run store"): kill -9 a study 20 times per engine.
+# Longer robustness runs (README, "The run store"): kill -9 a study 20 times per engine, stop
+# workers past their lease and damage finished runs at random moments.
 stress: setup-dev
 	$(BIN)/python -m pytest -n 2 -m stress $(PYTEST_ARGS)
 
