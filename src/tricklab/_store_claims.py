@@ -187,7 +187,8 @@ def holder_of(claim: dict[str, Any]) -> str:
 def clear_staging(run_dir: Path) -> None:
     """Remove what workers killed mid-commit left: ``.partial-*`` folders and temporary files.
 
-    Called while claiming the run under the lock: no live worker holds it, so none is writing.
+    Called while claiming the run under the lock: no worker holds a live claim on it. One that
+    was stopped past its lease and resumes finds its staging gone and discards its result.
     """
     if not run_dir.is_dir():
         return
