@@ -4,7 +4,6 @@ repaired, nothing from the store runs as code, paths stay inside the store."""
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import pickle
@@ -22,6 +21,7 @@ from filelock import FileLock
 from test_store import STUDY, _tricklab, comparable, trained, write_toml
 
 from tricklab import store as store_module
+from tricklab._store_checkpoints import path_for
 from tricklab.cli import main
 from tricklab.spec import StudySpec
 from tricklab.store import RunState, RunStore
@@ -45,7 +45,7 @@ def _finished_at(root: Path) -> dict[tuple[str, int], str]:
 
 
 # -- a stale worker -----------------------------------------------------------------------------
-def _trained_run(tmp_path: Path) -> tuple[Any, Any, Any, np.ndarray, np.ndarray]:
+def _trained_run() -> tuple[Any, Any, Any, np.ndarray, np.ndarray]:
     """A real finished run of the one-run study (plan, result, weights, predictions, labels)."""
     from tricklab.engines.solo import train_run
 
@@ -61,7 +61,7 @@ def _trained_run(tmp_path: Path) -> tuple[Any, Any, Any, np.ndarray, np.ndarray]
 def test_a_worker_past_its_lease_never_commits_over_the_run_that_took_it_over(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str | None
 ) -> None:
-    plan, result, weights, predictions, labels = _trained_run(tmp_path)
+    plan, result, weights, predictions, labels = _trained_run()
     # A claims and then misses its renewals (as if stopped): its lease lapses.
     a = RunStore(tmp_path / "store", lease=0.3, renew=1e6)
     assert a.claim([plan]) == [plan]
@@ -287,10 +287,6 @@ class _Plant:
         return (Path.touch, (self.marker,))
 
 
-def _checkpoint_name(keys: list[str]) -> str:
-    return hashlib.sha256(",".join(sorted(keys)).encode()).hexdigest()[:16]
-
-
 def test_planted_checkpoints_never_run_and_their_runs_train_from_epoch_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -299,10 +295,10 @@ def test_planted_checkpoints_never_run_and_their_runs_train_from_epoch_one(
     folder = tmp_path / "store" / ".checkpoints"
     folder.mkdir(parents=True)
     marker = tmp_path / "ran"
-    legacy = folder / f"{_checkpoint_name([keys[0]])}.pkl"
+    legacy = path_for(folder, [keys[0]], ".pkl")  # where the store looks for old checkpoints
     legacy.write_bytes(pickle.dumps(_Plant(marker)))
     # An .npz holding a pickled object array: refused by allow_pickle=False.
-    with (folder / f"{_checkpoint_name([keys[1]])}.npz").open("wb") as handle:
+    with path_for(folder, [keys[1]]).open("wb") as handle:
         np.savez(handle, __meta__=np.array([_Plant(marker)], dtype=object))
 
     events: list[RunEvent] = []
