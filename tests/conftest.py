@@ -40,7 +40,7 @@ def write_study(path: Path, text: str) -> Path:
 
 def train_tiny(study: dict[str, Any], variant: str | None = None, seed: int = 0) -> tuple[Any, Any]:
     """Train one run of ``study`` with the solo engine; return (RunResult, the trained model)."""
-    from tricklab import _backend
+    from tricklab.base import backend as _backend
     from tricklab.engines.solo import train_run
     from tricklab.spec import StudySpec
     from tricklab.study import make_plan, resolve
@@ -93,8 +93,8 @@ def write_finished_run(root: Path, result: Any, recipe: dict[str, Any] | None = 
     import h5py
     import numpy as np
 
-    from tricklab._store_files import npy_bytes
     from tricklab.store import HISTORY, PREDICTIONS, RESULT, SPEC, WEIGHTS, history_csv
+    from tricklab.store._files import npy_bytes
 
     run_dir = root / result.variant / f"seed-{result.seed}"
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tricklab.activations import (
+from tricklab.base.errors import TricklabError
+from tricklab.tools.activations import (
     PLOTTED,
     SOFTMAX_EXAMPLE,
     activation_curves,
     plot_activations,
     softmax_example,
 )
-from tricklab.errors import TricklabError
 
 
 def at(name: str, x: float, slope: float = 0.2) -> tuple[float, float]:

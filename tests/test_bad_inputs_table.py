@@ -23,6 +23,7 @@ from conftest import TINY
 
 from tricklab import store
 from tricklab.cli import main
+from tricklab.store import _store as store_internals
 
 TINY_TOML = """
 name = "tiny"
@@ -78,14 +79,14 @@ def store_writes_fail(code: int, suffix: str = "") -> Inject:
     """Every store file whose path ends with ``suffix`` fails to be written with ``code``."""
 
     def inject(monkeypatch: pytest.MonkeyPatch) -> None:
-        real = store._write_bytes
+        real = store_internals._write_bytes
 
         def write(path: Path, data: bytes) -> None:
             if str(path).endswith(suffix):
                 raise os_error(code, str(path))
             real(path, data)
 
-        monkeypatch.setattr(store, "_write_bytes", write)
+        monkeypatch.setattr(store_internals, "_write_bytes", write)
 
     return inject
 

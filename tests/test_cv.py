@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
+from tricklab.base.errors import DataError, SpecError
 from tricklab.data import cv_folds
-from tricklab.errors import DataError, SpecError
 from tricklab.spec import StudySpec
 from tricklab.stats import compare
 from tricklab.study import resolve, run_study
@@ -132,7 +132,7 @@ def test_cv_refuses_a_dataset_with_an_official_test_split(cv_study: dict) -> Non
 
 # -- the corrected resampled t-test ---------------------------------------------------------------
 def fake_runs(diffs: list[float], base: float = 0.7) -> list[Any]:
-    from tricklab.result import RunResult
+    from tricklab.engines.contract import RunResult
 
     def run(variant: str, seed: int, value: float) -> RunResult:
         return RunResult(

@@ -18,8 +18,8 @@ import numpy as np
 import pydantic
 import pytest
 
+from tricklab.base.errors import DataError, SpecError
 from tricklab.data import _idx, describe_datasets, load_dataset, make_splits
-from tricklab.errors import DataError, SpecError
 from tricklab.spec import DATASETS, CsvSpec, FashionMnistSpec, ThoracicSpec, parse_dataset
 
 DEBIAN = Path("/usr/share/datasets/fashion-mnist")

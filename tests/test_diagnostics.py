@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import train_tiny
 
-from tricklab.diagnostics import unit_statistics
+from tricklab.engines.diagnostics import unit_statistics
 
 
 def test_unit_statistics_by_hand() -> None:

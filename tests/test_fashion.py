@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tricklab.base.errors import DataError
 from tricklab.data import _idx
-from tricklab.errors import DataError
 from tricklab.spec import StudySpec
 from tricklab.study import run_study
 

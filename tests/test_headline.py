@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from conftest import write_finished_run
 
+from tricklab.engines.contract import RunResult
 from tricklab.report import build_report, diff_recipes, load_report
-from tricklab.result import RunResult
 from tricklab.store import RunStore
 from tricklab.study import StudyRun
 

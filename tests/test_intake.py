@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from conftest import TINY
 
+from tricklab.base.errors import DataError
 from tricklab.data import describe_intake, load_dataset
-from tricklab.errors import DataError
 
 
 def rows(n: int, first: str, *, y: str = "{i2}") -> str:
@@ -260,7 +260,7 @@ def test_intake_of_a_sample_and_of_the_built_in_data(tmp_path: Path) -> None:
 
 
 def test_predict_features_reject_an_unseen_text_value(tmp_path: Path) -> None:
-    from tricklab.export import _features
+    from tricklab.tools.export import _features
 
     index = {
         "resolved": {
@@ -289,7 +289,7 @@ def test_predict_features_reject_an_unseen_text_value(tmp_path: Path) -> None:
 
 
 def test_predict_reads_text_values_as_written(tmp_path: Path) -> None:
-    from tricklab.export import _features
+    from tricklab.tools.export import _features
 
     index = {"resolved": {"dataset": {"feature_names": ["zip=01", "zip=1.0", "x"]}}}
     path = tmp_path / "p.csv"
@@ -303,8 +303,8 @@ def test_predict_reads_text_values_as_written(tmp_path: Path) -> None:
 def test_predict_of_a_csv_run_rejects_an_unseen_value(tmp_path: Path) -> None:
     """End to end: one 1-epoch run on a CSV with a text column, then predict."""
     from tricklab import run_study
-    from tricklab.export import predict_csv
     from tricklab.spec import StudySpec
+    from tricklab.tools.export import predict_csv
 
     colours = ("red", "green", "blue")
     (tmp_path / "train.csv").write_text(

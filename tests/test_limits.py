@@ -15,9 +15,9 @@ from typing import NamedTuple
 
 import pytest
 
+from tricklab.base.errors import DataError, SpecError
 from tricklab.cli import main
 from tricklab.data import load_dataset
-from tricklab.errors import DataError, SpecError
 from tricklab.spec import load_study
 
 STUDY = """

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tricklab.base.errors import SpecError
 from tricklab.data import Dataset, load_dataset
-from tricklab.errors import SpecError
 from tricklab.spec import StudySpec
 from tricklab.tools.lint import (
     KERAS_DEFAULTS,
@@ -504,7 +504,7 @@ def test_unknown_rule_in_ignore_is_an_error() -> None:
 def test_keras_defaults_match_keras() -> None:
     import inspect
 
-    from tricklab import _backend
+    from tricklab.base import backend as _backend
 
     keras = _backend.keras()
     classes = {

@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tricklab import _backend
-from tricklab.errors import SpecError, TricklabError
-from tricklab.lrfind import (
+from tricklab.base import backend as _backend
+from tricklab.base.errors import SpecError, TricklabError
+from tricklab.spec import StudySpec
+from tricklab.tools.lrfind import (
     LRFindResult,
     _recipe,
     _recorder,
@@ -22,7 +23,6 @@ from tricklab.lrfind import (
     smooth,
     suggest_lr,
 )
-from tricklab.spec import StudySpec
 
 STUDY = """\
 name = "tiny-thoracic"

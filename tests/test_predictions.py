@@ -13,10 +13,10 @@ from conftest import TINY
 from tricklab.cli import main
 from tricklab.data import Target
 from tricklab.engines import _scoring
-from tricklab.export import trained_model
 from tricklab.spec import StudySpec
 from tricklab.store import RunState, RunStore
 from tricklab.study import RunEvent, resolve, run_study
+from tricklab.tools.export import trained_model
 
 
 def study(**changes: Any) -> StudySpec:

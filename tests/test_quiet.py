@@ -14,7 +14,7 @@ import pytest
 from conftest import write_study
 
 import tricklab
-from tricklab._quiet import capture, concerning
+from tricklab.base.quiet import capture, concerning
 
 # categorical_crossentropy on one sigmoid unit: Keras warns (SyntaxWarning) while tracing its
 # steps, and lint (TL002) already explains it on the terminal.
@@ -89,7 +89,7 @@ def test_tricklab_warnings_errors_and_library_errors_still_reach_the_user(
 
 def test_warnings_caught_on_a_ray_worker_are_relayed_to_the_drivers_log() -> None:
     """A Ray task returns what its capture caught; the driver adds it to its own capture."""
-    from tricklab._quiet import Caught, capture, relay
+    from tricklab.base.quiet import Caught, capture, relay
 
     remote = [
         Caught("SyntaxWarning", "expected num_classes > 1", "keras/losses.py:34", (("cce", 3),))

@@ -18,10 +18,10 @@ import pytest
 from conftest import TINY, write_finished_run
 from rich.console import Console
 
-from tricklab.errors import StoreError
+from tricklab.base.errors import StoreError
+from tricklab.engines.contract import RunResult
 from tricklab.report import Report, build_report, load_report, report_text, terminal_table
 from tricklab.report._format import decimals_for, estimate
-from tricklab.result import RunResult
 
 TEST_SET = "validated on the test set"
 
@@ -422,7 +422,7 @@ def test_the_default_output_fits_80_columns_and_cuts_no_number(tmp_path: Path) -
 
 
 def test_the_progress_display_fits_80_columns(tmp_path: Path) -> None:
-    from tricklab._progress import RichDisplay
+    from tricklab.cli._progress import RichDisplay
     from tricklab.engines import PopulationEpoch
     from tricklab.study import RunEvent
 

@@ -88,7 +88,7 @@ def _leave_a_killed_write(path: Path) -> None:
     script = f"""
         import os
         from pathlib import Path
-        from tricklab import _store_files
+        from tricklab.store import _files as _store_files
         _store_files.os.replace = lambda *_: os._exit(9)
         _store_files.write_bytes(Path({str(path)!r}), b"half a file")
     """

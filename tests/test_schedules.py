@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tricklab import _backend
-from tricklab.errors import SpecError
+from tricklab.base import backend as _backend
+from tricklab.base.errors import SpecError
 from tricklab.spec import StudySpec, components
 
 keras = _backend.keras()
 
-from tricklab.schedules import (  # noqa: E402  (imports Keras: after the backend choice)
+from tricklab.engines.schedules import (  # noqa: E402  (imports Keras: after the backend choice)
     OneCycle,
     OneCycleAdam,
     OneCycleAdamW,
@@ -285,10 +285,10 @@ def test_tensorflow_backend() -> None:
     script = textwrap.dedent(
         """
         import numpy as np
-        from tricklab import _backend
+        from tricklab.base import backend as _backend
         keras = _backend.keras()
         assert keras.backend.backend() == "tensorflow"
-        from tricklab.schedules import OneCycle, OneCycleAdam, apply_momentum_cycle
+        from tricklab.engines.schedules import OneCycle, OneCycleAdam, apply_momentum_cycle
         rng = np.random.default_rng(0)
         x = rng.normal(size=(64, 4)).astype("float32")
         y = (x[:, :2].sum(axis=1) > 0).astype("float32")[:, None]
@@ -309,7 +309,7 @@ def test_tensorflow_backend() -> None:
         assert abs(used - 0.95) > 1e-3, used
         assert np.abs(cycled - constant).max() > 1e-3
         import math
-        from tricklab.activations import activation_curves
+        from tricklab.tools.activations import activation_curves
         c = activation_curves(["sigmoid", "leaky_relu", "elu"], [-1.0, 0.0], 0.3)
         assert abs(c["sigmoid"][1][1] - 0.25) < 1e-6, c
         assert abs(c["leaky_relu"][1][0] - 0.3) < 1e-6, c

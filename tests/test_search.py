@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tricklab.base.errors import SpecError, TricklabError
 from tricklab.cli import main
-from tricklab.errors import SpecError, TricklabError
 from tricklab.spec import load_study
 
 optuna = pytest.importorskip("optuna")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import write_study
 
-from tricklab.errors import SpecError
+from tricklab.base.errors import SpecError
 from tricklab.spec import DenseLayer, DropoutLayer, StudySpec, load_study
 
 ISSUE_EXAMPLE = """

@@ -16,7 +16,7 @@ import pytest
 from scipy import stats as scipy_stats
 from statsmodels.stats.power import TTestPower
 
-from tricklab.result import RunResult
+from tricklab.engines.contract import RunResult
 from tricklab.stats import (
     BOOTSTRAP_RESAMPLES,
     BOOTSTRAP_SEED,

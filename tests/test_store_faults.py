@@ -20,11 +20,11 @@ import pytest
 from filelock import FileLock
 from test_store import STUDY, _tricklab, comparable, trained, write_toml
 
-from tricklab import store as store_module
-from tricklab._store_checkpoints import path_for
 from tricklab.cli import main
 from tricklab.spec import StudySpec
 from tricklab.store import RunState, RunStore
+from tricklab.store import _store as store_module
+from tricklab.store._checkpoints import path_for
 from tricklab.study import RunEvent, make_plan, resolve, run_study
 
 # One variant x 7 seeds, no early stopping: 3 epochs each, so history.csv has 3 rows.
@@ -331,7 +331,7 @@ def test_a_crafted_variant_in_study_json_cannot_lead_outside_the_store(
 
 
 def test_checkpoints_hold_data_only_and_come_back_equal(tmp_path: Path) -> None:
-    from tricklab import _store_checkpoints as checkpoints
+    from tricklab.store import _checkpoints as checkpoints
 
     state = {
         "epoch": 3,
@@ -355,7 +355,7 @@ def test_checkpoints_hold_data_only_and_come_back_equal(tmp_path: Path) -> None:
 
 def test_a_full_disk_while_training_names_the_file(tmp_path: Path) -> None:
     """ENOSPC from write() carries no file name; the store's writes add it."""
-    from tricklab._store_files import write_bytes
+    from tricklab.store._files import write_bytes
 
     target = tmp_path / "x" / "file.bin"
     if not Path("/dev/full").exists():
@@ -398,7 +398,7 @@ def test_a_resumed_run_counts_the_time_before_its_stop(tmp_path: Path) -> None:
             stop_requested=lambda: next(polls) == 3,
         )  # fmt: skip
     saved = next((tmp_path / "store" / ".checkpoints").glob("*.npz"))
-    from tricklab import _store_checkpoints as checkpoints
+    from tricklab.store import _checkpoints as checkpoints
 
     before = checkpoints.decode(saved.read_bytes())["seconds"]
     assert before > 0

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tricklab.errors import SpecError
+from tricklab.base.errors import SpecError
 from tricklab.spec import StudySpec
 from tricklab.study import resolve, run_study
 

@@ -6,16 +6,10 @@ statistics, which tricks made a difference. Importing tricklab does not import K
 
 from __future__ import annotations
 
-from importlib import metadata as _metadata
-
-try:
-    __version__ = _metadata.version("tricklab")
-except _metadata.PackageNotFoundError:  # running from a source tree
-    __version__ = "0.0.0"
-
+from tricklab.base.errors import DataError, SpecError, StoreError, TricklabError
+from tricklab.base.version import __version__
 from tricklab.data import Dataset, ResolvedStudy, Splits, load_dataset, make_splits
-from tricklab.errors import DataError, SpecError, StoreError, TricklabError
-from tricklab.result import RunPlan, RunResult
+from tricklab.engines.contract import RunPlan, RunResult
 from tricklab.spec import DATASETS, Recipe, StudySpec, load_study
 from tricklab.store import RunStore, load_result
 from tricklab.study import StudyRun, resolve, run_study
@@ -25,11 +19,11 @@ from tricklab.study import StudyRun, resolve, run_study
 _LAZY = {
     "Report": "tricklab.report",
     "build_report": "tricklab.report",
-    "export_model": "tricklab.export",
-    "predict_csv": "tricklab.export",
+    "export_model": "tricklab.tools.export",
+    "predict_csv": "tricklab.tools.export",
     "lint": "tricklab.tools.lint",
-    "lr_find": "tricklab.lrfind",
-    "plot_activations": "tricklab.activations",
+    "lr_find": "tricklab.tools.lrfind",
+    "plot_activations": "tricklab.tools.activations",
 }
 
 

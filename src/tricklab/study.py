@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tricklab import _backend, engines, executors
+from tricklab import engines, executors
+from tricklab.base import backend as _backend
+from tricklab.base.errors import DataError
 from tricklab.data import Dataset, ResolvedStudy, load_dataset, resolve_study
 from tricklab.engines import Assignment, PopulationEpoch
-from tricklab.errors import DataError
-from tricklab.result import RunPlan, RunResult
+from tricklab.engines.contract import RunPlan, RunResult
 from tricklab.spec import StudySpec, load_study
 from tricklab.store import RunState, RunStore
 

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tricklab.base.errors import DataError
 from tricklab.data import _idx
 from tricklab.data._dataset import Dataset, Intake, make_dataset
-from tricklab.errors import DataError
 from tricklab.spec._dataset import (
     FASHION_CITATION,
     THORACIC_CITATION,

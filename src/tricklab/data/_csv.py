@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from tricklab.base.errors import DataError
 from tricklab.data._builtin import stratified_sample
 from tricklab.data._csv_text import check_unique_names, first_row, read_csv_text
 from tricklab.data._dataset import Dataset, Intake, make_dataset
-from tricklab.errors import DataError
 from tricklab.spec import _validation
 from tricklab.spec._dataset import (
     FLOAT32_MAX,

@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tricklab.errors import DataError, not_utf8
+from tricklab.base.errors import DataError, not_utf8
 
 
 def read_csv_text(path: str | Path) -> str:

@@ -30,7 +30,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from tricklab.errors import DataError
+from tricklab.base.errors import DataError
 
 log = logging.getLogger("tricklab.data")
 

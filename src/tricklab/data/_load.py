@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tricklab.base.errors import DataError
 from tricklab.data import _idx
 from tricklab.data._builtin import fashion_dataset, load_thoracic
 from tricklab.data._csv import load_csv
 from tricklab.data._dataset import Dataset
-from tricklab.errors import DataError
 from tricklab.spec._dataset import DatasetSpec, FashionMnistSpec, ThoracicSpec, parse_dataset
 from tricklab.spec._limits import MAX_COLUMNS
 

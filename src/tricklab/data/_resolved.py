@@ -26,10 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tricklab.base.errors import SpecError
 from tricklab.data._dataset import Dataset, describe_intake
 from tricklab.data._rules import check_compatible, logged_names, primary_metric
 from tricklab.data._splits import Splits, cv_folds, make_splits
-from tricklab.errors import SpecError
 
 if TYPE_CHECKING:  # the spec imports tricklab.data for its dataset entry
     from tricklab.spec import StudySpec

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from tricklab import _backend
+from tricklab.base import backend as _backend
+from tricklab.base.errors import SpecError
 from tricklab.data._dataset import Dataset
-from tricklab.errors import SpecError
 from tricklab.spec import components
 from tricklab.spec._validation import did_you_mean
 from tricklab.spec.components import ONE_HOT_LOSSES

@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from tricklab.base.errors import DataError
 from tricklab.data._dataset import Dataset
-from tricklab.errors import DataError
 
 # --- splits ----------------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from tricklab.data import Dataset, Splits
-    from tricklab.result import RunPlan, RunResult
+    from tricklab.engines.contract import RunPlan, RunResult
 
 __all__ = [
     "ENGINES",

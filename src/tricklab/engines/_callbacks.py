@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from tricklab import _backend
+from tricklab.base import backend as _backend
 
 keras = _backend.keras()  # on the selected backend: import nothing from Keras before this
 # Keras's base of ModelCheckpoint and EarlyStopping: its improvement rule is theirs.

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tricklab.errors import TricklabError
+from tricklab.base.errors import TricklabError
 
 if TYPE_CHECKING:
     from tricklab.spec import Recipe

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tricklab._quiet import concerning
+from tricklab.base.quiet import concerning
 
 
 def compile_programs(cohorts: Sequence[Any], batch_size: int) -> tuple[Any, Any]:

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from tricklab import _backend
+from tricklab.base import backend as _backend
 from tricklab.data import Dataset, Splits, Target
-from tricklab.result import RunPlan, RunResult
+from tricklab.engines.contract import RunPlan, RunResult
 from tricklab.spec import Recipe
 
 
@@ -172,7 +172,7 @@ def write_weights(
     path: Path, recipe: Recipe, input_shape: tuple[int, ...], weights: list[np.ndarray]
 ) -> None:
     """Write ``weights`` as the ``.weights.h5`` file of ``build_model(recipe, input_shape)``."""
-    from tricklab.build import build_model
+    from tricklab.engines.build import build_model
 
     model = build_model(recipe, input_shape)
     model.set_weights(weights)

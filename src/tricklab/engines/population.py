@@ -32,9 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from tricklab import _backend
-from tricklab._quiet import concerning
-from tricklab.build import build_model, compile_model
+from tricklab.base import backend as _backend
+from tricklab.base.errors import TricklabError
+from tricklab.base.quiet import concerning
 from tricklab.data import Dataset, Target, target_for
 from tricklab.engines import (
     Checkpointer,
@@ -64,7 +64,7 @@ from tricklab.engines._scoring import (
     seed_everything,
     test_predictions,
 )
-from tricklab.errors import TricklabError
+from tricklab.engines.build import build_model, compile_model
 
 ENGINE = "population"
 

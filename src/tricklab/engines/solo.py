@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from tricklab import _backend
-from tricklab.build import build_model, compile_model
+from tricklab.base import backend as _backend
+from tricklab.base.errors import TricklabError
 from tricklab.data import Dataset, Splits, Target, target_for
 from tricklab.engines import (
     Checkpointer,
@@ -35,8 +35,8 @@ from tricklab.engines._scoring import (
     seed_everything,
     test_predictions,
 )
-from tricklab.errors import TricklabError
-from tricklab.result import RunPlan, RunResult
+from tricklab.engines.build import build_model, compile_model
+from tricklab.engines.contract import RunPlan, RunResult
 
 ENGINE = "solo"
 
@@ -204,7 +204,7 @@ def _diagnostics(plan: RunPlan, splits: Splits, target: Target) -> Any:
     """The diagnostics callback on a fixed validation batch, if the study asks for it."""
     if plan.diagnostics is None:
         return None
-    from tricklab.diagnostics import make_callback
+    from tricklab.engines.diagnostics import make_callback
 
     n = plan.diagnostics["batch_size"]
     return make_callback(

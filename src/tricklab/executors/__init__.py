@@ -22,14 +22,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from tricklab.errors import TricklabError
+from tricklab.base.errors import TricklabError
 from tricklab.executors._schedule import Scheduled, schedule
 
 if TYPE_CHECKING:
     from tricklab.data import Dataset
     from tricklab.engines import Control, Progress, RunDone, RunFailed, RunTask
+    from tricklab.engines.contract import RunPlan
     from tricklab.executors._process import ProcessExecutor
-    from tricklab.result import RunPlan
 
 __all__ = ["EXECUTORS", "Executor", "Scheduled", "Unit", "get", "schedule"]
 

@@ -56,7 +56,7 @@ class ProcessExecutor:
         Raises :class:`~tricklab.engines.Interrupted` once every worker has stopped, if any
         stopped on request with a checkpoint.
         """
-        from tricklab import _backend
+        from tricklab.base import backend as _backend
         from tricklab.engines import Interrupted
 
         cores = sorted(os.sched_getaffinity(0))
@@ -209,7 +209,7 @@ def _main(fd: int) -> None:
     job, cores = pickle.loads(sys.stdin.buffer.read())
     if cores:
         os.sched_setaffinity(0, cores)
-    from tricklab._interrupts import graceful
+    from tricklab.base.interrupts import graceful
     from tricklab.engines import Interrupted
     from tricklab.study import run_study
 

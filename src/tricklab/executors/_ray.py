@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from tricklab.data import Dataset, Splits
     from tricklab.engines import Control, Progress, RunDone, RunFailed
+    from tricklab.engines.contract import RunPlan
     from tricklab.executors import Unit
-    from tricklab.result import RunPlan
 
 #: How often a task lost with its worker (killed, out of memory, node gone) is started again.
 RETRIES = 3
@@ -54,8 +54,8 @@ class RayExecutor:
     ) -> Iterator[tuple[Unit, RunDone | RunFailed]]:
         import ray
 
-        from tricklab import _backend
-        from tricklab._quiet import relay
+        from tricklab.base import backend as _backend
+        from tricklab.base.quiet import relay
         from tricklab.engines import Interrupted, RunFailed
         from tricklab.executors._process import thread_environment
 
@@ -175,7 +175,7 @@ def _train_unit(
     """A Ray task: train one unit, no checkpoints, no progress; return every outcome, and the
     library warnings raised meanwhile (tagged with the unit's runs) for the driver's log."""
     from tricklab import engines
-    from tricklab._quiet import capture
+    from tricklab.base.quiet import capture
 
     tasks = [engines.RunTask(plan, part) for plan, part in zip(plans, splits, strict=True)]
     with capture(plans) as caught:

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from tricklab.data import Dataset
     from tricklab.engines import Assignment, Control, RunTask
+    from tricklab.engines.contract import RunPlan, RunResult
     from tricklab.executors import Unit
-    from tricklab.result import RunPlan, RunResult
     from tricklab.store import Commit, RunStore
     from tricklab.study import RunEvent
 
@@ -156,7 +156,7 @@ def _claim_and_train(
     poll: float,
 ) -> None:
     from tricklab import engines
-    from tricklab._quiet import capture
+    from tricklab.base.quiet import capture
 
     store = book.store
     # What one worker claims and trains at a time: a population group, or one solo run.
@@ -174,7 +174,7 @@ def _claim_and_train(
         claimed: list[Unit] = []
         units = _claims(store, pending, task, claimed)
         left: dict[Unit, int] = {}
-        # Library warnings go to study.log, tagged with the unit in training (tricklab._quiet).
+        # Library warnings go to study.log, tagged with the unit in training (tricklab.base.quiet).
         with capture() as caught:
             try:
                 taken = caught.following(units)

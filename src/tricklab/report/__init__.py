@@ -52,7 +52,7 @@ __all__ = [
 def build_report(root: str | Path) -> Report:
     """Read the study in ``root`` (``runs/<study>``), write its reports, return them.
 
-    Raises :class:`~tricklab.errors.StoreError` when ``root`` holds no study index or none of
+    Raises :class:`~tricklab.base.errors.StoreError` when ``root`` holds no study index or none of
     its runs finished.
     """
     report = load_report(root)

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
-from tricklab import __version__
-from tricklab._store_files import write_bytes
+from tricklab.base.version import __version__
+from tricklab.engines.contract import RunResult
 from tricklab.report._figures import title_and_caption
 from tricklab.report._format import DASH
 from tricklab.report._tables import (
@@ -42,8 +42,8 @@ from tricklab.report._tables import (
     summary_rows,
     training_table,
 )
-from tricklab.result import RunResult
 from tricklab.stats import BOOTSTRAP_RESAMPLES, CONFIDENCE, POWER, higher_is_better, percent
+from tricklab.store import write_bytes
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

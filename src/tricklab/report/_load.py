@@ -12,9 +12,9 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from tricklab.errors import StoreError
+from tricklab.base.errors import StoreError
+from tricklab.engines.contract import RunResult
 from tricklab.report._model import Report, make_report
-from tricklab.result import RunResult
 from tricklab.store import RunState, RunStore
 
 

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from tricklab.errors import StoreError
-from tricklab.result import RunResult
+from tricklab.base.errors import StoreError
+from tricklab.engines.contract import RunResult
 from tricklab.stats import (
     COUNTED_STATUSES,
     Comparison,

@@ -23,7 +23,7 @@ from tricklab.stats import COUNTED_STATUSES, higher_is_better
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tricklab.result import RunResult
+    from tricklab.engines.contract import RunResult
 
 #: Losses spanning more than this many decades are drawn on a log axis.
 LOG_DECADES = 2.0

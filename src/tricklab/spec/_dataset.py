@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from tricklab.errors import SpecError
+from tricklab.base.errors import SpecError
 from tricklab.spec import _validation
 
 if TYPE_CHECKING:

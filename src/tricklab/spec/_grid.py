@@ -23,7 +23,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from tricklab.errors import SpecError
+from tricklab.base.errors import SpecError
 from tricklab.spec._limits import name_problem, received_name
 
 Axis = tuple[str, list[tuple[str, dict[str, Any]]]]  # label, [(value label, overrides)]

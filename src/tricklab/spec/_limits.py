@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from annotated_types import Ge
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from tricklab.errors import SpecError
+from tricklab.base.errors import SpecError
 from tricklab.spec import _validation
 
 #: Tables and arrays may nest this deep (``model.layers[0].kernel_regularizer`` is 4).

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from tricklab.errors import TricklabError
+from tricklab.base.errors import TricklabError
 from tricklab.spec import _validation
 
 
@@ -256,7 +256,7 @@ def build_args(component: Component) -> dict[str, Any]:
 
 def resolve(target: str) -> Any:
     """Import ``"keras.regularizers.L2"`` (Keras with tricklab's backend choice)."""
-    from tricklab import _backend
+    from tricklab.base import backend as _backend
 
     _backend.keras()
     module, _, attr = target.rpartition(".")

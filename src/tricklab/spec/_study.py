@@ -15,7 +15,7 @@ import tomli
 from annotated_types import Ge
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 
-from tricklab.errors import SpecError, not_utf8
+from tricklab.base.errors import SpecError, not_utf8
 from tricklab.spec import _grid, _limits, _merge, _validation
 from tricklab.spec._dataset import DatasetSpec, parse_dataset
 from tricklab.spec._limits import LimitsSpec
@@ -69,7 +69,7 @@ def _validation_choice(value: Any) -> Any:
 
 
 class DiagnosticsSpec(_Spec):
-    """Per-layer training diagnostics (see :mod:`tricklab.diagnostics`); ``true`` = defaults."""
+    """Per-layer training diagnostics (:mod:`tricklab.engines.diagnostics`); ``true``: defaults."""
 
     batch_size: PosInt = 256  # validation samples the statistics are computed on
     every: PosInt = 1  # epochs between measurements

@@ -174,7 +174,7 @@ _SCHEDULE_REQUIRED = {
     "piecewise_constant_decay": ("boundaries", "values"),
     "polynomial_decay": ("initial_learning_rate", "decay_steps"),
 }
-#: tricklab's own schedules (:mod:`tricklab.schedules`), in the same form.
+#: tricklab's own schedules (:mod:`tricklab.engines.schedules`), in the same form.
 _TRICKLAB_SCHEDULE_TABLE: dict[str, tuple[str, dict[str, Any]]] = {
     "one_cycle": (
         "OneCycle",
@@ -194,7 +194,7 @@ _TRICKLAB_SCHEDULE_REQUIRED = {"one_cycle": ("max_learning_rate", "total_steps")
 SCHEDULES = Registry(
     "schedule",
     _entries("keras.optimizers.schedules", _SCHEDULE_TABLE, _SCHEDULE_REQUIRED)
-    + _entries("tricklab.schedules", _TRICKLAB_SCHEDULE_TABLE, _TRICKLAB_SCHEDULE_REQUIRED),
+    + _entries("tricklab.engines.schedules", _TRICKLAB_SCHEDULE_TABLE, _TRICKLAB_SCHEDULE_REQUIRED),
 )
 
 

@@ -2,8 +2,9 @@
 
 A study trains every variant with the same seeds, so variants are compared *paired by seed*: the
 seed fixes the initial weights, dropout masks and batch order, and pairing removes that shared
-noise from the comparison. Everything here reads :class:`~tricklab.result.RunResult` objects only
-(no Keras), and every figure comes with the number of seeds behind it.
+noise from the comparison. Everything here reads
+:class:`~tricklab.engines.contract.RunResult` objects only (no Keras), and every figure comes
+with the number of seeds behind it.
 
 * :func:`summarize` -- mean, spread and 95% interval of one quantity over seeds.
 * :func:`variant_table` -- one row per variant: test metrics, best validation value, best epoch,

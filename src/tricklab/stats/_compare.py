@@ -18,7 +18,7 @@ from statsmodels.stats.power import TTestPower
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 if TYPE_CHECKING:
-    from tricklab.result import RunResult
+    from tricklab.engines.contract import RunResult
 from tricklab.stats._summary import (
     BOOTSTRAP_RESAMPLES,
     BOOTSTRAP_SEED,

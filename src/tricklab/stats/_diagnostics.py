@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from tricklab.result import RunResult
+    from tricklab.engines.contract import RunResult
 from tricklab.stats._summary import counted, summarize
 
 

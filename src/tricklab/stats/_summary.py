@@ -12,7 +12,7 @@ import pandas as pd
 from scipy import stats as _scipy_stats
 
 if TYPE_CHECKING:
-    from tricklab.result import RunResult
+    from tricklab.engines.contract import RunResult
 
 
 #: Confidence level of every interval reported here.

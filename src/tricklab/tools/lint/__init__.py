@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from tricklab import _backend
+from tricklab.base import backend as _backend
 from tricklab.data import Dataset, ResolvedStudy, resolve_study
 from tricklab.spec import StudySpec
 from tricklab.tools.lint._findings import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from tricklab.errors import SpecError
+from tricklab.base.errors import SpecError
 from tricklab.spec import (
     BatchNormLayer,
     DropoutLayer,

@@ -27,7 +27,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from tricklab.errors import TricklabError
+from tricklab.base.errors import TricklabError
 from tricklab.tools.search._report import best_trials, counts, export_variants, summary
 from tricklab.tools.search._runner import (
     Listener,

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tricklab.errors import SpecError, TricklabError
+from tricklab.base.errors import SpecError, TricklabError
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from tricklab import engines
-from tricklab.errors import SpecError, TricklabError
+from tricklab.base.errors import SpecError, TricklabError
 from tricklab.tools.search import _storage
 from tricklab.tools.search._space import SearchSpace, base_recipe, parse_space, trial_recipe
 

@@ -26,7 +26,7 @@ from typing import Any
 import tomli
 from pydantic import ValidationError
 
-from tricklab.errors import SpecError
+from tricklab.base.errors import SpecError
 from tricklab.spec import Recipe, StudySpec, _merge, _validation
 
 KINDS = ("int", "float", "choice")

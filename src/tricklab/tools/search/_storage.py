@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tricklab.errors import TricklabError
+from tricklab.base.errors import TricklabError
 
 #: Seconds between heartbeats of a RUNNING trial, and after which a silent trial is stale.
 HEARTBEAT = 10

@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tricklab.errors import StoreError, TricklabError
-from tricklab.result import RunResult
+from tricklab.base.errors import StoreError, TricklabError
+from tricklab.engines.contract import RunResult
 from tricklab.store import DIAGNOSTICS, HISTORY, INDEX, RESULT, SPEC, WEIGHTS, RunState, RunStore
 from tricklab.tools.tracking._params import clean_key, flatten, run_params, varying_keys
 

@@ -20,11 +20,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tricklab._store_files import RESULT, load_result, read_claim, read_json, write_json
-from tricklab.errors import StoreError
+from tricklab.base.errors import StoreError
+from tricklab.store._files import RESULT, load_result, read_claim, read_json, write_json
 
 if TYPE_CHECKING:
-    from tricklab.result import RunPlan, RunResult
+    from tricklab.engines.contract import RunPlan, RunResult
 
 CLAIM = "claim.json"
 

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 Runs = tuple[tuple[str, int], ...]  # (variant, seed) pairs
 
-_PACKAGE = str(Path(__file__).resolve().parent) + os.sep
+_PACKAGE = str(Path(__file__).resolve().parent.parent) + os.sep  # tricklab/, above base/
 #: Loggers of the libraries that train the runs; their records below ERROR go to the log.
 _LIBRARIES = ("absl", "h5py", "jax", "jaxlib", "keras", "tensorflow", "torch")
 #: The runs a warning raised now concerns; None: every run of the unit being trained.

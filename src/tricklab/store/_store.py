@@ -59,9 +59,12 @@ from typing import Any
 
 import numpy as np
 
-from tricklab import _store_checkpoints as checkpoints
-from tricklab._store_claims import CLAIM, Claims, alive, holder_of
-from tricklab._store_files import (  # a run's files: names, formats, reading
+from tricklab.base.errors import StoreError
+from tricklab.engines.contract import RESULT_SCHEMA, RunPlan, RunResult, split_id
+from tricklab.spec import NAME_PATTERN
+from tricklab.store import _checkpoints as checkpoints
+from tricklab.store._claims import CLAIM, Claims, alive, holder_of
+from tricklab.store._files import (  # a run's files: names, formats, reading
     DIAGNOSTICS,
     HISTORY,
     OPTIONAL_FILES,
@@ -80,12 +83,9 @@ from tricklab._store_files import (  # a run's files: names, formats, reading
     read_npy,
     rows_csv,
 )
-from tricklab._store_files import fsync as _fsync
-from tricklab._store_files import read_json as _read_json
-from tricklab._store_files import write_bytes as _write_bytes
-from tricklab.errors import StoreError
-from tricklab.result import RESULT_SCHEMA, RunPlan, RunResult, split_id
-from tricklab.spec import NAME_PATTERN
+from tricklab.store._files import fsync as _fsync
+from tricklab.store._files import read_json as _read_json
+from tricklab.store._files import write_bytes as _write_bytes
 
 #: Bump when the layout or the meaning of a file changes.
 STORE_SCHEMA = 1

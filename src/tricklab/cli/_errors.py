@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from tricklab.errors import TricklabError
+from tricklab.base.errors import TricklabError
 
 
 def print_error(errors: Console, message: str) -> None:

@@ -16,10 +16,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from tricklab import __version__, _backend
-from tricklab import _commands as commands
-from tricklab._cli_errors import os_error, print_error
-from tricklab.errors import TricklabError, not_utf8
+from tricklab.base import backend as _backend
+from tricklab.base.errors import TricklabError, not_utf8
+from tricklab.base.version import __version__
+from tricklab.cli import _commands as commands
+from tricklab.cli._errors import os_error, print_error
 
 EXIT_BAD_INPUT = 2
 PIPED_WIDTH = 180

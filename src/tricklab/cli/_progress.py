@@ -19,7 +19,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from tricklab.result import RunResult
+from tricklab.engines.contract import RunResult
 from tricklab.study import RunEvent
 
 #: Width of the bar: the bar's line is about 60 columns with it, so it fits 80.

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from tricklab.errors import StoreError
-from tricklab.result import RESULT_SCHEMA, RunResult
+from tricklab.base.errors import StoreError
+from tricklab.engines.contract import RESULT_SCHEMA, RunResult
 
 RESULT = "result.json"
 SPEC = "spec.json"

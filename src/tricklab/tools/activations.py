@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from tricklab import _backend
-from tricklab.errors import TricklabError
+from tricklab.base import backend as _backend
+from tricklab.base.errors import TricklabError
 
 #: The element-wise activations :func:`plot_activations` draws, in panel order.
 PLOTTED = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "swish")

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tricklab import _backend
-from tricklab.build import build_model
+from tricklab.base import backend as _backend
+from tricklab.base.errors import DataError, StoreError
 from tricklab.data import read_csv_text
-from tricklab.errors import DataError, StoreError
-from tricklab.result import RunResult
+from tricklab.engines.build import build_model
+from tricklab.engines.contract import RunResult
 from tricklab.spec import Recipe
 from tricklab.store import WEIGHTS, RunStore
 

@@ -27,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from tricklab import _backend
+from tricklab.base import backend as _backend
 
 #: Activations whose units can die (output exactly 0 for every input in a region).
+
 RELU_FAMILY = frozenset(
     {
         "relu",

@@ -8,12 +8,12 @@ from typing import Any
 
 from rich.console import Console
 
-from tricklab.errors import TricklabError
+from tricklab.base.errors import TricklabError
 
 
 def search_command(args: argparse.Namespace, console: Console) -> int:
-    from tricklab._cli_errors import check_directory
-    from tricklab._interrupts import EXIT_INTERRUPTED, graceful
+    from tricklab.base.interrupts import EXIT_INTERRUPTED, graceful
+    from tricklab.cli._errors import check_directory
     from tricklab.engines import Interrupted
     from tricklab.spec import load_study
     from tricklab.tools.search import (

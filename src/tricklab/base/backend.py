@@ -13,7 +13,7 @@ import os
 import sys
 from types import ModuleType
 
-from tricklab.errors import TricklabError
+from tricklab.base.errors import TricklabError
 
 BACKENDS = ("jax", "tensorflow", "torch")
 DEFAULT_BACKEND = "jax"

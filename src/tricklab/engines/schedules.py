@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tricklab import _backend
+from tricklab.base import backend as _backend
 
 keras = _backend.keras()
 ops = keras.ops

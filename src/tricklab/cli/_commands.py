@@ -13,8 +13,8 @@ from typing import Any
 
 from rich.console import Console
 
-from tricklab._cli_errors import check_directory, check_study_dir
-from tricklab.errors import TricklabError
+from tricklab.base.errors import TricklabError
+from tricklab.cli._errors import check_directory, check_study_dir
 
 EXIT_RUNS_FAILED = 1
 EXIT_LINT_WARNINGS = 1
@@ -22,8 +22,8 @@ EXIT_LINT_WARNINGS = 1
 
 # -- commands -----------------------------------------------------------------------------------
 def run(args: argparse.Namespace, console: Console) -> int:
-    from tricklab._interrupts import EXIT_INTERRUPTED, graceful
-    from tricklab._progress import PlainLog, RichDisplay
+    from tricklab.base.interrupts import EXIT_INTERRUPTED, graceful
+    from tricklab.cli._progress import PlainLog, RichDisplay
     from tricklab.data import describe_intake
     from tricklab.engines import Interrupted
     from tricklab.executors import get as executor
@@ -239,7 +239,7 @@ def report(args: argparse.Namespace, console: Console) -> int:
 
 
 def summary(args: argparse.Namespace, console: Console) -> int:
-    from tricklab.build import summary
+    from tricklab.engines.build import summary
     from tricklab.spec import load_study
     from tricklab.study import load_data
 
@@ -285,7 +285,7 @@ def print_findings(console: Console, findings: Sequence[Any]) -> None:
 
 
 def export(args: argparse.Namespace, console: Console) -> int:
-    from tricklab.export import export_model
+    from tricklab.tools.export import export_model
 
     if args.path is not None:
         check_directory("", args.path, args.path.parent)
@@ -295,7 +295,7 @@ def export(args: argparse.Namespace, console: Console) -> int:
 
 
 def predict(args: argparse.Namespace, console: Console) -> int:
-    from tricklab.export import predict_csv
+    from tricklab.tools.export import predict_csv
 
     frame = predict_csv(args.run_dir, args.csv, header=not args.no_header)
     sys.stdout.write(frame.to_csv(index=False, float_format="%.6g"))
@@ -303,7 +303,7 @@ def predict(args: argparse.Namespace, console: Console) -> int:
 
 
 def activations(args: argparse.Namespace, console: Console) -> int:
-    from tricklab.activations import plot_activations
+    from tricklab.tools.activations import plot_activations
 
     check_directory("--out ", args.out)
     path = plot_activations(args.out, args.negative_slope)
@@ -312,7 +312,7 @@ def activations(args: argparse.Namespace, console: Console) -> int:
 
 
 def lr_find(args: argparse.Namespace, console: Console) -> int:
-    from tricklab.lrfind import lr_find_command
+    from tricklab.tools.lrfind import lr_find_command
 
     check_directory("--out ", args.out)
     result, png = lr_find_command(
@@ -338,7 +338,7 @@ def lr_find(args: argparse.Namespace, console: Console) -> int:
 
 
 def search(args: argparse.Namespace, console: Console) -> int:
-    from tricklab.tools.search._command import search_command
+    from tricklab.cli._search import search_command
 
     return search_command(args, console)
 

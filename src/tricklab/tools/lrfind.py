@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from tricklab import _backend
-from tricklab.errors import SpecError, TricklabError
+from tricklab.base import backend as _backend
+from tricklab.base.errors import SpecError, TricklabError
 from tricklab.spec import Recipe, StudySpec, _validation, components, load_study
 
 #: fastai's smoothing of the recorded loss (an exponential moving average, bias-corrected).
@@ -168,8 +168,8 @@ def lr_find(
     ``steps`` batches, or when the smoothed loss exceeds ``stop_factor`` times its minimum, or
     when the loss is not finite.
     """
-    from tricklab.build import build_model, compile_model
     from tricklab.data import target_for
+    from tricklab.engines.build import build_model, compile_model
     from tricklab.study import resolve
 
     _check_arguments(steps, min_lr, max_lr, seed, stop_factor)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tricklab import _backend
+from tricklab.base import backend as _backend
 from tricklab.data import Dataset
 from tricklab.data._rules import Target, metrics_for
 from tricklab.spec import (
@@ -121,7 +121,7 @@ def steps_per_execution(recipe: Recipe) -> int:
 
 def _optimizer(recipe: Recipe) -> Any:
     """The recipe's optimizer; with a one_cycle schedule, one that also cycles its momentum."""
-    from tricklab.schedules import apply_momentum_cycle  # imports Keras: compile time only
+    from tricklab.engines.schedules import apply_momentum_cycle  # imports Keras: compile time only
 
     return apply_momentum_cycle(_build(recipe.train.optimizer))
 
