@@ -14,7 +14,10 @@ demo: setup
 screenshot: demo
 	$(BIN)/python scripts/screenshot.py runs/thoracic-losses/report.html docs/report.png
 
+# The house plan's layers (import-linter, pyproject.toml) and types (mypy) first: seconds.
 test: setup-dev
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 --durations=15 $(PYTEST_ARGS)
 
 # Longer robustness runs (README, "The run store"): kill -9 a study 20 times per engine, stop

@@ -13,8 +13,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from tricklab.api import run_study
 from tricklab.spec import load_study
-from tricklab.study import run_study
 
 STUDY = Path(__file__).parents[1] / "studies" / "fashion-activations.toml"
 

@@ -19,9 +19,11 @@ import time
 from typing import Any
 
 from tricklab import engines
+from tricklab.data import resolve
+from tricklab.report import verdict_label
 from tricklab.spec import StudySpec, load_study
 from tricklab.stats import compare
-from tricklab.study import make_plan, resolve
+from tricklab.study import make_plan
 
 
 def protocols(runs: int, draw: int) -> dict[str, dict[str, Any]]:
@@ -79,7 +81,7 @@ def main() -> None:
             for c in comparisons:
                 print(
                     f"  {c.variant:32s} {c.diff:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}] "
-                    f"{c.verdict}"
+                    f"{verdict_label(c)}"
                 )
                 widths.setdefault(name, []).append(c.ci_high - c.ci_low)
     print("\nmean width of the adjusted intervals (smaller decides more):")

@@ -33,6 +33,77 @@ def tiny() -> dict[str, Any]:
     return copy.deepcopy(TINY)
 
 
+# 3 variants x 4 seeds = 12 runs of a tiny model; dropout makes every random stream matter.
+DROPOUT_STUDY: dict[str, Any] = {
+    "name": "store",
+    "dataset": "thoracic",
+    "seeds": 4,
+    "model": {
+        "layers": [
+            {"type": "dense", "units": 8, "activation": "relu"},
+            {"type": "dropout", "rate": 0.3},
+            {"type": "dense", "units": 1, "activation": "sigmoid"},
+        ]
+    },
+    "train": {
+        "loss": "binary_crossentropy",
+        "batch_size": 32,
+        "epochs": 4,
+        "early_stopping": {"patience": 1, "restore_best_weights": True},
+    },
+    "variants": {
+        "bce": {},
+        "mse": {"train.loss": "mean_squared_error"},
+        "fast": {"train.optimizer": {"name": "adam", "learning_rate": 0.01}},
+    },
+}
+
+
+def study_toml(table: dict[str, Any]) -> str:
+    """A study table as TOML text (JSON values are valid TOML inline values for these tables)."""
+    lines = [f"{k} = {json.dumps(v)}" for k, v in table.items() if not isinstance(v, dict)]
+    for name in ("model", "train"):
+        lines.append(f"[{name}]")
+        lines += [f"{k} = {_toml(v)}" for k, v in table[name].items()]
+    for variant, overrides in table.get("variants", {}).items():
+        lines.append(f"[variants.{variant}]")
+        lines += [f"{json.dumps(k)} = {_toml(v)}" for k, v in overrides.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+#: The tiny study as a study file.
+TINY_TOML = study_toml(TINY)
+
+
+def write_toml(path: Path, table: dict[str, Any]) -> Path:
+    """The study ``table`` written as a TOML study file at ``path``."""
+    path.write_text(study_toml(table), encoding="utf-8")
+    return path
+
+
+#: What differs between two trainings of the same runs: how long they took, and when.
+TIMING = ("seconds_per_epoch", "first_epoch_seconds", "seconds_total", "finished_at")
+
+
+def comparable(root: Path) -> dict[tuple[str, int], dict[str, Any]]:
+    """Every stored result of a study (test scores, history, ...) without its timing fields."""
+    from tricklab.store import RunStore
+
+    out = {}
+    for result in RunStore(root).results():
+        data = {k: v for k, v in result.to_json().items() if k not in TIMING}
+        out[(result.variant, result.seed)] = {**data, "history": result.history}
+    return out
+
+
 def write_study(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
@@ -41,9 +112,10 @@ def write_study(path: Path, text: str) -> Path:
 def train_tiny(study: dict[str, Any], variant: str | None = None, seed: int = 0) -> tuple[Any, Any]:
     """Train one run of ``study`` with the solo engine; return (RunResult, the trained model)."""
     from tricklab.base import backend as _backend
+    from tricklab.data import resolve
     from tricklab.engines.solo import train_run
     from tricklab.spec import StudySpec
-    from tricklab.study import make_plan, resolve
+    from tricklab.study import make_plan
 
     keras = _backend.keras()
     spec = StudySpec.from_dict(study)
@@ -85,29 +157,52 @@ def engine_tasks(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return seen
 
 
-def write_finished_run(root: Path, result: Any, recipe: dict[str, Any] | None = None) -> Path:
-    """Store ``result`` (a RunResult) as a finished run of the study at ``root`` without
-    training: every file whole, as the store checks them (spec.json with a recipe and a split,
-    history.csv, HDF5 weights holding ``result.params`` numbers, test predictions, the split's
-    labels). The predictions are made-up scores; the labels alternate between the classes."""
-    import h5py
+def write_finished_run(
+    root: Path,
+    result: Any,
+    recipe: dict[str, Any] | None = None,
+    input_shape: tuple[int, ...] = (4,),
+) -> Any:
+    """Commit ``result`` (a RunResult) as a finished run of the study at ``root`` without
+    training, through the store's own writer: the run is claimed, then saved under the claim
+    (spec.json with ``recipe``, by default the tiny study's; history.csv; the weights; test
+    predictions; the split's labels; result.json last). The weights are zeros for the recipe's
+    model on ``input_shape`` inputs (placed as the engines place them), the predictions made-up
+    scores, the labels alternate between the classes. Returns the result as stored: its key is
+    the run plan's, its params and input shape the model's."""
+    import dataclasses
+
     import numpy as np
 
-    from tricklab.store import HISTORY, PREDICTIONS, RESULT, SPEC, WEIGHTS, history_csv
-    from tricklab.store._files import npy_bytes
+    from tricklab.engines import weights_layout
+    from tricklab.engines.contract import RunPlan
+    from tricklab.spec import Recipe
+    from tricklab.store import RunStore
 
-    run_dir = root / result.variant / f"seed-{result.seed}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    spec = {"recipe": recipe or {}, "split_seed": result.seed, "data_fingerprint": "made-up"}
-    (run_dir / SPEC).write_text(json.dumps(spec))
-    with h5py.File(run_dir / WEIGHTS, "w") as weights:
-        weights.create_dataset("layers/dense/vars/0", data=np.zeros(result.params, "float32"))
-    (run_dir / HISTORY).write_text(history_csv(result.history))
+    plan = RunPlan(
+        study=result.study,
+        variant=result.variant,
+        seed=result.seed,
+        recipe=Recipe.model_validate(recipe or {k: TINY[k] for k in ("model", "train")}),
+        dataset={"name": "made-up"},
+        data_fingerprint="made-up",
+        validation="test" if result.validated_on == "test set" else 0.1,
+        split_seed=result.seed,
+        backend=result.backend,
+        engine=result.engine,
+    )
+    layout = weights_layout(plan.recipe, input_shape)
+    weights = layout.file([np.zeros(shape, dtype) for shape, dtype in layout.weights])
+    result = dataclasses.replace(
+        result, key=plan.key, params=weights.size, input_shape=list(input_shape)
+    )
     tested = result.split_sizes["test"]
     scores = np.random.default_rng(result.seed).uniform(size=tested).astype("float32")
-    (run_dir / PREDICTIONS).write_bytes(npy_bytes(scores))
-    labels = root / "splits" / f"split-{result.seed}-made-up.labels.npy"
-    labels.parent.mkdir(exist_ok=True)
-    labels.write_bytes(npy_bytes(np.arange(tested) % 2))
-    (run_dir / RESULT).write_text(json.dumps(result.to_json()))
-    return run_dir
+    store = RunStore(root)
+    try:
+        assert store.claim([plan]) == [plan], f"{plan.variant} seed {plan.seed}: not free"
+        commit = store.save(plan, result, weights, predictions=scores, labels=np.arange(tested) % 2)
+    finally:
+        store.close()
+    assert commit.committed, f"{plan.variant} seed {plan.seed}: not committed ({commit.holder})"
+    return result

@@ -19,23 +19,14 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-from conftest import TINY
+from conftest import TINY, study_toml
 
 from tricklab import store
 from tricklab.cli import main
 from tricklab.store import _store as store_internals
 
-TINY_TOML = """
-name = "tiny"
-dataset = "thoracic"
-seeds = [0]
-[model]
-layers = [{type = "dense", units = 8, activation = "relu"},
-          {type = "dense", units = 1, activation = "sigmoid"}]
-[train]
-loss = "binary_crossentropy"
-epochs = 1
-"""
+# The tiny study in 1 epoch: the cases that train stay quick.
+TINY_TOML = study_toml({**TINY, "train": {**TINY["train"], "epochs": 1}})
 CSV_STUDY = """
 dataset = {csv = "data.csv", target = "y"}
 [model]
@@ -372,7 +363,7 @@ CASES = [
         "checkpoint-every-negative",
         ["run", "tiny.toml", "--checkpoint-every", "-1"],
         r"--checkpoint-every must be a number of seconds >= 0 \(0: after every epoch\)\. "
-        r"Received: -1\.",
+        r"Received: checkpoint_every=-1\.0\.",
         STUDY,
     ),
     Case(
@@ -386,7 +377,7 @@ CASES = [
         "checkpoint-every-nan",
         ["run", "tiny.toml", "--checkpoint-every", "nan"],
         r"--checkpoint-every must be a number of seconds >= 0 \(0: after every epoch\)\. "
-        r"Received: nan\.",
+        r"Received: checkpoint_every=nan\.",
         STUDY,
     ),
     Case(

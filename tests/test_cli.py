@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import write_study
+from conftest import TINY_TOML, write_study
 
 from tricklab.cli import main
 
@@ -25,18 +25,6 @@ COMMANDS = [
     "activations",
     "lr-find",
 ]
-
-TINY_TOML = """
-name = "tiny"
-dataset = "thoracic"
-seeds = [0]
-[model]
-layers = [{type = "dense", units = 8, activation = "relu"},
-          {type = "dense", units = 1, activation = "sigmoid"}]
-[train]
-loss = "binary_crossentropy"
-epochs = 2
-"""
 
 
 def tricklab(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
+from tricklab.api import run_study
 from tricklab.base.errors import DataError, SpecError
-from tricklab.data import cv_folds
+from tricklab.data import cv_folds, resolve
+from tricklab.report import comparison_sentence
 from tricklab.spec import StudySpec
-from tricklab.stats import compare
-from tricklab.study import resolve, run_study
+from tricklab.stats import Verdict, compare
 
 FOLDS, REPEATS = 3, 2
 
@@ -72,7 +73,7 @@ def test_cv_tests_every_row_once_per_repeat_and_pairs_folds_across_variants(
     assert "Nadeau-Bengio corrected paired t-test" in text
     (comparison,) = report.comparisons
     assert comparison.correction == pytest.approx(protocol["correction"])
-    assert comparison.unit == "runs" and "seed" not in comparison.sentence()
+    assert comparison.unit == "runs" and "seed" not in comparison_sentence(comparison)
 
 
 def test_population_engine_splits_folds_of_unequal_size_into_groups(cv_study: dict) -> None:
@@ -167,8 +168,8 @@ def test_corrected_test_matches_a_hand_computation() -> None:
     (plain,) = compare(runs, "base", "auc")
     assert plain.p < got.p  # the plain test is more confident on the same differences
     assert plain.ci_high - plain.ci_low < got.ci_high - got.ci_low
-    assert "Nadeau-Bengio corrected" in got.sentence()
-    assert "Nadeau-Bengio" not in plain.sentence()
+    assert "Nadeau-Bengio corrected" in comparison_sentence(got)
+    assert "Nadeau-Bengio" not in comparison_sentence(plain)
 
 
 @pytest.mark.parametrize("c", [0.0, 0.1, 0.25, 1.0])
@@ -178,7 +179,7 @@ def test_corrected_interval_excludes_zero_exactly_when_decided(c: float, shift: 
     runs = fake_runs([shift + float(x) for x in rng.normal(0, 0.03, 12)])
     (got,) = compare(runs, "base", "auc", correction=c)
     excludes = got.ci_low > 0 or got.ci_high < 0
-    assert excludes == (got.verdict in ("better", "worse")), got.sentence()
+    assert excludes == (got.verdict in (Verdict.BETTER, Verdict.WORSE)), comparison_sentence(got)
 
 
 def test_more_runs_cannot_beat_the_correction() -> None:

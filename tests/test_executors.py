@@ -16,39 +16,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import DROPOUT_STUDY, comparable
 
+from tricklab.api import run_study
 from tricklab.cli import main
+from tricklab.executors import RunEvent
 from tricklab.spec import StudySpec
 from tricklab.store import RunState, RunStore
-from tricklab.study import RunEvent, run_study
 
-# 2 variants x 2 seeds of a tiny Thoracic model; dropout makes every random stream matter.
+# 2 variants x 2 seeds of the dropout study, 3 epochs each, without early stopping.
 STUDY: dict[str, Any] = {
+    **DROPOUT_STUDY,
     "name": "executors",
-    "dataset": "thoracic",
     "seeds": [0, 1],
-    "model": {
-        "layers": [
-            {"type": "dense", "units": 8, "activation": "relu"},
-            {"type": "dropout", "rate": 0.3},
-            {"type": "dense", "units": 1, "activation": "sigmoid"},
-        ]
-    },
-    "train": {"loss": "binary_crossentropy", "batch_size": 32, "epochs": 3},
-    "variants": {"bce": {}, "mse": {"train.loss": "mean_squared_error"}},
+    "train": {k: v for k, v in DROPOUT_STUDY["train"].items() if k != "early_stopping"}
+    | {"epochs": 3},
+    "variants": {v: DROPOUT_STUDY["variants"][v] for v in ("bce", "mse")},
 }
 pytestmark = pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
-
-TIMING = ("seconds_per_epoch", "first_epoch_seconds", "seconds_total", "finished_at")
-
-
-def comparable(root: Path) -> dict[tuple[str, int], dict[str, Any]]:
-    """Every stored result of a study (test scores, history, ...) without its timing fields."""
-    out = {}
-    for result in RunStore(root).results():
-        data = {k: v for k, v in result.to_json().items() if k not in TIMING}
-        out[(result.variant, result.seed)] = {**data, "history": result.history}
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ checked on tiny studies written as stored runs (no training)."""
 from __future__ import annotations
 
 import copy
-import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +12,18 @@ import numpy as np
 import pytest
 from conftest import write_finished_run
 
+from tricklab.api import StudyRun
 from tricklab.engines.contract import RunResult
-from tricklab.report import build_report, diff_recipes, load_report
-from tricklab.store import RunStore
-from tricklab.study import StudyRun
+from tricklab.report import (
+    build_report,
+    diff_recipes,
+    headline,
+    load_report,
+    recipe_changes,
+    verdict_label,
+)
+from tricklab.stats import Verdict
+from tricklab.store import RunStore, StudyIndex
 
 BASE_RECIPE: dict[str, Any] = {
     "model": {
@@ -77,8 +85,8 @@ def write_study(root: Path, variants: dict[str, dict[str, Any]], primary: str = 
                 split_sizes={"train": 300, "validation": 40, "test": 90},
                 history=history,
             )
-            write_finished_run(root, result, spec.get("recipe", BASE_RECIPE))
-            runs.append({"variant": variant, "seed": seed, "key": result.key})
+            stored = write_finished_run(root, result, spec.get("recipe", BASE_RECIPE))
+            runs.append({"variant": variant, "seed": seed, "key": stored.key})
     index = {
         "study": root.name,
         "variants": list(variants),
@@ -92,7 +100,7 @@ def write_study(root: Path, variants: dict[str, dict[str, Any]], primary: str = 
         },
         "runs": runs,
     }
-    (root / "study.json").write_text(json.dumps(index))
+    RunStore(root).write_index(StudyIndex.from_json(index))
     return root
 
 
@@ -120,7 +128,7 @@ def test_the_headline_says_what_won_lost_tied_and_did_not_learn(mixed: Path) -> 
     verdicts = {c.variant: c.verdict for c in report.comparisons}
     assert verdicts["winner"] == "better" and verdicts["loser"] == "worse"
     assert verdicts["tie"].startswith("no detectable")
-    first = report.headline()[0]
+    first = headline(report)[0]
     parts = first.rstrip(".").split("; ")
     assert parts[0].startswith("winner (auc +0.1") and parts[0].endswith("is better than baseline")
     assert parts[1].startswith("loser (auc -0.1") and parts[1].endswith("is worse than baseline")
@@ -128,7 +136,7 @@ def test_the_headline_says_what_won_lost_tied_and_did_not_learn(mixed: Path) -> 
     assert parts[2] == "tie cannot be told apart from baseline with 6 seeds"
     assert parts[3] == "stuck did not learn"
     assert len(parts) == 4
-    assert "stuck (training loss never fell 1% below its first epoch's)" in report.headline()[2]
+    assert "stuck (training loss never fell 1% below its first epoch's)" in headline(report)[2]
     # each number in the headline is the comparison's, rounded to its interval
     winner = next(c for c in report.comparisons if c.variant == "winner")
     shown = first.split("winner (auc ")[1].split(")")[0]
@@ -147,7 +155,7 @@ def test_a_primary_metric_at_chance_did_not_learn(tmp_path: Path) -> None:
         write_study(tmp_path / "chance", {"baseline": {"auc": 0.70}, "coin": {"auc": 0.50}})
     )
     assert report.not_learned() == {"coin": "test auc at chance level, AUC 0.5"}
-    assert "coin did not learn" in report.headline()[0]
+    assert "coin did not learn" in headline(report)[0]
     assert "baseline" not in report.not_learned()
 
 
@@ -159,15 +167,39 @@ def test_when_nothing_is_decided_it_says_how_many_seeds_would_decide(tmp_path: P
     report = load_report(root)
     close = next(c for c in report.comparisons if c.variant == "close")
     assert all(c.verdict.startswith("no detectable") for c in report.comparisons)
-    first = report.headline()[0]
+    first = headline(report)[0]
     assert first.startswith("close and closer cannot be told apart from baseline with 6 seeds")
     assert close.seeds_needed is not None and close.seeds_needed > 6
     assert f"about {close.seeds_needed} seeds would decide the largest observed difference" in first
     assert "(close, +0.00" in first
 
 
+@pytest.mark.parametrize(("kind", "unit"), [("cv", "runs"), ("split", "seeds"), (None, "seeds")])
+def test_too_few_to_test_counts_in_runs_under_cv_and_seeds_on_a_fixed_split(
+    tmp_path: Path, kind: str | None, unit: str
+) -> None:
+    """A variant with one finished run is untested: the headline counts what the comparisons
+    are paired by, runs under cross-validation and seeds otherwise (as its table and
+    sentences do)."""
+    root = write_study(tmp_path / "few", {"baseline": {"auc": 0.70}, "few": {"auc": 0.80}})
+    for seed in SEEDS[1:]:  # "few" keeps only its first run
+        shutil.rmtree(root / "few" / f"seed-{seed}")
+    if kind is not None:  # None: an index from before protocols had a kind
+        store = RunStore(root)
+        index = store.read_index()
+        index.resolved["protocol"]["kind"] = kind
+        store.write_index(index)
+    report = load_report(root)
+    (few,) = report.comparisons
+    assert few.verdict is Verdict.TOO_FEW and few.unit == unit
+    assert f"few: too few {unit} to test" in headline(report)[0]
+    other = "seeds" if unit == "runs" else "runs"
+    assert f"too few {other}" not in headline(report)[0]
+    assert verdict_label(few) == f"too few {unit} to test (1)"
+
+
 def test_each_variant_is_described_by_its_recipe_changes(mixed: Path) -> None:
-    changes = load_report(mixed).changes()
+    changes = recipe_changes(load_report(mixed))
     assert changes == {
         "winner": ["train.optimizer: adam -> adamw"],
         "loser": ["train.loss: binary_crossentropy -> mean_absolute_error"],
@@ -216,9 +248,9 @@ def test_tables_and_comparisons_are_computed_without_writing(mixed: Path) -> Non
 
 def test_the_documents_open_with_the_headline(mixed: Path) -> None:
     report = build_report(mixed)
-    headline = report.headline()[0]
+    first = headline(report)[0]
     md = report.markdown.read_text(encoding="utf-8")
-    assert md.index(headline) < md.index("## Results")
+    assert md.index(first) < md.index("## Results")
     assert "`train.loss: binary_crossentropy -> mean_absolute_error`" in md
     html = report.html.read_text(encoding="utf-8")
     assert html.index('class="verdict"') < html.index('id="results"')

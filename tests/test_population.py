@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 from conftest import write_study
 
+from tricklab.api import run_study
 from tricklab.cli import main
+from tricklab.data import resolve
 from tricklab.engines import RunDone, RunTask, assign, get
 from tricklab.spec import StudySpec
-from tricklab.study import make_plan, resolve, run_study
+from tricklab.study import make_plan
 
 # 338 training rows in batches of 34: one epoch is 10 steps (9 full batches and one of 32).
 BASE: dict[str, Any] = {

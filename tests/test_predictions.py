@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 from conftest import TINY
 
+from tricklab.api import run_study
 from tricklab.cli import main
-from tricklab.data import Target
+from tricklab.data import Target, resolve
 from tricklab.engines import _scoring
+from tricklab.executors import RunEvent
 from tricklab.spec import StudySpec
 from tricklab.store import RunState, RunStore
-from tricklab.study import RunEvent, resolve, run_study
 from tricklab.tools.export import trained_model
 
 
@@ -93,7 +94,14 @@ def test_damaged_predictions_make_the_run_damaged_and_it_is_retrained(
     assert [e.kind for e in events if e.kind in ("damaged", "done")] == ["damaged", "done"]
     assert again.trained == 1
     assert {s.state for s in store.indexed_runs()} == {RunState.DONE}
-    assert store.load_predictions("bce", 0) is not None
+    stored = store.load_predictions("bce", 0)
+    assert stored is not None
+    y_true, predictions = stored  # whole again: the retrained run's scores on its test rows
+    assert predictions.shape == y_true.shape
+    from sklearn.metrics import roc_auc_score
+
+    auc = again.results[0].test["best"]["auc"]
+    assert roc_auc_score(y_true, predictions) == pytest.approx(auc)
 
     path.unlink()  # every finished run stores its predictions: without them it is damaged
     status = store.status("bce", 0, None)

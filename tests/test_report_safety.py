@@ -15,7 +15,7 @@ import matplotlib.image
 import pytest
 from conftest import TINY
 
-from tricklab.report import build_report, report_text
+from tricklab.report import build_report, report_figures, report_text
 
 DESCRIPTION = "<script>alert(1)</script> & **bold**"
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -160,5 +160,5 @@ def test_a_report_killed_between_renames_leaves_whole_figures_then_tidies_up(
     report = build_report(store)
     assert _tmp_files(store) == [live]  # a live writer's file is left to it
     drawn = _whole_pngs(store / "figures")
-    assert set(drawn) == {f"{name}.png" for name in report.figures}  # retired.png is gone
+    assert set(drawn) == {f"{name}.png" for name in report_figures(report)}  # retired.png is gone
     assert "retired" not in report_text(report)

@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_store import STUDY, _tricklab, comparable, write_toml
+from conftest import DROPOUT_STUDY as STUDY
+from conftest import comparable, write_toml
+from test_store import _tricklab
 
+from tricklab.api import run_study
 from tricklab.store import RunState, RunStore
-from tricklab.study import run_study
 
 # 2 solo runs (one per worker) long enough to be mid-training when a signal comes.
 LONG: dict[str, Any] = {

@@ -16,13 +16,15 @@ import pytest
 from scipy import stats as scipy_stats
 from statsmodels.stats.power import TTestPower
 
-from tricklab.engines.contract import RunResult
+from tricklab.engines.contract import ResultStatus, RunResult
+from tricklab.report import comparison_sentence, verdict_label
+from tricklab.spec import UnknownMetricError
 from tricklab.stats import (
     BOOTSTRAP_RESAMPLES,
     BOOTSTRAP_SEED,
-    LOWER_IS_BETTER,
     Comparison,
     Summary,
+    Verdict,
     compare,
     comparison_frame,
     decision_rule,
@@ -112,8 +114,9 @@ def study(metric: str, values: dict[str, list[float | None]]) -> list[RunResult]
         ("mean_squared_error", False),
         ("root_mean_squared_error", False),
         ("poisson", False),
-        ("my_custom_loss", False),
-        ("reconstruction_error", False),
+        ("huber", False),
+        ("false_positives", False),
+        ("mean_baseline_mse", False),
         ("binary_crossentropy", False),
         ("accuracy", True),
         ("auc", True),
@@ -126,9 +129,10 @@ def test_higher_is_better(metric: str, higher: bool) -> None:
     assert higher_is_better(metric) is higher
 
 
-def test_lower_is_better_names_the_regression_errors() -> None:
-    assert {"loss", "mean_squared_error", "mean_absolute_percentage_error"} <= LOWER_IS_BETTER
-    assert "mean_squared_logarithmic_error" in LOWER_IS_BETTER
+def test_higher_is_better_refuses_a_metric_it_does_not_know() -> None:
+    # no guessing from the name: "my_custom_loss" has no catalogued direction
+    with pytest.raises(UnknownMetricError, match=r"Received: metric='my_custom_loss'\.$"):
+        higher_is_better("my_custom_loss")
 
 
 # -- summarize -----------------------------------------------------------------------------------
@@ -269,13 +273,15 @@ def test_variant_table_figures_by_hand() -> None:
     assert row["seconds_std"] == pytest.approx(4 / math.sqrt(2))
 
 
-def test_variant_table_counts_diverged_ignores_other_statuses_and_none() -> None:
+def test_variant_table_counts_diverged_and_ignores_none() -> None:
     results = [
         run("a", 0, {"loss": 0.2, "auc": 0.9}),
         run("a", 1, {"loss": None, "auc": None}, status="diverged", best_epoch=None),
         run("a", 2, {"loss": 0.4, "auc": None}),
-        run("a", 3, {"loss": 9.0, "auc": 0.1}, status="failed"),
     ]
+    assert results[1].status is ResultStatus.DIVERGED  # the stored string, as its enum member
+    with pytest.raises(ValueError, match="not a valid ResultStatus"):  # no other status exists
+        run("a", 3, {"loss": 9.0, "auc": 0.1}, status="failed")
     row = variant_table(results).loc["a"]
     assert row["seeds"] == 3 and row["diverged"] == 1
     assert row["loss_best_n"] == 2 and row["loss_best_mean"] == pytest.approx(0.3)
@@ -359,7 +365,8 @@ def test_bonferroni_p_values_and_intervals_by_hand() -> None:
         assert c.confidence == pytest.approx(0.9875)
         assert (c.ci_low, c.ci_high) == (pytest.approx(mean - half), pytest.approx(mean + half))
     # a raw p of 0.035 is no longer significant after adjusting for four comparisons
-    assert comparisons[0].verdict == "no detectable difference with 3 seeds"
+    assert comparisons[0].verdict is Verdict.NO_DIFFERENCE
+    assert verdict_label(comparisons[0]) == "no detectable difference with 3 seeds"
 
 
 def test_bonferroni_caps_at_one() -> None:
@@ -402,8 +409,8 @@ def test_decided_and_undecided_agree_with_the_adjusted_interval() -> None:
     assert borderline.ci_low == pytest.approx(3 - adjusted_t / math.sqrt(3))  # -0.583
     assert borderline.ci_high == pytest.approx(3 + adjusted_t / math.sqrt(3))
     assert borderline.ci_low < 0 < borderline.ci_high
-    assert borderline.verdict == "no detectable difference with 3 seeds"
-    assert "97.5% interval [-0.583, 6.583]" in borderline.sentence()
+    assert borderline.verdict is Verdict.NO_DIFFERENCE
+    assert "97.5% interval [-0.583, 6.583]" in comparison_sentence(borderline)
 
 
 def test_verdict_decided_exactly_when_the_adjusted_interval_excludes_zero() -> None:
@@ -444,7 +451,7 @@ def test_lower_is_better_for_loss() -> None:
     # both p = 1 - sqrt(27/29) = 0.0351; Bonferroni: 2 * 0.0351 = 0.0702
     assert lower.p_adjusted == pytest.approx(2 * p_df2(3 * math.sqrt(3)))
     assert lower.p_adjusted > 0.05
-    assert lower.verdict == higher.verdict == "no detectable difference with 3 seeds"
+    assert lower.verdict is higher.verdict is Verdict.NO_DIFFERENCE
     lower, higher = compare(results, "base", "loss", alpha=0.1)
     assert (lower.verdict, higher.verdict) == ("better", "worse")
     assert lower.confidence == pytest.approx(0.95)  # 1 - 0.1/2
@@ -461,7 +468,7 @@ def test_identical_differences_zero_means_p_one() -> None:
     results = study("accuracy", {"base": [0.5, 0.25, 0.75], "same": [0.5, 0.25, 0.75]})
     (c,) = compare(results, "base", "accuracy")
     assert (c.diff, c.ci_low, c.ci_high, c.p, c.p_adjusted) == (0.0, 0.0, 0.0, 1.0, 1.0)
-    assert c.verdict == "no detectable difference with 3 seeds"  # and [0, 0] holds 0
+    assert c.verdict is Verdict.NO_DIFFERENCE  # and [0, 0] holds 0
     assert c.seeds_needed is None and math.isnan(c.mde)
     assert (c.p_beats, c.p_beats_low, c.p_beats_high) == (0.5, 0.5, 0.5)  # ties count half
 
@@ -481,7 +488,7 @@ def test_identical_nonzero_differences_are_deterministic_p_zero() -> None:
     assert c.verdict == "better"  # lower loss on every seed; [-0.125, -0.125] excludes 0
     assert c.seeds_needed is None and math.isnan(c.mde)
     assert (c.p_beats, c.p_beats_low, c.p_beats_high) == (1.0, 1.0, 1.0)
-    assert "the same difference on every seed" in c.sentence()
+    assert "the same difference on every seed" in comparison_sentence(c)
     assert other.p_adjusted == pytest.approx(1.0)
 
 
@@ -494,11 +501,13 @@ def test_one_seed_is_too_few_and_stays_out_of_the_adjustment() -> None:
     assert (one.n, one.diff, one.p, one.p_adjusted, one.seeds_needed) == (1, 1.0, None, None, None)
     assert math.isnan(one.ci_low) and math.isnan(one.ci_high) and math.isnan(one.mde)
     assert one.p_beats == 1.0 and math.isnan(one.p_beats_low) and math.isnan(one.p_beats_high)
-    assert one.verdict == "too few seeds to test (1)"
+    assert one.verdict is Verdict.TOO_FEW and verdict_label(one) == "too few seeds to test (1)"
     assert one.tests == three.tests == 1  # only one comparison was tested
     assert three.p_adjusted == pytest.approx(three.p)
     assert three.ci_low == pytest.approx(3 - T2 / math.sqrt(3))  # alpha 0.05/1: 95%
-    assert one.sentence() == "one vs base: accuracy +1.000 on 1 seed: too few seeds to test (1)."
+    assert comparison_sentence(one) == (
+        "one vs base: accuracy +1.000 on 1 seed: too few seeds to test (1)."
+    )
 
 
 def test_no_shared_seed() -> None:
@@ -506,8 +515,8 @@ def test_no_shared_seed() -> None:
     (c,) = compare(results, "base", "auc")
     assert c.n == 0 and math.isnan(c.diff) and c.p is None and c.tests == 0
     assert math.isnan(c.p_beats) and math.isnan(c.mde)
-    assert c.verdict == "too few seeds to test (0)"
-    assert c.sentence() == "trick vs base: auc: too few seeds to test (0)."
+    assert c.verdict is Verdict.TOO_FEW
+    assert comparison_sentence(c) == "trick vs base: auc: too few seeds to test (0)."
 
 
 def test_none_drops_the_seed_from_the_pair() -> None:
@@ -532,7 +541,7 @@ def test_last_weights_and_variant_selection() -> None:
     ]
     (c,) = compare(results, "base", "accuracy", weights="last", variants=["base", "x"])
     assert (c.variant, c.weights, c.diff, c.tests) == ("x", "last", pytest.approx(3.0), 1)
-    assert "accuracy (last weights)" in c.sentence()
+    assert "accuracy (last weights)" in comparison_sentence(c)
 
 
 def test_compare_rejects_bad_input() -> None:
@@ -566,7 +575,7 @@ def test_p_beats_by_hand_and_its_bootstrap_interval() -> None:
     assert (c.p_beats_low, c.p_beats_high) == (0.25, 1.0)
     # the mean of 4 resampled scores is a multiple of 1/8: the bounds are resampled means
     assert c.p_beats_low * 8 == int(c.p_beats_low * 8)
-    assert 0 <= c.p_beats_low < c.p_beats < c.p_beats_high <= 1
+    assert c.p_beats_low < c.p_beats < c.p_beats_high  # the estimate lies inside its interval
     # the same figures on every call (fixed seed)
     assert compare(results, "base", "accuracy")[0].p_beats_low == c.p_beats_low
 
@@ -693,8 +702,8 @@ def test_seeds_needed_in_a_comparison() -> None:
     # a tie and two wins: (0.5 + 1 + 1) / 3; all three resampled as the tie has chance 1/27 >
     # 2.5%, so the interval's low end is 0.5
     assert (c.p_beats, c.p_beats_low, c.p_beats_high) == (pytest.approx(5 / 6), 0.5, 1.0)
-    assert c.verdict == "no detectable difference with 3 seeds"
-    assert c.sentence() == (
+    assert c.verdict is Verdict.NO_DIFFERENCE
+    assert comparison_sentence(c) == (
         "trick vs base: accuracy +1.000, 95% interval [-1.484, 3.484], p=0.23 (1 comparison, "
         "alpha 0.05): no detectable difference with 3 seeds; about 10 seeds would detect a "
         "difference this size; minimum detectable difference ±3.264; P(trick beats base on a "
@@ -707,7 +716,7 @@ def comparison(**fields: Any) -> Comparison:
     defaults: dict[str, Any] = {
         "variant": "mse", "baseline": "baseline", "metric": "auc", "weights": "best", "n": 3,
         "diff": -0.021, "ci_low": -0.061, "ci_high": 0.019, "p": 0.12, "p_adjusted": 0.36,
-        "tests": 3, "alpha": 0.05, "verdict": "no detectable difference with 3 seeds",
+        "tests": 3, "alpha": 0.05, "verdict": Verdict.NO_DIFFERENCE,
         "mde": 0.034, "seeds_needed": 9, "p_beats": 1 / 3, "p_beats_low": 0.0,
         "p_beats_high": 1.0,
     }  # fmt: skip
@@ -715,7 +724,7 @@ def comparison(**fields: Any) -> Comparison:
 
 
 def test_sentence_states_the_rule() -> None:
-    assert comparison().sentence() == (
+    assert comparison_sentence(comparison()) == (
         "mse vs baseline: auc -0.021, 98.33% interval [-0.061, 0.019], p=0.12, adjusted p=0.36 "
         "(Bonferroni across 3 comparisons, alpha 0.05/3): no detectable difference with 3 seeds; "
         "about 9 seeds would detect a difference this size; minimum detectable difference "
@@ -726,10 +735,10 @@ def test_sentence_states_the_rule() -> None:
 def test_sentence_small_values_and_small_p() -> None:
     c = comparison(
         variant="bn", baseline="base", metric="loss", n=5, diff=-0.00042, ci_low=-0.0006,
-        ci_high=-0.0002, p=0.0002, p_adjusted=0.0004, tests=2, verdict="better",
+        ci_high=-0.0002, p=0.0002, p_adjusted=0.0004, tests=2, verdict=Verdict.BETTER,
         mde=0.00031, seeds_needed=4, p_beats=1.0, p_beats_low=1.0, p_beats_high=1.0,
     )  # fmt: skip
-    assert c.sentence() == (
+    assert comparison_sentence(c) == (
         "bn vs base: loss -0.00042, 97.5% interval [-0.00060, -0.00020], p<0.001, adjusted "
         "p<0.001 (Bonferroni across 2 comparisons, alpha 0.05/2): better; minimum detectable "
         "difference ±0.00031; P(bn beats base on a new seed) 1.00 [1.00, 1.00]."
@@ -759,6 +768,9 @@ def test_comparison_frame() -> None:
         "p_beats", "p_beats_low", "p_beats_high", "correction", "unit",
     ]  # fmt: skip
     assert list(frame["variant"]) == ["one", "three"]
+    # the verdict as its value string (a plain str), readable in the frame
+    assert list(frame["verdict"]) == ["too few to test", "better"]
+    assert all(type(v) is str for v in frame["verdict"])
     assert math.isnan(frame.loc[0, "p"]) and math.isnan(frame.loc[0, "p_adjusted"])
     assert math.isnan(frame.loc[0, "mde"]) and math.isnan(frame.loc[0, "p_beats_low"])
     assert frame.loc[1, "p"] == pytest.approx(p_df2(3 * math.sqrt(3)))

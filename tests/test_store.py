@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -16,54 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import DROPOUT_STUDY as STUDY
+from conftest import comparable, write_toml
 
+from tricklab.api import run_study
 from tricklab.cli import main
 from tricklab.engines import Interrupted
+from tricklab.executors import RunEvent
 from tricklab.spec import StudySpec
 from tricklab.store import RunState, RunStore
-from tricklab.study import RunEvent, run_study
-
-# 3 variants x 4 seeds = 12 runs of a tiny model; dropout makes every random stream matter.
-STUDY: dict[str, Any] = {
-    "name": "store",
-    "dataset": "thoracic",
-    "seeds": 4,
-    "model": {
-        "layers": [
-            {"type": "dense", "units": 8, "activation": "relu"},
-            {"type": "dropout", "rate": 0.3},
-            {"type": "dense", "units": 1, "activation": "sigmoid"},
-        ]
-    },
-    "train": {
-        "loss": "binary_crossentropy",
-        "batch_size": 32,
-        "epochs": 4,
-        "early_stopping": {"patience": 1, "restore_best_weights": True},
-    },
-    "variants": {
-        "bce": {},
-        "mse": {"train.loss": "mean_squared_error"},
-        "fast": {"train.optimizer": {"name": "adam", "learning_rate": 0.01}},
-    },
-}
-
-TIMING = ("seconds_per_epoch", "first_epoch_seconds", "seconds_total", "finished_at")
 
 
 def study(**changes: Any) -> StudySpec:
     table = copy.deepcopy(STUDY)
     table.update(changes)
     return StudySpec.from_dict(table)
-
-
-def comparable(root: Path) -> dict[tuple[str, int], dict[str, Any]]:
-    """Every stored result of a study, without its timing fields."""
-    out = {}
-    for result in RunStore(root).results():
-        data = {k: v for k, v in result.to_json().items() if k not in TIMING}
-        out[(result.variant, result.seed)] = {**data, "history": result.history}
-    return out
 
 
 def trained(events: list[RunEvent]) -> list[tuple[str, int]]:
@@ -213,27 +181,6 @@ def _tricklab(*args: str) -> list[str]:
     return [sys.executable, "-m", "tricklab", *args]
 
 
-def write_toml(path: Path, table: dict[str, Any]) -> Path:
-    """The study as TOML (JSON values are valid TOML 1.1 inline values for these tables)."""
-    lines = [f"{k} = {json.dumps(v)}" for k, v in table.items() if not isinstance(v, dict)]
-    for name in ("model", "train"):
-        lines.append(f"[{name}]")
-        lines += [f"{k} = {_toml(v)}" for k, v in table[name].items()]
-    for variant, overrides in table.get("variants", {}).items():
-        lines.append(f"[variants.{variant}]")
-        lines += [f"{json.dumps(k)} = {_toml(v)}" for k, v in overrides.items()]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return json.dumps(value)
-
-
 def _three_workers(path: Path, out: Path) -> None:
     """Three processes on one study at once: every run committed by exactly one of them."""
     command = _tricklab("run", str(path), "--out", str(out), "--engine", "solo", "--quiet")
@@ -250,8 +197,8 @@ def _three_workers(path: Path, out: Path) -> None:
 
 
 def _kill_and_rerun(path: Path, out: Path, engine: str, kills: int) -> None:
-    """``kill -9`` a worker at random moments, then let one finish: nothing finished retrained,
-    nothing damaged."""
+    """``kill -9`` a worker at random moments while it holds runs it has not committed, then
+    let one finish: nothing finished retrained, nothing damaged."""
     command = _tricklab(
         "run",
         str(path),
@@ -264,19 +211,74 @@ def _kill_and_rerun(path: Path, out: Path, engine: str, kills: int) -> None:
         "0",
     )
     chance = random.Random(int(os.environ.get("TRICKLAB_KILL_SEED", "7")))
-    for _ in range(kills):
-        store = RunStore(out / "store")
+    store = RunStore(out / "store")
+    for kill in range(1, kills + 1):
         done_before = {(r.variant, r.seed): r.finished_at for r in store.results()}
         worker = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(chance.uniform(2.0, 7.0))  # start-up takes ~3 s; training a few more
-        worker.send_signal(signal.SIGKILL)
-        worker.wait()
-        if (out / "store" / "study.json").exists():
-            assert RunState.DAMAGED not in {s.state for s in store.indexed_runs()}
+        held = _kill_while_holding(store.root, worker, after=chance.uniform(0.0, 3.0))
+        if held is None:  # it finished the study before this kill: nothing left to kill
+            assert worker.returncode == 0 and kill > 1, f"kill {kill}: the worker ended itself"
+            break
+        # It died holding those runs, uncommitted: their claims stay behind, naming it.
+        assert _held_unfinished(store.root, worker.pid) == held, f"kill {kill}: {held}"
+        assert RunState.DAMAGED not in {s.state for s in store.indexed_runs()}
         after = {(r.variant, r.seed): r.finished_at for r in store.results()}
         assert all(after[run] == when for run, when in done_before.items())  # none retrained
     finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stdout + finished.stderr
+
+
+def _held_unfinished(root: Path, pid: int) -> list[str]:
+    """The runs (``variant/seed-n``) that process ``pid`` holds a claim on and has not
+    committed: their claim.json names it and they have no result.json."""
+    held = []
+    for claim in sorted(root.glob("*/seed-*/claim.json")):
+        with contextlib.suppress(OSError, ValueError):  # released while read
+            holder = json.loads(claim.read_text(encoding="utf-8")).get("pid")
+            if holder == pid and not (claim.parent / "result.json").exists():
+                held.append(f"{claim.parent.parent.name}/{claim.parent.name}")
+    return held
+
+
+def _kill_while_holding(
+    root: Path, worker: subprocess.Popen[bytes], after: float
+) -> list[str] | None:
+    """``kill -9`` ``worker`` about ``after`` seconds after it first holds a run, at a moment
+    it holds runs it has not committed; returns those runs (None: it ended by itself first).
+
+    The worker is stopped (SIGSTOP) while its claims are read, so that it cannot commit
+    between the check and the kill; stopped between two runs or inside a commit, it goes on
+    (SIGCONT) and is tried again a moment later."""
+    deadline = time.monotonic() + 300
+    while not _held_unfinished(root, worker.pid):  # start-up: Python, Keras, the data
+        if worker.poll() is not None:
+            return None
+        assert time.monotonic() < deadline, "the worker claimed no run in 300 s"
+        time.sleep(0.05)
+    time.sleep(after)  # into training: some epochs, checkpoints, perhaps commits
+    while worker.poll() is None:
+        worker.send_signal(signal.SIGSTOP)
+        while (states := _thread_states(worker.pid)) and not states <= {"T", "Z"}:
+            time.sleep(0.005)  # until every thread has stopped (or it has ended)
+        held = _held_unfinished(root, worker.pid) if states == {"T"} else []
+        if held:
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+            return held
+        worker.send_signal(signal.SIGCONT)
+        assert time.monotonic() < deadline + after, "the worker never held an unfinished run"
+        time.sleep(0.05)
+    return None
+
+
+def _thread_states(pid: int) -> set[str]:
+    """The states of process ``pid``'s threads in /proc (R, S, D, T: stopped, Z: ended...);
+    none once it has been reaped."""
+    states = set()
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        with contextlib.suppress(OSError, IndexError):  # a thread that ended meanwhile
+            states.add(stat.read_text().rsplit(")", 1)[1].split()[0])
+    return states
 
 
 def test_solo_workers_in_parallel_and_killed_keep_the_single_process_results(

@@ -17,15 +17,20 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import DROPOUT_STUDY as STUDY
+from conftest import comparable, write_toml
 from filelock import FileLock
-from test_store import STUDY, _tricklab, comparable, trained, write_toml
+from test_store import _tricklab, trained
 
+from tricklab.api import run_study
 from tricklab.cli import main
+from tricklab.data import resolve
+from tricklab.executors import RunEvent
 from tricklab.spec import StudySpec
 from tricklab.store import RunState, RunStore
-from tricklab.store import _store as store_module
+from tricklab.store import _commits as commits_module
 from tricklab.store._checkpoints import path_for
-from tricklab.study import RunEvent, make_plan, resolve, run_study
+from tricklab.study import make_plan
 
 # One variant x 7 seeds, no early stopping: 3 epochs each, so history.csv has 3 rows.
 DAMAGE: dict[str, Any] = {
@@ -46,7 +51,9 @@ def _finished_at(root: Path) -> dict[tuple[str, int], str]:
 
 # -- a stale worker -----------------------------------------------------------------------------
 def _trained_run() -> tuple[Any, Any, Any, np.ndarray, np.ndarray]:
-    """A real finished run of the one-run study (plan, result, weights, predictions, labels)."""
+    """A real finished run of the one-run study (plan, result, weights as the store writes them,
+    predictions, labels)."""
+    from tricklab.engines import weights_layout
     from tricklab.engines.solo import train_run
 
     spec = _spec({**STUDY, "seeds": 1, "variants": {"bce": {}}})
@@ -54,7 +61,8 @@ def _trained_run() -> tuple[Any, Any, Any, np.ndarray, np.ndarray]:
     plan = make_plan(study, "bce", 0)
     splits = study.splits(0)
     result, weights, predictions = train_run(plan, study.dataset, splits)
-    return plan, result, weights, predictions, splits.y_test
+    layout = weights_layout(plan.recipe, splits.x_train.shape[1:])
+    return plan, result, layout.file(weights), predictions, splits.y_test
 
 
 @pytest.mark.parametrize("fault", [None, "ENOSPC"])
@@ -73,14 +81,14 @@ def test_a_worker_past_its_lease_never_commits_over_the_run_that_took_it_over(
     files = {p.name: p.read_bytes() for p in run_dir.iterdir()}
 
     if fault is not None:  # A's commit also meets a full disk
-        real = store_module._write_bytes
+        real = commits_module._stage_bytes
 
         def full(path: Path, data: bytes) -> None:
             if ".partial-" in str(path):
                 raise OSError(errno.ENOSPC, "No space left on device")
             real(path, data)
 
-        monkeypatch.setattr(store_module, "_write_bytes", full)
+        monkeypatch.setattr(commits_module, "_stage_bytes", full)
     commit = a.save(plan, result, weights, predictions=predictions, labels=labels)
     assert not commit.committed and f"pid {os.getpid()} since " in commit.holder  # B, here
     assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == files  # B's run, intact
@@ -273,7 +281,13 @@ def test_damaged_split_labels_are_rewritten_without_retraining(
     assert rerun.trained == 0 and kinds.count("repaired") == 1 and kinds.count("reused") == 2
     assert _finished_at(root) == finished and comparable(root) == reference
     assert all(s.state == RunState.DONE for s in RunStore(root).indexed_runs())
-    assert RunStore(root).load_predictions("bce", 0) is not None
+    stored = RunStore(root).load_predictions("bce", 0)
+    assert stored is not None
+    y_true, predictions = stored  # the labels the run was scored on, written again
+    from sklearn.metrics import roc_auc_score
+
+    auc = reference[("bce", 0)]["test"]["best"]["auc"]
+    assert roc_auc_score(y_true, predictions) == pytest.approx(auc)
 
 
 # -- nothing from the store runs ----------------------------------------------------------------

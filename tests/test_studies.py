@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from tricklab.data import _idx
-from tricklab.report import build_report
+from tricklab.api import run_study
+from tricklab.data import _idx, resolve
+from tricklab.report import build_report, report_figures
 from tricklab.spec import load_study
-from tricklab.study import resolve, run_study
 from tricklab.tools.lint import active, lint
 
 STUDIES = sorted((Path(__file__).parents[1] / "studies").glob("*.toml"))
@@ -64,7 +64,7 @@ def test_deep_activations_report_shows_vanishing_gradients(tmp_path: Path) -> No
         "diagnostics_kernel_grad_norm",
         "diagnostics_saturated_fraction",
         "diagnostics_dead_fraction",
-    } <= set(report.figures)
+    } <= set(report_figures(report))
     html = report.html.read_text(encoding="utf-8")
     assert "Diagnostics" in html and "kernel gradient norms" in html
     ratio = {r.variant: _first_over_last(r.diagnostics) for r in outcome.results}

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from tricklab.api import run_study
 from tricklab.engines import solo
+from tricklab.executors import RunEvent
 from tricklab.spec import StudySpec
-from tricklab.study import RunEvent, run_study
 
 
 @pytest.fixture

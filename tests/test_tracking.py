@@ -11,9 +11,9 @@ from unittest import mock
 
 import pytest
 
+from tricklab.api import run_study
 from tricklab.cli import main
 from tricklab.store import RunStore
-from tricklab.study import run_study
 
 try:
     import mlflow

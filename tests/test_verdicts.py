@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tricklab.api import run_study
 from tricklab.base.errors import SpecError
+from tricklab.data import resolve
 from tricklab.spec import StudySpec
-from tricklab.study import resolve, run_study
 
 
 @pytest.fixture(scope="module")

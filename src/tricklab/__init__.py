@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from tricklab.base.errors import DataError, SpecError, StoreError, TricklabError
 from tricklab.base.version import __version__
-from tricklab.data import Dataset, ResolvedStudy, Splits, load_dataset, make_splits
+from tricklab.data import Dataset, ResolvedStudy, Splits, load_dataset, make_splits, resolve
 from tricklab.engines.contract import RunPlan, RunResult
 from tricklab.spec import DATASETS, Recipe, StudySpec, load_study
 from tricklab.store import RunStore, load_result
-from tricklab.study import StudyRun, resolve, run_study
 
 # Loaded on first use: they pull in matplotlib, scipy or Keras, and `import tricklab` (and the
 # command line's --help) should stay quick.
 _LAZY = {
+    "StudyRun": "tricklab.api",
+    "run_study": "tricklab.api",
     "Report": "tricklab.report",
     "build_report": "tricklab.report",
     "export_model": "tricklab.tools.export",

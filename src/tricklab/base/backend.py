@@ -46,7 +46,8 @@ def select(backend: str | None = None) -> str:
 def name() -> str:
     """The backend tricklab uses (or will use) in this process."""
     if "keras" in sys.modules:
-        return sys.modules["keras"].backend.backend()
+        current: str = sys.modules["keras"].backend.backend()
+        return current
     return os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
 
 
@@ -55,12 +56,13 @@ def keras() -> ModuleType:
     if "keras" not in sys.modules:
         select(None)
     try:
-        import keras as module
+        import keras
     except ImportError as exc:  # e.g. tensorflow selected but the extra not installed
         raise TricklabError(
             f"Keras could not start on the '{name()}' backend: {exc}. "
             f"Install it with: pip install 'tricklab[{name()}]'."
         ) from exc
+    module: ModuleType = keras  # untyped import (Any): name what it is
     return module
 
 

@@ -23,9 +23,10 @@ import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, TextIO, cast
 
 Runs = tuple[tuple[str, int], ...]  # (variant, seed) pairs
+_Action = Literal["default", "error", "ignore", "always", "module", "once"]  # a filter's action
 
 _PACKAGE = str(Path(__file__).resolve().parent.parent) + os.sep  # tricklab/, above base/
 #: Loggers of the libraries that train the runs; their records below ERROR go to the log.
@@ -99,9 +100,16 @@ def capture(runs: Iterable[_Run] = ()) -> Iterator[Capture]:
     log = Capture(runs)
     show = warnings.showwarning
 
-    def record(message: Any, category: Any, filename: str, lineno: int, *rest: Any) -> None:
+    def record(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
         if str(Path(filename).resolve()).startswith(_PACKAGE):  # tricklab's own: for the user
-            show(message, category, filename, lineno, *rest)
+            show(message, category, filename, lineno, file, line)
             return
         where = f"{_library_path(filename)}:{lineno}"
         log.add(category.__name__, str(message), where, _SCOPE.get() or log.runs)
@@ -207,13 +215,11 @@ def _every_run() -> None:
     kept = list(warnings.filters)
     warnings.resetwarnings()
     for action, message, category, module, lineno in reversed(kept):
-        warnings.filterwarnings(
-            "always" if action in ("default", "module", "once") else action,
-            _pattern(message),
-            category,
-            _pattern(module),
-            lineno,
-        )
+        # warnings.filters types the action as str; it is one filterwarnings/simplefilter accepted.
+        kind = "always" if action in ("default", "module", "once") else cast(_Action, action)
+        # simplefilter takes a tuple of categories, filterwarnings one: a filter for each, in turn.
+        for one in reversed(category) if isinstance(category, tuple) else (category,):
+            warnings.filterwarnings(kind, _pattern(message), one, _pattern(module), lineno)
 
 
 def _pattern(value: re.Pattern[str] | str | None) -> str:

@@ -19,8 +19,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from tricklab.engines.contract import RunResult
-from tricklab.study import RunEvent
+from tricklab.engines.contract import ResultStatus, RunResult
+from tricklab.executors import EventKind, RunEvent
 
 #: Width of the bar: the bar's line is about 60 columns with it, so it fits 80.
 BAR_WIDTH = 24
@@ -31,7 +31,7 @@ def run_line(result: RunResult, metric: str | None) -> str:
     best, last = result.test.get("best", {}), result.test.get("last", {})
     name = metric if metric and metric in best else "loss"
     score = f"test {name} {_fmt(best.get(name))} best / {_fmt(last.get(name))} last"
-    status = "" if result.status == "ok" else f"  [{result.status}]"
+    status = "" if result.status is ResultStatus.OK else f"  [{result.status}]"
     return (
         f"{result.variant} seed {result.seed}: {result.epochs_run} epochs "
         f"(best {result.best_epoch}), {score}, {result.seconds_total:.1f} s{status}"
@@ -85,7 +85,7 @@ class RichDisplay:
         self.progress.__exit__(*exc)
 
     def __call__(self, event: RunEvent) -> None:
-        if event.kind == "reused":
+        if event.kind == EventKind.REUSED:
             self.reused += 1
             return
         if event.kind in NOTICES:
@@ -94,9 +94,9 @@ class RichDisplay:
         if self.task is None:
             self.task = self.progress.add_task("runs", total=event.total, detail="")
         plan = event.plan
-        if event.kind == "population" and event.population is not None:
+        if event.kind == EventKind.POPULATION and event.population is not None:
             self.progress.update(self.task, detail=_detail(population_fields(event)))
-        elif event.kind == "epoch" and plan is not None and plan.engine == "solo":
+        elif event.kind == EventKind.EPOCH and plan is not None and plan.engine == "solo":
             total = self.epochs.get(plan.variant, 1)
             val = event.logs.get("val_loss")
             fields = {
@@ -105,9 +105,9 @@ class RichDisplay:
                 "val": f"val_loss {val:.4f}" if val is not None else "",
             }
             self.progress.update(self.task, detail=_detail(fields))
-        elif event.kind in ("done", "failed") and plan is not None:
+        elif event.kind in (EventKind.DONE, EventKind.FAILED) and plan is not None:
             self.progress.update(self.task, completed=event.index)
-            if event.kind == "done" and event.result is not None:
+            if event.kind == EventKind.DONE and event.result is not None:
                 # Wrapped at the console's width (never cut), under the live display.
                 self.console.print("  " + run_line(event.result, self.metric), highlight=False)
             else:
@@ -118,7 +118,16 @@ class RichDisplay:
 
 
 #: Events said in one line each, between the runs' lines.
-NOTICES = ("fallback", "damaged", "repaired", "lost", "elsewhere", "waiting")
+NOTICES = frozenset(
+    {
+        EventKind.FALLBACK,
+        EventKind.DAMAGED,
+        EventKind.REPAIRED,
+        EventKind.LOST,
+        EventKind.ELSEWHERE,
+        EventKind.WAITING,
+    }
+)
 
 
 def _detail(fields: dict[str, str]) -> str:
@@ -129,16 +138,16 @@ def _detail(fields: dict[str, str]) -> str:
 def notice_line(event: RunEvent) -> str:
     """One line for what is neither progress nor a finished run."""
     plan = event.plan
-    if event.kind == "waiting" or plan is None:
+    if event.kind == EventKind.WAITING or plan is None:
         return f"waiting for runs claimed by {event.error}"
     run = f"{plan.variant} seed {plan.seed}"
-    if event.kind == "fallback":  # why it trains solo rather than in a population
+    if event.kind == EventKind.FALLBACK:  # why it trains solo rather than in a population
         return f"{run}: solo engine ({event.error})"
-    if event.kind == "damaged":
+    if event.kind == EventKind.DAMAGED:
         return f"{run}: damaged, retraining it ({event.error})"
-    if event.kind == "repaired":
+    if event.kind == EventKind.REPAIRED:
         return f"{run}: damaged split labels rewritten, nothing retrained ({event.error})"
-    if event.kind == "lost":  # this worker was stopped past its lease; another took the run
+    if event.kind == EventKind.LOST:  # this worker was stopped past its lease; another took the run
         return f"lost claim on {run} (held by {event.error}); result discarded"
     return f"{run}: committed by another worker"
 
@@ -172,23 +181,23 @@ class PlainLog:
 
     def __call__(self, event: RunEvent) -> None:
         elapsed = f"[{time.perf_counter() - self._start:7.1f} s]"
-        if event.kind == "reused":
+        if event.kind == EventKind.REUSED:
             self.reused += 1
         elif event.kind in NOTICES:
             self.console.print(f"{elapsed} {notice_line(event)}", highlight=False, soft_wrap=True)
-        elif event.kind == "population" and event.population is not None:
+        elif event.kind == EventKind.POPULATION and event.population is not None:
             fields = population_fields(event)
             self.console.print(
                 f"{elapsed} {fields['current']}, {fields['epoch']}, {fields['val']}",
                 highlight=False,
             )
-        elif event.kind == "done" and event.result is not None:
+        elif event.kind == EventKind.DONE and event.result is not None:
             self.console.print(
                 f"{elapsed} {event.index}/{event.total} {run_line(event.result, self.metric)}",
                 highlight=False,
                 soft_wrap=True,
             )
-        elif event.kind == "failed":
+        elif event.kind == EventKind.FAILED:
             self.console.print(
                 f"{elapsed}   failed: {event.error}", highlight=False, soft_wrap=True
             )

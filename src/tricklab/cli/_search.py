@@ -4,11 +4,73 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from tricklab.base.errors import TricklabError
+from tricklab.cli._options import Subparsers, backend_option
+
+
+def add_parser(sub: Subparsers) -> None:
+    search = sub.add_parser(
+        "search",
+        parents=[backend_option()],
+        help="Optuna search over the study's [search] table",
+        description="Search the overrides of the study's [search] table with Optuna (TPE, "
+        "median pruner) until N trials are complete or pruned; rerunning continues to N. "
+        "Prints the best trial and writes the optimisation history and parameter importances.",
+    )
+    search.add_argument("study", type=Path, help="study file (TOML) with a [search] table")
+    search.add_argument(
+        "--trials", type=int, metavar="N", help="COMPLETE + PRUNED trials to reach (FAIL not)"
+    )
+    search.add_argument(
+        "--storage",
+        metavar="PATH_OR_URL",
+        help="an Optuna journal file, or an RDB URL (sqlite:///x.db, postgresql://...) for "
+        "workers on several machines (default: runs/STUDY/search/optuna.journal)",
+    )
+    search.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="local worker processes (default: 1)"
+    )
+    search.add_argument(
+        "--batch",
+        type=int,
+        default=1,
+        metavar="K",
+        help="ask K trials at once and train them as populations (default: 1)",
+    )
+    search.add_argument(
+        "--objective",
+        default="val_loss",
+        metavar="METRIC",
+        help="history column whose best epoch is a trial's value (default: val_loss)",
+    )
+    search.add_argument(
+        "--direction",
+        choices=("minimize", "maximize"),
+        help="default: minimize losses and errors, maximize other metrics",
+    )
+    search.add_argument(
+        "--startup-trials",
+        type=int,
+        default=5,
+        metavar="N",
+        help="trials that finish before the median pruner prunes any (default: 5)",
+    )
+    search.add_argument(
+        "--export-variants",
+        type=int,
+        metavar="K",
+        help="write the K best trials as variants of a copy of the study (STUDY-best.toml)",
+    )
+    search.add_argument(
+        "--out", type=Path, default=Path("runs"), help="store directory (default: runs)"
+    )
+    search.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    search.set_defaults(handler=search_command)
 
 
 def search_command(args: argparse.Namespace, console: Console) -> int:
@@ -22,9 +84,9 @@ def search_command(args: argparse.Namespace, console: Console) -> int:
         require_optuna,
         run_search,
         run_worker,
+        shown,
         summary,
     )
-    from tricklab.tools.search._storage import shown
 
     require_optuna()
     if args.trials is None and args.export_variants is None:

@@ -22,8 +22,6 @@ from tricklab.data._dataset import Dataset, Intake, describe_intake
 from tricklab.data._load import load_dataset
 from tricklab.data._resolved import Protocol, ResolvedStudy, RunSplit, resolve_study
 from tricklab.data._rules import (
-    COMPUTED_SCORES,
-    DEFAULT_PRIMARY_METRIC,
     Target,
     check_compatible,
     logged_names,
@@ -33,10 +31,9 @@ from tricklab.data._rules import (
     target_for,
 )
 from tricklab.data._splits import Splits, cv_folds, make_splits
+from tricklab.data._study import load_data, resolve
 
 __all__ = [
-    "COMPUTED_SCORES",
-    "DEFAULT_PRIMARY_METRIC",
     "Dataset",
     "Intake",
     "Protocol",
@@ -48,6 +45,7 @@ __all__ = [
     "cv_folds",
     "describe_datasets",
     "describe_intake",
+    "load_data",
     "load_dataset",
     "logged_names",
     "make_splits",
@@ -55,6 +53,7 @@ __all__ = [
     "primary_metric",
     "primary_metric_choices",
     "read_csv_text",
+    "resolve",
     "resolve_study",
     "target_for",
 ]

@@ -14,7 +14,7 @@ import numpy as np
 from tricklab.base.errors import DataError
 from tricklab.data import _idx
 from tricklab.data._dataset import Dataset, Intake, make_dataset
-from tricklab.spec._dataset import (
+from tricklab.spec import (
     FASHION_CITATION,
     THORACIC_CITATION,
     THORACIC_CLASSES,
@@ -124,7 +124,7 @@ def stratified_sample(labels: np.ndarray, limit: int, *, source: str) -> np.ndar
 def _quotas(counts: np.ndarray, limit: int) -> np.ndarray:
     """Rows to keep per class: proportional (largest remainder), at least 1, summing to limit."""
     ideal = counts * limit / counts.sum()
-    quota = np.minimum(counts, np.maximum(1, np.floor(ideal).astype(np.int64)))
+    quota: np.ndarray = np.minimum(counts, np.maximum(1, np.floor(ideal).astype(np.int64)))
     while quota.sum() < limit:
         k = int(np.argmax(np.where(quota < counts, ideal - quota, -np.inf)))
         quota[k] += 1

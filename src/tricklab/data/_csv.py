@@ -14,8 +14,7 @@ from tricklab.base.errors import DataError
 from tricklab.data._builtin import stratified_sample
 from tricklab.data._csv_text import check_unique_names, first_row, read_csv_text
 from tricklab.data._dataset import Dataset, Intake, make_dataset
-from tricklab.spec import _validation
-from tricklab.spec._dataset import (
+from tricklab.spec import (
     FLOAT32_MAX,
     MAX_AUTO_CLASSES,
     MAX_LEVELS,
@@ -23,10 +22,13 @@ from tricklab.spec._dataset import (
     NUMBER_PERCENT,
     CsvSpec,
     Task,
+    exceeded,
+    messages,
 )
-from tricklab.spec._limits import exceeded
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pandas as pd
 
 
@@ -135,7 +137,7 @@ class _CsvTable:
         """With ``skip_blank_lines=False`` a blank line is an all-missing row: drop those."""
         all_missing = self.frame.isna().all(axis=1).to_numpy()
         blank = [
-            row
+            int(row)
             for row in np.flatnonzero(all_missing)
             if (line := row + self.first_line - 1) < len(lines) and not lines[line].strip()
         ]
@@ -159,7 +161,7 @@ class _CsvTable:
             )
         if target in columns:
             return target
-        hint = _validation.did_you_mean(target, [str(c) for c in columns])
+        hint = messages.did_you_mean(target, [str(c) for c in columns])
         raise DataError(
             f"{self.shown}: target column '{target}' not found.{hint} Columns: {_listed(columns)}."
         )
@@ -179,7 +181,7 @@ class _CsvTable:
             elif ref in columns:
                 label = ref
             else:
-                hint = _validation.did_you_mean(ref, [str(c) for c in columns])
+                hint = messages.did_you_mean(ref, [str(c) for c in columns])
                 raise DataError(
                     f"{self.shown}: text_columns: column '{ref}' not found.{hint} "
                     f"Columns: {_listed(columns)}."
@@ -410,7 +412,7 @@ class _CsvTable:
         series = self.frame[target]
         if _is_number_column(series):
             values = series.to_numpy(dtype=np.float64)
-            names_of = _number_name
+            names_of: Callable[[Any], str] = _number_name
         else:
             values = series.astype(str).to_numpy()
             names_of = str
@@ -424,7 +426,7 @@ class _CsvTable:
         return labels.astype(np.int64).reshape(-1), names
 
     def values(self, target: Any) -> np.ndarray:
-        values = self.frame[target].to_numpy(dtype=np.float64)
+        values: np.ndarray = self.frame[target].to_numpy(dtype=np.float64)
         self._check_finite(values, target)
         return values.astype(np.float32)
 

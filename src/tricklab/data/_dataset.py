@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tricklab.spec._dataset import Task
+from tricklab.spec import Task
 
 if TYPE_CHECKING:
     pass
@@ -100,7 +100,7 @@ def _fingerprint(*arrays: np.ndarray | None) -> str:
             continue
         array = np.ascontiguousarray(array)
         digest.update(f"{label}:{array.dtype.str}:{array.shape};".encode())
-        digest.update(array)
+        digest.update(array.data)  # its buffer (numpy declares __buffer__ from Python 3.12)
     return digest.hexdigest()
 
 

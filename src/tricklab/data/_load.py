@@ -11,8 +11,13 @@ from tricklab.data import _idx
 from tricklab.data._builtin import fashion_dataset, load_thoracic
 from tricklab.data._csv import load_csv
 from tricklab.data._dataset import Dataset
-from tricklab.spec._dataset import DatasetSpec, FashionMnistSpec, ThoracicSpec, parse_dataset
-from tricklab.spec._limits import MAX_COLUMNS
+from tricklab.spec import (
+    MAX_COLUMNS,
+    DatasetSpec,
+    FashionMnistSpec,
+    ThoracicSpec,
+    parse_dataset,
+)
 
 if TYPE_CHECKING:
     pass

@@ -1,8 +1,9 @@
 """The resolved study: what a study file means on its data, worked out once.
 
 A study file says what to train; what that means depends on the data: the task (and why it was
-detected), the primary metric (checked against the task and the metrics every variant logs), the
-rows each run trains, validates and tests on, and the statistics that follow from that protocol.
+detected), the primary metric (checked against the task and the metrics every variant logs) and
+which way it improves (the metric catalogue's, :mod:`tricklab.spec`), the rows each run trains,
+validates and tests on, and the statistics that follow from that protocol.
 :func:`resolve_study` works all of it out once, from (spec, dataset, backend); the command line,
 lint, the scheduler, lr-find, statistics and reports read it from here, and ``run`` stores
 :meth:`ResolvedStudy.to_json` in the study's index for ``report`` to read back.
@@ -30,6 +31,7 @@ from tricklab.base.errors import SpecError
 from tricklab.data._dataset import Dataset, describe_intake
 from tricklab.data._rules import check_compatible, logged_names, primary_metric
 from tricklab.data._splits import Splits, cv_folds, make_splits
+from tricklab.spec import METRIC_CATALOGUE, Direction
 
 if TYPE_CHECKING:  # the spec imports tricklab.data for its dataset entry
     from tricklab.spec import StudySpec
@@ -108,7 +110,18 @@ class ResolvedStudy:
 
     @property
     def task_reason(self) -> str:
-        return self.dataset.intake.task_reason
+        intake = self.dataset.intake
+        if intake is None:  # the loaders record it; a Dataset made otherwise may not
+            raise AttributeError(f"dataset '{self.dataset.name}' records no intake")
+        return intake.task_reason
+
+    @property
+    def primary_direction(self) -> Direction | None:
+        """Which way the primary metric improves (the metric catalogue's); None when the study
+        has no valid primary metric (see :attr:`problems`)."""
+        if self.primary_metric not in METRIC_CATALOGUE:
+            return None
+        return METRIC_CATALOGUE.get(self.primary_metric).direction
 
     def check(self) -> ResolvedStudy:
         """Raise the first :class:`SpecError` of :attr:`problems` (variants that cannot train on
@@ -138,10 +151,13 @@ class ResolvedStudy:
 
     def to_json(self) -> dict[str, Any]:
         """What the study's index stores (``study.json``: ``resolved``)."""
+        direction = self.primary_direction
         return {
             "task": self.task,
             "task_reason": self.task_reason,
             "primary_metric": self.primary_metric,
+            # stored so that report reads the direction the study ran with ("maximize", ...)
+            "primary_metric_direction": None if direction is None else direction.value,
             "protocol": self.protocol.to_json(),
             "metrics": self.metrics,
             "backend": self.backend,

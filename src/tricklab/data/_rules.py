@@ -15,13 +15,11 @@ import numpy as np
 from tricklab.base import backend as _backend
 from tricklab.base.errors import SpecError
 from tricklab.data._dataset import Dataset
-from tricklab.spec import components
-from tricklab.spec._validation import did_you_mean
+from tricklab.spec import COMPUTED_SCORES, components, default_primary_metric, messages
 from tricklab.spec.components import ONE_HOT_LOSSES
 
 if TYPE_CHECKING:  # the spec imports tricklab.data for its dataset entry
-    from tricklab.spec import Recipe
-    from tricklab.spec._registry import Component
+    from tricklab.spec import Component, Recipe
 
 TargetFormat = Literal["sparse", "one_hot", "binary", "regression"]
 
@@ -37,7 +35,8 @@ class Target:
         if self.format == "sparse":
             return y.astype("int32")
         if self.format == "one_hot":
-            return np.eye(self.n_classes, dtype="float32")[y]
+            one_hot: np.ndarray = np.eye(self.n_classes, dtype="float32")[y]
+            return one_hot
         return y.astype("float32").reshape(-1, 1)
 
 
@@ -133,17 +132,6 @@ def _check_monitors(recipe: Recipe, dataset: Dataset) -> list[str]:
     return problems
 
 
-#: Test scores the engines compute for every run of a task, besides its loss and compiled
-#: metrics (``engines._scoring.score``).
-COMPUTED_SCORES = {
-    "binary": ("auc", "balanced_accuracy", "majority_baseline"),
-    "multiclass": ("balanced_accuracy", "majority_baseline"),
-    "regression": ("mse", "mae", "r2", "mean_baseline_mse"),
-}
-#: The primary metric of a study that names none: one every variant shares, whatever its loss.
-DEFAULT_PRIMARY_METRIC = {"binary": "auc", "multiclass": "accuracy", "regression": "mse"}
-
-
 def primary_metric_choices(recipes: list[Recipe], dataset: Dataset) -> list[str]:
     """Test scores every one of ``recipes`` records on this data (a primary metric must be one)."""
     shared: set[str] | None = None
@@ -155,18 +143,19 @@ def primary_metric_choices(recipes: list[Recipe], dataset: Dataset) -> list[str]
 
 
 def primary_metric(spec: Any, dataset: Dataset) -> str:
-    """The study's primary metric: its own, checked against the data, or the task's default.
+    """The study's primary metric: its own, checked against the data, or the task's default
+    (from the metric catalogue, :data:`tricklab.spec.DEFAULT_PRIMARY_METRIC`).
 
     Raises :class:`SpecError` (located at ``primary_metric``) listing the valid ones.
     """
-    chosen = spec.primary_metric or DEFAULT_PRIMARY_METRIC[dataset.task]
+    chosen = spec.primary_metric or default_primary_metric(dataset.task)
     choices = primary_metric_choices(list(spec.variants.values()), dataset)
     if chosen not in choices:
         task = {"binary": "a binary", "multiclass": "a multiclass", "regression": "a regression"}
         raise SpecError(
             f"must be a test score every variant records on {task[dataset.task]} target "
             f"(dataset '{dataset.name}'). Received: primary_metric={chosen!r}."
-            f"{did_you_mean(chosen, choices)} Expected one of: {', '.join(choices)}.",
+            f"{messages.did_you_mean(chosen, choices)} Expected one of: {', '.join(choices)}.",
             file=spec.source,
             where="primary_metric",
         )

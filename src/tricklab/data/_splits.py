@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal, Protocol, cast
 
 import numpy as np
 
@@ -94,6 +95,12 @@ def make_splits(
     )
 
 
+class _Folds(Protocol):
+    """What is used of scikit-learn's KFold and StratifiedKFold (which are not annotated)."""
+
+    def split(self, x: np.ndarray, y: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
+
+
 @functools.lru_cache(maxsize=64)
 def _fold_assignment(dataset: Dataset, folds: int, seed: int) -> tuple[np.ndarray, ...]:
     from sklearn.model_selection import KFold, StratifiedKFold
@@ -104,8 +111,11 @@ def _fold_assignment(dataset: Dataset, folds: int, seed: int) -> tuple[np.ndarra
             "test folds from one table. Drop cv (use resplit = true to vary the split)."
         )
     rows = np.arange(len(dataset.y))
+    # cast: scikit-learn is unannotated (mypy --strict calls no unannotated function); see _Folds.
+    splitter: _Folds
     if dataset.task == "regression":
-        splitter: Any = KFold(n_splits=folds, shuffle=True, random_state=seed)
+        plain = cast(Callable[..., _Folds], KFold)
+        splitter = plain(n_splits=folds, shuffle=True, random_state=seed)
     else:
         counts = np.bincount(dataset.y, minlength=dataset.n_classes)
         rare = int(np.argmin(np.where(counts > 0, counts, len(counts) + len(dataset.y))))
@@ -115,7 +125,8 @@ def _fold_assignment(dataset: Dataset, folds: int, seed: int) -> tuple[np.ndarra
                 f"'{dataset.class_names[rare]}', fewer than the folds; stratified folds need "
                 f"at least one per fold. Received: folds={folds}."
             )
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        stratified = cast(Callable[..., _Folds], StratifiedKFold)
+        splitter = stratified(n_splits=folds, shuffle=True, random_state=seed)
     return tuple(test for _, test in splitter.split(rows, dataset.y))
 
 
@@ -138,7 +149,10 @@ def _hold_out(
     problem = _hold_out_problem(dataset, y, fraction, what) if stratify is not None else None
     if problem is None:
         try:
-            return train_test_split(rows, test_size=fraction, stratify=stratify, random_state=seed)
+            kept: list[np.ndarray] = train_test_split(
+                rows, test_size=fraction, stratify=stratify, random_state=seed
+            )
+            return kept
         except ValueError as exc:
             problem = str(exc)
     raise DataError(

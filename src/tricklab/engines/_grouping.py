@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tricklab.base.errors import TricklabError
+from tricklab.spec import ENGINES
 
 if TYPE_CHECKING:
     from tricklab.spec import Recipe
-
-ENGINES = ("auto", "solo", "population")
 
 
 @dataclass(frozen=True)

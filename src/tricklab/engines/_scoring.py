@@ -10,13 +10,12 @@
 - Predictions: the best weights' outputs on the test rows, kept so that ROC curves and later
   metrics need no retraining (:func:`test_predictions`).
 - Weights: a run's weights are ``model.get_weights()`` of ``build_model(recipe, input_shape)``;
-  ``best.weights.h5`` holds them so that ``export`` and ``predict`` can load them.
+  where each goes in its ``best.weights.h5`` is :mod:`tricklab.engines._weights`'s business.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,6 @@ import numpy as np
 from tricklab.base import backend as _backend
 from tricklab.data import Dataset, Splits, Target
 from tricklab.engines.contract import RunPlan, RunResult
-from tricklab.spec import Recipe
 
 
 def seed_everything(seed: int) -> None:
@@ -166,14 +164,3 @@ def run_result(
         finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         **fields,
     )
-
-
-def write_weights(
-    path: Path, recipe: Recipe, input_shape: tuple[int, ...], weights: list[np.ndarray]
-) -> None:
-    """Write ``weights`` as the ``.weights.h5`` file of ``build_model(recipe, input_shape)``."""
-    from tricklab.engines.build import build_model
-
-    model = build_model(recipe, input_shape)
-    model.set_weights(weights)
-    model.save_weights(str(path))

@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from tricklab.base import backend as _backend
-from tricklab.data import Dataset
-from tricklab.data._rules import Target, metrics_for
+from tricklab.data import Dataset, Target, metrics_for
 from tricklab.spec import (
     ActivationLayer,
     BatchNormLayer,
+    Component,
     DenseLayer,
     DropoutLayer,
     FlattenLayer,
@@ -22,7 +22,6 @@ from tricklab.spec import (
     Recipe,
     components,
 )
-from tricklab.spec._registry import Component
 from tricklab.spec.components import PARAMETERISED_ACTIVATIONS
 
 

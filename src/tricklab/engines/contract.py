@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from tricklab.spec import Recipe
@@ -89,6 +90,14 @@ def split_id(split_seed: int, fold: int | None = None, folds: int | None = None)
     return f"cv{folds}-{split_seed}-fold-{fold}"
 
 
+class ResultStatus(StrEnum):
+    """How a finished run ended; ``result.json`` stores the value ("ok", "diverged")."""
+
+    OK = "ok"
+    #: The loss became NaN/inf: a result all the same (its epochs and scores up to then).
+    DIVERGED = "diverged"
+
+
 @dataclass
 class RunResult:
     """What a finished run produced (``result.json`` plus ``history.csv``)."""
@@ -97,7 +106,7 @@ class RunResult:
     study: str
     variant: str
     seed: int
-    status: str  # "ok", or "diverged" when the loss became NaN/inf
+    status: ResultStatus  # a string ("ok", "diverged") is taken as its ResultStatus
     test: dict[str, dict[str, float | None]]  # {"best": {...}, "last": {...}} by Keras metric name
     epochs_run: int
     best_epoch: int | None  # 1-based epoch of the best checkpoint
@@ -124,8 +133,13 @@ class RunResult:
     finished_at: str = ""
     schema: int = RESULT_SCHEMA
 
+    def __post_init__(self) -> None:
+        # result.json holds the value; anything but a ResultStatus value is a ValueError
+        self.status = ResultStatus(self.status)
+
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
+        out["status"] = self.status.value  # a plain string, as result.json has always held
         out.pop("history")
         out.pop("diagnostics")
         return _finite(out)

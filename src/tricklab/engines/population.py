@@ -11,8 +11,9 @@ How members stay independent and reproduce their solo runs:
   states: weights, optimizer slots, metric accumulators and the dropout seed-generator state.
   Cohorts differing in loss, activation, regularizers, constraints, dropout rate, optimizer or
   schedule are traced side by side in the same scan body.
-- A member's initial weights and dropout seed state come from building its model after
-  ``set_random_seed(seed)``, and its batch order from numpy's RNG with that seed, exactly as in
+- A member's initial weights and dropout seed state are those of its model built after
+  ``set_random_seed(seed)``, derived from the cohort's one model without building its own
+  (``_initial``), and its batch order comes from numpy's RNG with that seed, exactly as in
   ``fit`` (see ``_scoring.batch_order_rng``); each member gathers its own rows from one copy of the
   data and standardises them with its own split's mean and std inside the step.
 - Per-member callbacks run on the host after each epoch on a small proxy model: Keras's own
@@ -36,7 +37,16 @@ from tricklab.base import backend as _backend
 from tricklab.base.errors import TricklabError
 from tricklab.base.quiet import concerning
 from tricklab.data import Dataset, Target, target_for
-from tricklab.engines import (
+from tricklab.engines._callbacks import (
+    BestWeights,
+    callback_state,
+    restore_callback,
+    steady,
+)
+from tricklab.engines._grouping import population_key
+from tricklab.engines._initial import built_states, initial_states
+from tricklab.engines._program import batched, compile_programs
+from tricklab.engines._protocol import (
     Checkpointer,
     Control,
     EpochEnd,
@@ -47,15 +57,7 @@ from tricklab.engines import (
     RunFailed,
     RunPruned,
     RunTask,
-    population_key,
 )
-from tricklab.engines._callbacks import (
-    BestWeights,
-    callback_state,
-    restore_callback,
-    steady,
-)
-from tricklab.engines._program import batched, compile_programs
 from tricklab.engines._scoring import (
     batch_order_rng,
     reference,
@@ -64,7 +66,9 @@ from tricklab.engines._scoring import (
     seed_everything,
     test_predictions,
 )
+from tricklab.engines._weights import weights_layout
 from tricklab.engines.build import build_model, compile_model
+from tricklab.engines.contract import ResultStatus
 
 ENGINE = "population"
 
@@ -187,13 +191,11 @@ class Population:
                 [v.value for v in model.optimizer.variables],
                 [v.value for v in model.metrics_variables],
             )
-            trainable, non_trainable = [], []
+            # Initial weights and dropout seed states exactly as the solo runs draw them.
+            seeds = [task.plan.init_seed for task in tasks]
+            initial = initial_states(model, seeds[0], seeds)
+            trainable, non_trainable = initial or built_states(recipe, input_shape, seeds)
             for task in tasks:
-                # Initial weights and dropout seed state exactly as the solo run draws them.
-                seed_everything(task.plan.init_seed)
-                member_model = build_model(recipe, input_shape)
-                trainable.append([v.value for v in member_model.trainable_variables])
-                non_trainable.append([v.value for v in member_model.non_trainable_variables])
                 rows, shuffle = len(task.splits.y_train), recipe.train.shuffle
                 orders = batch_order_rng(task.plan.init_seed, rows, shuffle)
                 member = Member(task, len(self.cohorts), len(cohort.members), orders)
@@ -201,8 +203,8 @@ class Population:
             k = len(tasks)
             self.states.append(
                 (
-                    _stack(trainable),
-                    _stack(non_trainable),
+                    trainable,
+                    non_trainable,
                     [jnp.broadcast_to(v, (k, *v.shape)) for v in cohort.init_optimizer],
                     [jnp.broadcast_to(v, (k, *v.shape)) for v in cohort.init_metrics],
                 )
@@ -436,7 +438,7 @@ class Population:
                     last=last_scores,
                     history=member.history,
                     best_weights=member.best,
-                    status="diverged" if member.diverged else "ok",
+                    status=ResultStatus.DIVERGED if member.diverged else ResultStatus.OK,
                     params=int(model.count_params()),
                     # The population's time, shared equally by its members (README, "Engines").
                     seconds_per_epoch=steady(durations) / k,
@@ -449,7 +451,8 @@ class Population:
                 outputs = np.asarray(best_outputs[member.cohort][j])
                 predictions = test_predictions(outputs, cohort.target)
                 self.finished.add(plan.key)
-                yield RunDone(plan.key, result, weights, predictions)
+                layout = weights_layout(plan.recipe, splits.x_train.shape[1:])  # once per cohort
+                yield RunDone(plan.key, result, weights, predictions, layout)
 
     def _scores(self, member: Member, logs: Any, outputs: Any, baseline: float) -> Any:
         """One member's test scores from the population's vectorised evaluation."""
@@ -461,12 +464,6 @@ class Population:
 
 def _finite(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
-
-
-def _stack(per_member: list[list[Any]]) -> list[Any]:
-    import jax.numpy as jnp
-
-    return [jnp.stack(values) for values in zip(*per_member, strict=True)]
 
 
 def _weight_slots(model: Any) -> list[tuple[int, int]]:

@@ -17,7 +17,7 @@ import numpy as np
 from tricklab.base import backend as _backend
 from tricklab.base.errors import TricklabError
 from tricklab.data import Dataset, Splits, Target, target_for
-from tricklab.engines import (
+from tricklab.engines._protocol import (
     Checkpointer,
     Control,
     EpochEnd,
@@ -35,8 +35,9 @@ from tricklab.engines._scoring import (
     seed_everything,
     test_predictions,
 )
+from tricklab.engines._weights import weights_layout
 from tricklab.engines.build import build_model, compile_model
-from tricklab.engines.contract import RunPlan, RunResult
+from tricklab.engines.contract import ResultStatus, RunPlan, RunResult
 
 ENGINE = "solo"
 
@@ -72,7 +73,8 @@ class SoloEngine:
             except Exception as exc:  # one broken run must not lose the others
                 yield RunFailed.from_exception(key, exc)
                 continue
-            yield RunDone(key, result, weights, predictions)
+            layout = weights_layout(task.plan.recipe, task.splits.x_train.shape[1:])
+            yield RunDone(key, result, weights, predictions, layout)
 
 
 def train_run(
@@ -167,7 +169,7 @@ def train_run(
         last=last,
         history=history,
         best_weights=best,
-        status="diverged" if diverged else "ok",
+        status=ResultStatus.DIVERGED if diverged else ResultStatus.OK,
         params=int(model.count_params()),
         seconds_per_epoch=timer.steady(),
         first_epoch_seconds=timer.durations[0] if timer.durations else 0.0,

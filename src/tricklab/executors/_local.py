@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from tricklab.data import Dataset
-    from tricklab.engines import Control, Progress, RunDone, RunFailed
-    from tricklab.executors import Unit
+    from tricklab.engines import Control, Progress, RunDone, RunFailed, RunPruned
+    from tricklab.executors._unit import Unit
 
 
 class LocalExecutor:
@@ -22,7 +22,7 @@ class LocalExecutor:
         dataset: Dataset,
         progress: Progress,
         control: Control,
-    ) -> Iterator[tuple[Unit, RunDone | RunFailed]]:
+    ) -> Iterator[tuple[Unit, RunDone | RunFailed | RunPruned]]:
         from tricklab import engines
 
         for unit in units:

@@ -29,13 +29,19 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
-if TYPE_CHECKING:
-    from tricklab.study import RunEvent
+from tricklab.executors._events import EventKind, Listener, RunEvent
+
+#: What a worker runs: the study's training through the store's claims, in this process, told
+#: where to send its events and when to stop. A picklable callable (a module-level function or
+#: a ``functools.partial`` of one), handed down by the caller: executors know no study.
+WorkerJob = Callable[[Listener, Callable[[], bool]], object]
 
 #: The events a worker passes on; the rest (reused, waiting, ...) the parent says itself.
-RELAYED = ("epoch", "population", "done", "failed", "lost")
+RELAYED = frozenset(
+    {EventKind.EPOCH, EventKind.POPULATION, EventKind.DONE, EventKind.FAILED, EventKind.LOST}
+)
 _HEADER = struct.Struct("!Q")
 #: Seconds a worker that closed its pipe gets to exit before it is sent SIGTERM.
 EXIT_GRACE = 10.0
@@ -50,8 +56,8 @@ class ProcessExecutor:
         self.workers = workers
         self.crashed: list[str] = []  # one line per worker that ended abnormally
 
-    def run_workers(self, job: dict[str, Any], stop_requested: Callable[[], bool]) -> Iterator[Any]:
-        """Run ``run_study(**job)`` in each worker; yield the :class:`RunEvent` they report.
+    def run_workers(self, job: WorkerJob, stop_requested: Callable[[], bool]) -> Iterator[RunEvent]:
+        """Run ``job`` in each worker; yield the :class:`RunEvent` they report.
 
         Raises :class:`~tricklab.engines.Interrupted` once every worker has stopped, if any
         stopped on request with a checkpoint.
@@ -132,25 +138,26 @@ class ProcessExecutor:
             )
 
 
-def thread_environment(threads: int, backend: str) -> dict[str, str]:
-    """Environment of a worker that may use ``threads`` cores."""
+def thread_environment(threads: int, backend: str | None = None) -> dict[str, str]:
+    """Environment of a worker process that may use ``threads`` cores (and ``backend``)."""
     flags = os.environ.get("XLA_FLAGS", "")
     if threads == 1 and "xla_cpu_multi_thread_eigen" not in flags:
         flags = f"{flags} --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
     env = {
-        "KERAS_BACKEND": backend,
         "XLA_FLAGS": flags.strip(),
         "TF_NUM_INTRAOP_THREADS": str(threads),
         "TF_NUM_INTEROP_THREADS": "1",
     }
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[name] = str(threads)
+    if backend:
+        env["KERAS_BACKEND"] = backend
     return env
 
 
 def _start(
     index: int,
-    job: dict[str, Any],
+    job: WorkerJob,
     cores: list[int],
     env: dict[str, str],
     messages: queue.Queue[tuple[int, str, Any]],
@@ -171,7 +178,8 @@ def _start(
     threading.Thread(target=_read, args=(index, reader, messages), daemon=True).start()
     assert worker.stdin is not None
     with worker.stdin:
-        worker.stdin.write(pickle.dumps((job, cores)))
+        # The job is unpickled (importing what it needs) only once the worker is pinned.
+        worker.stdin.write(pickle.dumps((pickle.dumps(job), cores)))
     return worker
 
 
@@ -206,12 +214,12 @@ def _exit_reason(code: int | None) -> str:
 
 def _main(fd: int) -> None:
     """A worker: the study through the store's claims, its events sent to the parent."""
-    job, cores = pickle.loads(sys.stdin.buffer.read())
+    packed, cores = pickle.loads(sys.stdin.buffer.read())
     if cores:
         os.sched_setaffinity(0, cores)
+    job = pickle.loads(packed)
     from tricklab.base.interrupts import graceful
     from tricklab.engines import Interrupted
-    from tricklab.study import run_study
 
     parent = os.getppid()
     pipe = os.fdopen(fd, "wb")
@@ -235,13 +243,8 @@ def _main(fd: int) -> None:
 
     try:
         with graceful() as stop:
-            run_study(
-                **job,
-                executor="local",
-                listener=relay,
-                # An orphaned worker stops too (with a checkpoint) rather than train unseen.
-                stop_requested=lambda: stop() or orphaned.is_set() or os.getppid() != parent,
-            )
+            # An orphaned worker stops too (with a checkpoint) rather than train unseen.
+            job(relay, lambda: stop() or orphaned.is_set() or os.getppid() != parent)
     except Interrupted as exc:
         send("interrupted", (exc.keys, exc.epoch))
     except BaseException as exc:

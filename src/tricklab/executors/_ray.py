@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from tricklab.data import Dataset, Splits
     from tricklab.engines import Control, Progress, RunDone, RunFailed
     from tricklab.engines.contract import RunPlan
-    from tricklab.executors import Unit
+    from tricklab.executors._unit import Unit
 
 #: How often a task lost with its worker (killed, out of memory, node gone) is started again.
 RETRIES = 3
@@ -113,7 +113,8 @@ class RayExecutor:
         if self.address is None:
             return start_local(ray, self.workers or len(os.sched_getaffinity(0)))
         ray.init(address=self.address, **QUIET)
-        return ray.shutdown
+        shutdown: Callable[[], None] = ray.shutdown
+        return shutdown
 
 
 def start_local(ray: Any, cpus: int) -> Callable[[], None]:

@@ -14,13 +14,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tricklab.executors._events import EventKind, RunEvent
+
 if TYPE_CHECKING:
     from tricklab.data import Dataset
-    from tricklab.engines import Assignment, Control, RunTask
+    from tricklab.engines import Assignment, Control, RunDone, RunTask
     from tricklab.engines.contract import RunPlan, RunResult
-    from tricklab.executors import Unit
-    from tricklab.store import Commit, RunStore
-    from tricklab.study import RunEvent
+    from tricklab.executors._unit import Unit
+    from tricklab.store import RunStore
 
 
 @dataclass
@@ -49,7 +50,7 @@ def schedule(
     """Train the runs of ``todo`` with ``executor``; finished runs are added to ``results``.
 
     ``task`` makes a run's :class:`~tricklab.engines.RunTask` (its split); ``job`` is what the
-    ``process`` executor's workers pass to :func:`~tricklab.study.run_study`.
+    ``process`` executor's workers run (:data:`~tricklab.executors.WorkerJob`).
     """
     book = _Book(store, results, notify, {plan.key: plan for plan, _ in todo})
     try:
@@ -74,10 +75,8 @@ class _Book:
         notify: Callable[[RunEvent], None],
         by_key: dict[str, RunPlan],
     ) -> None:
-        from tricklab.study import RunEvent
 
         self.store, self.results, self.notify, self.by_key = store, results, notify, by_key
-        self.event = RunEvent
         self.total = len(by_key)
         self.finished = 0  # runs of this call done, failed or committed by another worker
         self.failed_keys: set[str] = set()
@@ -90,12 +89,19 @@ class _Book:
         from tricklab.engines import PopulationEpoch
 
         if isinstance(event, PopulationEpoch):
-            self.notify(self.event("population", None, self.finished, self.total, population=event))
+            self.notify(
+                RunEvent(EventKind.POPULATION, None, self.finished, self.total, population=event)
+            )
         else:
             plan = self.by_key[event.key]
             self.notify(
-                self.event(
-                    "epoch", plan, self.finished, self.total, epoch=event.epoch, logs=event.logs
+                RunEvent(
+                    EventKind.EPOCH,
+                    plan,
+                    self.finished,
+                    self.total,
+                    epoch=event.epoch,
+                    logs=event.logs,
                 )
             )
 
@@ -107,20 +113,20 @@ class _Book:
             self.finished += 1
         self.out.trained += 1
         self.results[(plan.variant, plan.seed)] = result
-        self.notify(self.event("done", plan, self.finished, self.total, result=result))
+        self.notify(RunEvent(EventKind.DONE, plan, self.finished, self.total, result=result))
 
     def fail(self, plan: RunPlan, error: str) -> None:
         self.finished += 1
         self.out.failed.append((plan, error))
         self.failed_keys.add(plan.key)
-        self.notify(self.event("failed", plan, self.finished, self.total, error=error))
+        self.notify(RunEvent(EventKind.FAILED, plan, self.finished, self.total, error=error))
 
     def lost(self, plan: RunPlan, holder: str) -> None:
         """This worker lost its claim on ``plan`` (stopped past its lease): its result is
         discarded. The run stays open here once: its holder's commit is picked up
         ("elsewhere"), or, if nobody holds it any more, it is claimed and trained again; lost
         a second time, it is left to its holder."""
-        self.notify(self.event("lost", plan, self.finished, self.total, error=holder))
+        self.notify(RunEvent(EventKind.LOST, plan, self.finished, self.total, error=holder))
         if plan.key in self.lost_keys:
             self.finished += 1
             self.left_keys.add(plan.key)  # answered here: not waited for again
@@ -141,7 +147,7 @@ class _Book:
             return True
         self.results[(plan.variant, plan.seed)] = stored
         self.finished += 1
-        self.notify(self.event("elsewhere", plan, self.finished, self.total, result=stored))
+        self.notify(RunEvent(EventKind.ELSEWHERE, plan, self.finished, self.total, result=stored))
         return False
 
 
@@ -174,6 +180,9 @@ def _claim_and_train(
         claimed: list[Unit] = []
         units = _claims(store, pending, task, claimed)
         left: dict[Unit, int] = {}
+        # A unit's finished runs are committed together once it is over (a population's members
+        # finish at once): one lock and one round of fsyncs for all of them.
+        finished: dict[Unit, list[engines.RunDone]] = {}
         # Library warnings go to study.log, tagged with the unit in training (tricklab.base.quiet).
         with capture() as caught:
             try:
@@ -184,17 +193,16 @@ def _claim_and_train(
                         store.save_failure(plan, outcome.traceback)
                         book.fail(plan, outcome.error)
                     elif isinstance(outcome, engines.RunDone):
-                        commit = _commit(store, plan, outcome, unit)
-                        if commit.committed:
-                            book.done(plan, outcome.result)
-                        else:  # the claim was lost: whoever holds it now commits the run
-                            book.lost(plan, commit.holder)
+                        finished.setdefault(unit, []).append(outcome)
                     left[unit] = left.get(unit, len(unit.tasks)) - 1
                     if left[unit] == 0:
+                        _commit(book, unit, finished.pop(unit, []))
                         store.drop_checkpoint(unit.keys)
                         store.release(unit.plans)
                         store.log_warnings(caught.take())
             finally:
+                for unit, done in finished.items():  # cut short: keep what finished
+                    _commit(book, unit, done)
                 store.log_warnings(caught.take())
         if claimed:
             continue
@@ -205,7 +213,7 @@ def _claim_and_train(
             book.out.skipped = [(p, f"claimed by {holders}") for p in rest]
             return
         if holders != waiting_for:  # say it once per change, not every poll
-            book.notify(book.event("waiting", None, book.finished, book.total, error=holders))
+            book.notify(RunEvent(EventKind.WAITING, None, book.finished, book.total, error=holders))
             waiting_for = holders
         # Sleep in slices: Ctrl-C or SIGTERM must end the wait within a fraction of a second.
         # Nothing trains here, so nothing is checkpointed: no keys, epoch 0.
@@ -223,7 +231,7 @@ def _claims(
     claimed: list[Unit],
 ) -> Iterator[Unit]:
     """Each unit as it is taken: what of it is still free is claimed at that moment."""
-    from tricklab.executors import Unit
+    from tricklab.executors._unit import Unit
 
     for engine, plans in pending:
         mine = store.claim(plans)
@@ -232,33 +240,44 @@ def _claims(
             yield claimed[-1]
 
 
-def _commit(store: RunStore, plan: RunPlan, outcome: Any, unit: Unit) -> Commit:
-    splits = next(t.splits for t in unit.tasks if t.plan.key == plan.key)
-    return store.save(
-        plan,
-        outcome.result,
-        outcome.weights,
-        predictions=outcome.predictions,
-        labels=splits.y_test,  # the store keeps them once per split
-    )
+def _commit(book: _Book, unit: Unit, outcomes: list[RunDone]) -> None:
+    """Commit the finished runs of ``unit`` as one batch; say what became of each."""
+    from tricklab.store import Finished
+
+    splits = {t.plan.key: t.splits for t in unit.tasks}
+    runs = [
+        Finished(
+            book.by_key[o.key],
+            o.result,
+            o.weights_file,
+            o.predictions,
+            splits[o.key].y_test,  # the store keeps them once per split
+        )
+        for o in outcomes
+    ]
+    for run, commit in zip(runs, book.store.save_many(runs), strict=True):
+        if commit.committed:
+            book.done(run.plan, run.result)
+        else:  # the claim was lost: whoever holds it now commits the run
+            book.lost(run.plan, commit.holder)
 
 
 def _relay(executor: Any, job: dict[str, Any], book: _Book, control: Control) -> None:
     """The ``process`` executor: its workers claim, train and commit; say what they report."""
     for event in executor.run_workers(job, control.stop_requested):
-        if event.kind == "population":
+        if event.kind == EventKind.POPULATION:
             book.notify(dataclasses.replace(event, index=book.finished, total=book.total))
             continue
         plan = book.by_key.get(event.plan.key) if event.plan is not None else None
         if plan is None:
             continue
-        if event.kind == "epoch" and not book.answered(plan):
+        if event.kind == EventKind.EPOCH and not book.answered(plan):
             book.notify(dataclasses.replace(event, index=book.finished, total=book.total))
-        elif event.kind == "done" and (plan.variant, plan.seed) not in book.results:
+        elif event.kind == EventKind.DONE and (plan.variant, plan.seed) not in book.results:
             book.done(plan, event.result)
-        elif event.kind == "failed" and not book.answered(plan):
+        elif event.kind == EventKind.FAILED and not book.answered(plan):
             book.fail(plan, event.error)
-        elif event.kind == "lost":  # a worker stopped past its lease discarded its result
+        elif event.kind == EventKind.LOST:  # a worker stopped past its lease discarded its result
             book.notify(dataclasses.replace(event, index=book.finished, total=book.total))
     # Runs no worker reported: committed by a foreign worker, held by one, or lost in a crash.
     for plan in book.by_key.values():

@@ -1,8 +1,8 @@
 """Reports of a study: the headline, the terminal table, ``report.md`` and ``report.html``.
 
-    >>> from tricklab.report import load_report, print_report, write_report
+    >>> from tricklab.report import headline, load_report, print_report, write_report
     >>> report = load_report("runs/thoracic-losses")   # reads the store, writes nothing
-    >>> report.headline()[0]                            # the verdict in words
+    >>> headline(report)[0]                             # the verdict in words
     >>> print_report(rich.get_console(), report)       # headline, changes, compact table
     >>> write_report(report)                            # report.md, report.html, figures/
 
@@ -12,6 +12,7 @@ variants are left out) and computes the statistics of :mod:`tricklab.stats`; :fu
 does that and writes the documents. The package keeps computing and writing apart:
 
 * ``_model``: the :class:`Report` (numbers, verdicts, which variants did not learn; no I/O);
+* ``_sentences``: each :class:`~tricklab.stats.Verdict` in words (labels, one-line sentences);
 * ``_headline``: the verdict in words and each variant's recipe changes;
 * ``_format``, ``_tables``: numbers rounded to their interval, the tables as cells;
 * ``_terminal``: rich output; ``_plots``, ``_figures``: matplotlib figures;
@@ -25,15 +26,26 @@ from __future__ import annotations
 from pathlib import Path
 
 from tricklab.report._documents import write_report
+from tricklab.report._figures import report_figures
 from tricklab.report._headline import diff_recipes, headline, recipe_changes
 from tricklab.report._load import load_report
-from tricklab.report._model import Report, StudyFacts, make_report, not_learned, study_facts
+from tricklab.report._model import (
+    Report,
+    StudyFacts,
+    chance_level,
+    make_report,
+    not_learned,
+    study_facts,
+)
+from tricklab.report._sentences import comparison_sentence, short_verdict, verdict_label
 from tricklab.report._terminal import diagnostics_terminal_table, print_report, terminal_table
 
 __all__ = [
     "Report",
     "StudyFacts",
     "build_report",
+    "chance_level",
+    "comparison_sentence",
     "diagnostics_terminal_table",
     "diff_recipes",
     "headline",
@@ -42,9 +54,12 @@ __all__ = [
     "not_learned",
     "print_report",
     "recipe_changes",
+    "report_figures",
     "report_text",
+    "short_verdict",
     "study_facts",
     "terminal_table",
+    "verdict_label",
     "write_report",
 ]
 

@@ -31,8 +31,10 @@ import jinja2
 
 from tricklab.base.version import __version__
 from tricklab.engines.contract import RunResult
-from tricklab.report._figures import title_and_caption
+from tricklab.report._figures import report_figures, title_and_caption
 from tricklab.report._format import DASH
+from tricklab.report._headline import headline, recipe_changes
+from tricklab.report._sentences import comparison_sentence
 from tricklab.report._tables import (
     caption,
     confidence,
@@ -42,7 +44,7 @@ from tricklab.report._tables import (
     summary_rows,
     training_table,
 )
-from tricklab.stats import BOOTSTRAP_RESAMPLES, CONFIDENCE, POWER, higher_is_better, percent
+from tricklab.stats import BOOTSTRAP_RESAMPLES, CONFIDENCE, POWER, percent
 from tricklab.store import write_bytes
 
 if TYPE_CHECKING:
@@ -55,13 +57,14 @@ FIGURES = "figures"
 DPI = 110
 
 
-def write_report(report: Report) -> tuple[Path, Path]:
+def write_report(report: Report, figures: dict[str, Figure] | None = None) -> tuple[Path, Path]:
     """Write ``report.md``, ``report.html`` and ``figures/*.png`` under ``report.root``;
-    their paths (Markdown, HTML)."""
+    their paths (Markdown, HTML). ``figures``: the report's figures if already drawn
+    (:func:`~tricklab.report.report_figures`)."""
     folder = report.root / FIGURES
     _remove_leftovers(folder, ".*.tmp")
     _remove_leftovers(report.root, f".{report.markdown.name}.*.tmp", f".{report.html.name}.*.tmp")
-    images = _write_figures(folder, report.figures)
+    images = _write_figures(folder, report_figures(report) if figures is None else figures)
     context = _context(report, images)
     markdown = _render("report.md.j2", context, html=False)
     write_bytes(report.markdown, markdown.encode("utf-8"))
@@ -112,7 +115,7 @@ def _alive(pid: int) -> bool:
 # -- the template context ------------------------------------------------------------------------
 def _figure_entries(report: Report, images: dict[str, dict[str, str]]) -> list[dict[str, str]]:
     entries = []
-    for name in report.figures:
+    for name in images:
         title, text = title_and_caption(report, name)
         entries.append({"name": name, "title": title, "caption": text, **images[name]})
     return entries
@@ -162,7 +165,7 @@ def protocol(report: Report) -> list[tuple[str, str]]:
     def add(name: str, text: str) -> None:
         items.append((name, text))
 
-    dataset = f"{data.get('name', '?')} ({facts.task}"
+    dataset = f"{data.get('name', '?')} ({facts.task or 'task not recorded'}"
     if facts.classes:
         dataset += f", {len(facts.classes)} classes: {', '.join(facts.classes)}"
     if data.get("features") is not None:
@@ -289,17 +292,17 @@ def _comparison_lead(report: Report) -> str:
 
 def _context(report: Report, images: dict[str, dict[str, str]]) -> dict[str, Any]:
     metric = report.primary_metric
-    headline = report.headline()
+    lines = headline(report)
     return {
         "study": report.study,
         "description": report.facts.description,
         "test_set": report.validated_on_test,
         "primary_metric": metric,
-        "direction": "higher" if higher_is_better(metric) else "lower",
+        "direction": report.direction.better,
         "baseline": report.baseline,
-        "headline": headline[0],
-        "headline_notes": headline[1:],
-        "changes": report.changes(),
+        "headline": lines[0],
+        "headline_notes": lines[1:],
+        "changes": recipe_changes(report),
         "stalled": report.not_learned(),
         "summary": {"columns": summary_columns(report), "rows": summary_rows(report)},
         "results": {"columns": summary_columns(report, wide=False), "rows": summary_rows(report)},
@@ -307,7 +310,7 @@ def _context(report: Report, images: dict[str, dict[str, str]]) -> dict[str, Any
         "caption": caption(report),
         "comparison_lead": _comparison_lead(report),
         "rule": report.rule,
-        "sentences": [c.sentence() for c in report.comparisons],
+        "sentences": [comparison_sentence(c) for c in report.comparisons],
         "figures": _figure_entries(report, images),
         "metrics_table": metrics_table(report),
         "training_table": training_table(report),

@@ -8,10 +8,11 @@ confusion matrix of the best variant and the training diagnostics. Nothing is wr
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 from tricklab.report import _plots
+from tricklab.report._model import chance_level
+from tricklab.spec import METRIC_CATALOGUE, Chance
 from tricklab.stats import diagnostics_frame
 
 if TYPE_CHECKING:
@@ -51,15 +52,13 @@ TITLES = {
 }
 
 
-def majority(report: Report) -> float | None:
-    """Test accuracy of always answering the majority class (of the training rows)."""
-    column = "majority_baseline_best_mean"
-    if column in report.table.columns:
-        values = [v for v in report.table[column] if math.isfinite(v)]
-        if values:
-            return float(sum(values) / len(values))
-    value = report.facts.dataset.get("majority_fraction")
-    return float(value) if value is not None else None
+def _chance_line(report: Report, metric: str) -> float | None:
+    """Where the dashed chance line of ``metric``'s figure goes: its chance level, for the
+    metrics whose chance is always answering the majority class (:func:`chance_level`)."""
+    if METRIC_CATALOGUE.get(metric).chance is not Chance.MAJORITY:
+        return None
+    chance = chance_level(report, metric)
+    return chance[0] if chance is not None else None
 
 
 def _best_variant_matrix(report: Report) -> tuple[str, list[list[int]], int] | None:
@@ -91,17 +90,26 @@ def report_figures(report: Report) -> dict[str, Figure]:
     order = report.ranked()
     metric = report.primary_metric
     classification = report.facts.classification
-    chance = majority(report) if classification else None
     table = report.table.loc[order]
     figures: dict[str, Figure] = {
         "learning_curves": _plots.learning_curves(report.results, list(report.table.index), metric),
         f"{metric}_intervals": _plots.metric_intervals(
-            table, metric, "best", report.baseline, chance, _seed_values(report, metric)
+            table,
+            metric,
+            "best",
+            report.baseline,
+            _chance_line(report, metric),
+            _seed_values(report, metric),
         ),
     }
     if classification and metric != "accuracy" and "accuracy_best_mean" in table.columns:
         figures["accuracy_intervals"] = _plots.metric_intervals(
-            table, "accuracy", "best", report.baseline, chance, _seed_values(report, "accuracy")
+            table,
+            "accuracy",
+            "best",
+            report.baseline,
+            _chance_line(report, "accuracy"),
+            _seed_values(report, "accuracy"),
         )
     if report.predictions:
         figures["roc_curves"] = _plots.roc_curves(report.predictions)
@@ -136,7 +144,7 @@ def title_and_caption(report: Report, name: str) -> tuple[str, str]:
             f"({report.baseline}) is in red. The axis is zoomed on the variants; intervals are "
             "clipped to the metric's range (a triangle marks a clipped end)."
         )
-        if metric == "accuracy" and report.facts.classification:
+        if _chance_line(report, metric) is not None:
             caption += " The dashed line: always answering the majority class."
     title = TITLES.get(name, f"Test {name.removesuffix('_intervals')} per variant")
     return title, caption

@@ -3,8 +3,9 @@
 An estimate with an interval keeps two significant digits of the interval's half-width, and the
 mean and both ends are rounded to that same decimal place (``0.62 [0.58, 0.66]``,
 ``2.2e6 [1.3e6, 3.1e6]``), so a column never shows more digits than the seeds support. Intervals
-of bounded metrics (accuracy, AUC, ...) are clipped to the metric's range and the clipped end is
-marked with :data:`CLIP_MARK`.
+of bounded metrics (accuracy, AUC, ...) are clipped to the metric's range (from the metric
+catalogue, :data:`tricklab.spec.METRIC_CATALOGUE`) and the clipped end is marked with
+:data:`CLIP_MARK`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tricklab.stats import LOWER_IS_BETTER
+from tricklab.spec import METRIC_CATALOGUE
 
 DASH = "–"
 #: Marks the end of an interval clipped to its metric's range: ``[0.93, 1.00*]``.
@@ -24,42 +25,17 @@ SMALL_DECIMALS = 6
 #: Whole numbers at or above this are written with an exponent (``2.2e6``).
 EXPONENT_FROM = 1e5
 
-_UNIT_RANGE = {
-    "accuracy",
-    "auc",
-    "prc",
-    "precision",
-    "recall",
-    "f1_score",
-    "majority_baseline",
-    "balanced_accuracy",
-}
-
-
-def metric_range(metric: str) -> tuple[float, float]:
-    """The values ``metric`` can take: [0, 1] for shares and AUC, (-inf, 1] for r2, [0, inf) for
-    errors; unbounded otherwise (a loss may be negative, e.g. cosine similarity)."""
-    name = metric.removeprefix("val_")
-    if name in _UNIT_RANGE or name.endswith("accuracy"):
-        return 0.0, 1.0
-    if name == "r2":
-        return -math.inf, 1.0
-    if name in ("mse", "mae", "mean_baseline_mse") or (
-        name in LOWER_IS_BETTER and name not in ("loss", "cosine_similarity")
-    ):
-        return 0.0, math.inf
-    return -math.inf, math.inf
-
 
 def finite(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def clip(low: float, high: float, metric: str | None) -> tuple[float, float, bool, bool]:
-    """``[low, high]`` clipped to the range of ``metric``, and whether each end was clipped."""
+    """``[low, high]`` clipped to the range of ``metric`` (the metric catalogue's: [0, 1] for
+    shares and AUC, (-inf, 1] for R^2, [0, inf) for errors), and whether each end was clipped."""
     if metric is None:
         return low, high, False, False
-    bottom, top = metric_range(metric)
+    bottom, top = METRIC_CATALOGUE.get(metric).bounds
     return max(low, bottom), min(high, top), low < bottom, high > top
 
 

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tricklab.report._format import estimate
-from tricklab.stats import Comparison, percent
+from tricklab.report._sentences import short_verdict, untested_phrase
+from tricklab.stats import Comparison, Verdict, percent
 
 if TYPE_CHECKING:
     from tricklab.report._model import Report
@@ -40,20 +41,23 @@ def headline(report: Report) -> list[str]:
             return [f"{base}: test {metric} {mean} {interval}".rstrip() + " (a single variant)."]
         return [f"Nothing compared: the baseline variant ({base}) has no finished run."]
     stalled = report.not_learned()
-    better = [c for c in report.comparisons if c.verdict == "better"]
-    worse = [c for c in report.comparisons if c.verdict == "worse"]
+    better = [c for c in report.comparisons if c.verdict is Verdict.BETTER]
+    worse = [c for c in report.comparisons if c.verdict is Verdict.WORSE]
     # A variant that did not learn is said to have not learned rather than to be undecided.
     undecided = [
         c
         for c in report.comparisons
-        if c.p is not None and c not in better + worse and c.variant not in stalled
+        if c.verdict is Verdict.NO_DIFFERENCE and c.variant not in stalled
     ]
-    untested = [c for c in report.comparisons if c.p is None and c.variant not in stalled]
+    untested = [
+        c for c in report.comparisons if c.verdict is Verdict.TOO_FEW and c.variant not in stalled
+    ]
     parts = []
     if base in stalled:
         parts.append(f"the baseline {base} did not learn")
-    for group, word in ((better, "better"), (worse, "worse")):
+    for group, verdict in ((better, Verdict.BETTER), (worse, Verdict.WORSE)):
         if group:
+            word = short_verdict(verdict)
             verb = "is" if len(group) == 1 else "are"
             parts.append(f"{_with_diffs(group, metric)} {verb} {word} than {base}")
     if undecided:
@@ -64,7 +68,7 @@ def headline(report: Report) -> list[str]:
             who = f"{len(undecided)} {'others' if better or worse else 'variants'}"
         parts.append(f"{who} cannot be told apart from {base} with {seeds} {unit}")
     if untested:
-        parts.append(f"{_and([c.variant for c in untested])}: too few seeds to test")
+        parts.append(f"{_and([c.variant for c in untested])}: {untested_phrase(unit)}")
     others = [v for v in report.table.index if v in stalled and v != base]
     if others:
         parts.append(f"{_and(others)} did not learn")

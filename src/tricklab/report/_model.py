@@ -13,23 +13,22 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from tricklab.base.errors import StoreError
 from tricklab.engines.contract import RunResult
+from tricklab.spec import METRIC_CATALOGUE, Direction, UnknownMetricError, default_primary_metric
+from tricklab.spec import chance_level as catalogue_chance_level
 from tricklab.stats import (
     COUNTED_STATUSES,
     Comparison,
     compare,
     decision_rule,
-    higher_is_better,
     variant_table,
 )
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from tricklab.store import StudyIndex
 
 MARKDOWN = "report.md"
 HTML = "report.html"
@@ -49,7 +48,10 @@ class StudyFacts:
     seeds: tuple[int, ...]
     baseline: str | None
     primary_metric: str
-    task: str
+    #: which way the primary metric improves, as the study ran it
+    direction: Direction
+    #: None in an index that does not record it (never guessed)
+    task: str | None
     classes: tuple[str, ...]
     #: name, features, input_shape, source, citation, majority_fraction, intake
     dataset: dict[str, Any]
@@ -76,35 +78,57 @@ class StudyFacts:
         return self.task in ("binary", "multiclass")
 
 
-def study_facts(index: dict[str, Any], root: Path) -> StudyFacts:
+def study_facts(index: StudyIndex, root: Path) -> StudyFacts:
     """Everything the report reads from the study index, in one place."""
-    from tricklab.data import DEFAULT_PRIMARY_METRIC
-
-    resolved = index.get("resolved", {}) or {}  # the resolved study, as `run` stored it
-    data = resolved.get("dataset", {}) or {}
-    task = str(resolved.get("task", "binary"))
-    runs = index.get("runs", []) or []
+    primary, direction = _primary_metric(index.resolved, index.task, root)
     planned: dict[str, int] = {}
-    for run in runs:
-        planned[run["variant"]] = planned.get(run["variant"], 0) + 1
+    for run in index.runs:
+        planned[run.variant] = planned.get(run.variant, 0) + 1
     return StudyFacts(
-        study=str(index.get("study") or root.name),
-        description=str(index.get("description") or ""),
-        source=str(index.get("source") or ""),
-        updated_at=str(index.get("updated_at") or ""),
-        variants=tuple(index.get("variants") or ()),
-        seeds=tuple(index.get("seeds") or ()),
-        baseline=index.get("baseline"),
-        primary_metric=str(resolved.get("primary_metric") or DEFAULT_PRIMARY_METRIC[task]),
-        task=task,
-        classes=tuple(str(c) for c in data.get("classes") or ()),
-        dataset=dict(data),
-        protocol=dict(resolved.get("protocol", {}) or {}),
+        study=index.study or root.name,
+        description=index.description,
+        source=index.source,
+        updated_at=index.updated_at,
+        variants=index.variants,
+        seeds=index.seeds,
+        baseline=index.baseline,
+        primary_metric=primary,
+        direction=direction,
+        task=index.task,
+        classes=tuple(index.classes),
+        dataset=index.dataset,
+        protocol=index.protocol,
         planned=planned,
-        runs_planned=len(runs),
-        lint=list(index["lint"] or []) if "lint" in index else None,
-        backend=str(resolved.get("backend", "?")),
+        runs_planned=len(index.runs),
+        lint=list(index.lint) if index.lint is not None else None,
+        backend=str(index.resolved.get("backend", "?")),
     )
+
+
+def _primary_metric(
+    resolved: dict[str, Any], task: str | None, root: Path
+) -> tuple[str, Direction]:
+    """The primary metric and its direction as ``run`` stored them. Indexes written before the
+    direction was stored get the metric catalogue's; before the metric was, the task's default.
+    """
+    metric = resolved.get("primary_metric") or None
+    if metric is None:
+        if task is None:
+            raise StoreError(
+                f"{root}: the study index records neither the task nor the primary metric, so "
+                "the report cannot tell what to compare. Run `tricklab run STUDY.toml` again to "
+                "rewrite it. Received: task=None, primary_metric=None."
+            )
+        metric = default_primary_metric(task)
+    stored = resolved.get("primary_metric_direction")
+    try:
+        direction = Direction(stored) if stored else METRIC_CATALOGUE.get(str(metric)).direction
+    except (ValueError, UnknownMetricError) as exc:
+        raise StoreError(
+            f"{root}: the study index's primary metric has no known direction ({exc}). "
+            f"Received: primary_metric={metric!r}, primary_metric_direction={stored!r}."
+        ) from None
+    return str(metric), direction
 
 
 def comparisons_of(
@@ -148,8 +172,7 @@ class Report:
     recipes: dict[str, dict[str, Any]] = field(default_factory=dict)
     predictions: dict[str, list[tuple[Any, Any]]] = field(default_factory=dict)
     #: the study index as read
-    index: dict[str, Any] = field(default_factory=dict, repr=False)
-    _figures: dict[str, Figure] | None = field(default=None, repr=False)
+    index: StudyIndex | None = field(default=None, repr=False)
 
     @property
     def markdown(self) -> Path:
@@ -168,6 +191,11 @@ class Report:
         return self.facts.primary_metric
 
     @property
+    def direction(self) -> Direction:
+        """Which way the primary metric improves."""
+        return self.facts.direction
+
+    @property
     def baseline(self) -> str:
         return str(self.facts.baseline or next(iter(self.table.index), ""))
 
@@ -183,19 +211,10 @@ class Report:
         first = self.comparisons[0]
         return decision_rule(first.tests, first.alpha, first.correction)
 
-    @property
-    def figures(self) -> dict[str, Figure]:
-        """The report's matplotlib figures by name, drawn on first use."""
-        if self._figures is None:
-            from tricklab.report._figures import report_figures
-
-            self._figures = report_figures(self)
-        return self._figures
-
     def ranked(self) -> list[str]:
         """Variants by the primary metric of the best weights, best first (no value last)."""
         column = self.table[f"{self.primary_metric}_best_mean"]
-        sign = -1.0 if higher_is_better(self.primary_metric) else 1.0
+        sign = -1.0 if self.direction.higher_is_better else 1.0
 
         def key(variant: str) -> tuple[bool, float]:
             value = float(column[variant])
@@ -211,22 +230,10 @@ class Report:
         """The variants that did not learn, with why (see :func:`not_learned`)."""
         return not_learned(self)
 
-    def headline(self) -> list[str]:
-        """What the study found, in words (see :func:`tricklab.report.headline`)."""
-        from tricklab.report._headline import headline
-
-        return headline(self)
-
-    def changes(self) -> dict[str, list[str]]:
-        """What each variant changes relative to the baseline's recipe."""
-        from tricklab.report._headline import recipe_changes
-
-        return recipe_changes(self)
-
 
 def make_report(
     root: Path,
-    index: dict[str, Any],
+    index: StudyIndex,
     results: list[RunResult],
     missing: list[dict[str, Any]] | None = None,
     recipes: dict[str, dict[str, Any]] | None = None,
@@ -265,30 +272,33 @@ def metric_names(results: Sequence[RunResult], primary: str) -> list[str]:
 
 
 # -- did a variant learn? -------------------------------------------------------------------------
-def chance_level(report: Report, variant: str) -> tuple[float, str] | None:
-    """What the primary metric scores without learning, and its name; None when unknown."""
-    metric = report.primary_metric
-    row = report.table.loc[variant]
+def chance_level(report: Report, metric: str | None = None) -> tuple[float, str] | None:
+    """What ``metric`` (default: the primary metric) scores without learning, and the name of
+    that baseline; None when unknown. The rule is the metric catalogue's; the data's baselines
+    (majority class, mean predictor) are the study's: each seed's test rows counted once (every
+    variant of a seed shares them), averaged over seeds; the majority class's share of the whole
+    dataset when no run recorded it."""
+    majority = _seed_mean(report, "majority_baseline")
+    if majority is None:
+        majority = report.facts.dataset.get("majority_fraction")
+    return catalogue_chance_level(
+        metric or report.primary_metric,
+        classes=len(report.facts.classes),
+        majority=majority,
+        mean_mse=_seed_mean(report, "mean_baseline_mse"),
+    )
 
-    def column(name: str) -> float | None:
-        value = row.get(f"{name}_best_mean")
-        return float(value) if value is not None and math.isfinite(value) else None
 
-    if metric == "auc":
-        return 0.5, "AUC"
-    if metric == "accuracy":
-        majority = column("majority_baseline")
-        if majority is None:
-            majority = report.facts.dataset.get("majority_fraction")
-        return (float(majority), "majority class") if majority is not None else None
-    if metric == "balanced_accuracy" and report.facts.classes:
-        return 1 / len(report.facts.classes), "guessing"
-    if metric == "mse":
-        mean_mse = column("mean_baseline_mse")
-        return (mean_mse, "mean predictor") if mean_mse is not None else None
-    if metric == "r2":
-        return 0.0, "mean predictor"
-    return None
+def _seed_mean(report: Report, score: str) -> float | None:
+    """The mean over seeds of a test score every variant of a seed shares (best weights)."""
+    by_seed: dict[int, list[float]] = {}
+    for result in report.results:
+        value = result.test.get("best", {}).get(score)
+        if result.status in COUNTED_STATUSES and value is not None and math.isfinite(value):
+            by_seed.setdefault(result.seed, []).append(float(value))
+    if not by_seed:
+        return None
+    return sum(sum(v) / len(v) for v in by_seed.values()) / len(by_seed)
 
 
 def loss_stalled(history: dict[str, list[float]]) -> bool:
@@ -306,14 +316,14 @@ def not_learned(report: Report) -> dict[str, str]:
     than 1% below its first-epoch value, or the primary metric's 95% interval (its mean, with
     one seed) reaches its chance level (majority class, AUC 0.5, the mean predictor)."""
     metric = report.primary_metric
-    higher = higher_is_better(metric)
+    higher = report.direction.higher_is_better
+    chance = chance_level(report)
     out: dict[str, str] = {}
     for variant in report.table.index:
         runs = report.runs_of(variant)
         if runs and all(loss_stalled(r.history) for r in runs):
             out[variant] = "training loss never fell 1% below its first epoch's"
             continue
-        chance = chance_level(report, variant)
         if chance is None:
             continue
         level, name = chance

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from tricklab.stats import COUNTED_STATUSES, higher_is_better
+from tricklab.spec import METRIC_CATALOGUE, Chance
+from tricklab.stats import COUNTED_STATUSES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,7 +33,11 @@ OTHER_COLOR = "#2c3e50"
 MAJORITY_COLOR = "#7f8c8d"
 
 
-def _figure(width: float, height: float, layout: str = "constrained") -> Figure:
+def _figure(
+    width: float,
+    height: float,
+    layout: Literal["constrained", "compressed", "tight"] = "constrained",
+) -> Figure:
     fig = Figure(figsize=(width, height), dpi=100, layout=layout)
     FigureCanvasAgg(fig)
     return fig
@@ -76,7 +81,9 @@ def _band(curves: Sequence[Sequence[float]]) -> tuple[np.ndarray, ...] | None:
     return epochs, mean, low, high
 
 
-def _by_variant(results: Sequence[RunResult], variants: Sequence[str]) -> dict[str, list]:
+def _by_variant(
+    results: Sequence[RunResult], variants: Sequence[str]
+) -> dict[str, list[RunResult]]:
     by_variant: dict[str, list[RunResult]] = {v: [] for v in variants}
     for result in results:
         if result.variant in by_variant and result.status in COUNTED_STATUSES:
@@ -177,22 +184,28 @@ def learning_curves(
 
 
 # -- a test metric with its interval -------------------------------------------------------------
+def _number(table: pd.DataFrame, name: str, column: str) -> float:
+    # pandas-stubs types a cell as any scalar (str, Timestamp, ...); these columns hold floats.
+    return float(cast(float, table.loc[name, column]))
+
+
 def metric_intervals(
     table: pd.DataFrame,
     metric: str,
     weights: str = "best",
     baseline: str | None = None,
     majority: float | None = None,
-    points: dict[str, Sequence[float]] | None = None,
+    points: Mapping[str, Sequence[float]] | None = None,
 ) -> Figure:
     """The test ``metric`` per variant: mean (point), 95% interval (bar) and each seed (dots).
 
     ``table`` is :func:`tricklab.stats.variant_table`; variants are drawn top to bottom in its
     order, ``points`` are each variant's per-seed values. The axis is zoomed on the variants;
     intervals are clipped to the metric's range (a clipped end is drawn as a triangle). The
-    ``baseline`` variant is drawn in red with a dotted line at its mean; when the metric is
-    accuracy and ``majority`` is given, a dashed line marks the accuracy of always answering the
-    majority class, or, when it lies far from the variants, a note in the legend says where.
+    ``baseline`` variant is drawn in red with a dotted line at its mean; when the metric's chance
+    level is the majority class (accuracy) and ``majority`` is given, a dashed line marks the
+    score of always answering it, or, when it lies far from the variants, a note in the legend
+    says where.
     """
     from tricklab.report._format import clip
 
@@ -209,11 +222,11 @@ def metric_intervals(
     clipped = False
     rng = np.random.default_rng(0)
     for row, name in enumerate(names):
-        mean = float(table.loc[name, f"{prefix}_mean"])
+        mean = _number(table, name, f"{prefix}_mean")
         color = BASELINE_COLOR if name == baseline else OTHER_COLOR
         low, high = (
-            float(table.loc[name, f"{prefix}_low"]),
-            float(table.loc[name, f"{prefix}_high"]),
+            _number(table, name, f"{prefix}_low"),
+            _number(table, name, f"{prefix}_high"),
         )
         if math.isfinite(low) and math.isfinite(high):
             low, high, low_clipped, high_clipped = clip(low, high, metric)
@@ -263,7 +276,8 @@ def metric_intervals(
         low_x, high_x = min(shown), max(shown)
         pad = 0.08 * (high_x - low_x) or 0.01 * max(abs(high_x), 1e-9)
         ax.set_xlim(low_x - pad, high_x + pad)
-    if majority is not None and metric == "accuracy" and math.isfinite(majority):
+    facts = METRIC_CATALOGUE.get(metric)
+    if majority is not None and facts.chance is Chance.MAJORITY and math.isfinite(majority):
         label = f"majority class ({majority:.3g})"
         left, right = ax.get_xlim()
         reach = right - left
@@ -291,14 +305,13 @@ def metric_intervals(
         frameon=False,
     )
     ax.set_yticks(range(len(names)), labels=names)
-    for label in ax.get_yticklabels():
-        if label.get_text() == baseline:
-            label.set_color(BASELINE_COLOR)
-            label.set_fontweight("bold")
+    for tick in ax.get_yticklabels():
+        if tick.get_text() == baseline:
+            tick.set_color(BASELINE_COLOR)
+            tick.set_fontweight("bold")
     ax.set_ylim(len(names) - 0.5, -0.5)
     ax.grid(True, axis="x", alpha=0.3)
-    direction = "higher" if higher_is_better(metric) else "lower"
-    ax.set_xlabel(f"test {metric}, {weights} weights ({direction} is better)")
+    ax.set_xlabel(f"test {metric}, {weights} weights ({facts.direction.better} is better)")
     title = f"Test {metric}: mean, 95% interval and each seed"
     if baseline is not None and baseline in names:
         title += " (red: the baseline)"
@@ -307,7 +320,7 @@ def metric_intervals(
 
 
 # -- ROC curves ----------------------------------------------------------------------------------
-def roc_curves(curves: dict[str, Sequence[tuple[Sequence[int], Sequence[float]]]]) -> Figure:
+def roc_curves(curves: Mapping[str, Sequence[tuple[Sequence[int], Sequence[float]]]]) -> Figure:
     """ROC curves of binary classifiers: per variant, each seed's test-set curve (thin) and the
     curve of all seeds' predictions pooled (bold, with its AUC). ``curves`` maps a variant to
     ``(y_true, P(positive class))`` per seed; the first variant is drawn in red."""
@@ -421,6 +434,7 @@ def diagnostics_grid(frame: pd.DataFrame, variants: Sequence[str], quantity: str
     finite = np.concatenate([g.to_numpy(dtype=float).ravel() for g in grids.values()])
     finite = finite[np.isfinite(finite)]
     log = quantity == "kernel_grad_norm" and finite.size and (finite > 0).all()
+    norm: Normalize
     if log:
         norm = LogNorm(vmin=finite.min(), vmax=finite.max())
     elif quantity.endswith("fraction"):

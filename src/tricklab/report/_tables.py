@@ -22,6 +22,7 @@ from tricklab.report._format import (
     mean_std,
 )
 from tricklab.report._model import metric_names
+from tricklab.report._sentences import BASELINE, NOT_COMPARED, short_verdict, verdict_label
 from tricklab.stats import CONFIDENCE, POWER, Comparison, diagnostics_table, percent
 
 if TYPE_CHECKING:
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
 TEST_SET_CAPTION = "validated on the TEST SET (the lecture's protocol): test scores are optimistic"
 #: The columns of one quantity in :func:`tricklab.stats.variant_table`.
 STATS = ("mean", "std", "low", "high")
-#: The verdict column of the compact table: one word each.
-SHORT_VERDICTS = {"better": "better", "worse": "worse", "baseline": "baseline"}
 
 
 @dataclass(frozen=True)
@@ -70,6 +69,13 @@ def confidence(report: Report) -> float:
     return report.comparisons[0].confidence if report.comparisons else CONFIDENCE
 
 
+def _row(report: Report, variant: str) -> pd.Series:
+    """The variant's row of the report's table."""
+    row = report.table.loc[variant]
+    assert isinstance(row, pd.Series)  # variant names, the index, are unique
+    return row
+
+
 def _seeds_cell(report: Report, variant: str, row: pd.Series) -> dict[str, Any]:
     """Seeds counted (of those planned, when some are missing); diverged ones below."""
     planned = report.facts.planned.get(variant, 0)
@@ -85,11 +91,12 @@ def _difference(comparison: Comparison) -> dict[str, Any]:
 
 def _verdict_cell(comparison: Comparison) -> dict[str, Any]:
     """The verdict, and below it the minimum detectable difference (in the decimals of Δ)."""
+    label = verdict_label(comparison)
     if comparison.mde != comparison.mde:  # NaN: no spread or too few seeds
-        return cell(comparison.verdict, numeric=False)
+        return cell(label, numeric=False)
     half = (comparison.ci_high - comparison.ci_low) / 2
     decimals = decimals_for(half)
-    return cell(comparison.verdict, f"(min. detectable ±{fixed(comparison.mde, decimals)})", False)
+    return cell(label, f"(min. detectable ±{fixed(comparison.mde, decimals)})", False)
 
 
 def _beats_cell(comparison: Comparison) -> dict[str, Any]:
@@ -145,7 +152,7 @@ def summary_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
     stalled = report.not_learned()
     rows = []
     for variant in report.ranked():
-        row = report.table.loc[variant]
+        row = _row(report, variant)
         epochs = DASH
         if row.get("epochs_run_mean") == row.get("epochs_run_mean"):
             epochs = f"{count(row['epochs_run_mean'])} ({count(row['best_epoch_mean'])})"
@@ -162,9 +169,9 @@ def summary_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
         comparison = by_variant.get(variant)
         cells["diff"] = cells["beats"] = cell(DASH)
         if variant == report.baseline:
-            cells["verdict"] = cell("baseline", numeric=False)
+            cells["verdict"] = cell(BASELINE, numeric=False)
         elif comparison is None:
-            cells["verdict"] = cell("not compared", numeric=False)
+            cells["verdict"] = cell(NOT_COMPARED, numeric=False)
         else:
             cells["diff"] = _difference(comparison)
             cells["verdict"] = _verdict_cell(comparison)
@@ -173,29 +180,23 @@ def summary_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
     return rows
 
 
-def short_verdict(verdict: str) -> str:
-    """One word: better, worse, baseline, unclear (no detectable difference), untested."""
-    if verdict in SHORT_VERDICTS:
-        return SHORT_VERDICTS[verdict]
-    if verdict.startswith("no detectable"):
-        return "unclear"
-    if verdict.startswith("too few"):
-        return "untested"
-    return verdict
-
-
 def compact_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
     """The compact table: variant, the primary metric (best weights) with its interval, Δ vs
-    the baseline with its adjusted interval, and the verdict in one word."""
+    the baseline with its adjusted interval, and the verdict in one word (better, worse,
+    unclear, untested; baseline and not compared as in the summary)."""
+    by_variant = {c.variant: c for c in report.comparisons}
     rows = []
-    for cells in summary_rows(report):
+    for variant, cells in zip(report.ranked(), summary_rows(report), strict=True):
+        comparison = by_variant.get(variant)
         verdict = cells["verdict"]["text"]
+        if comparison is not None and variant != report.baseline:
+            verdict = short_verdict(comparison.verdict)
         rows.append(
             {
                 "variant": cells["variant"],
                 "best": cell(cells["best"]["text"].split(" ± ")[0], cells["best"]["sub"]),
                 "diff": cells["diff"],
-                "verdict": cell(short_verdict(verdict), numeric=False),
+                "verdict": cell(verdict, numeric=False),
             }
         )
     return rows
@@ -257,7 +258,7 @@ def metrics_table(report: Report) -> dict[str, Any]:
     headers += [Column(m, m) for m in metrics]
     rows = []
     for variant in report.ranked():
-        row = report.table.loc[variant]
+        row = _row(report, variant)
         for weights in ("best", "last"):
             cells = [
                 cell(variant if weights == "best" else "", numeric=False),
@@ -282,7 +283,7 @@ def training_table(report: Report) -> dict[str, Any]:
     ]
     rows = []
     for variant in report.ranked():
-        row = report.table.loc[variant]
+        row = _row(report, variant)
 
         def counts(prefix: str, row: pd.Series = row) -> str:
             mean, std = row.get(f"{prefix}_mean"), row.get(f"{prefix}_std")

@@ -16,7 +16,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from tricklab.report._headline import headline, recipe_changes
 from tricklab.report._model import Report
+from tricklab.report._sentences import BASELINE, comparison_sentence, short_verdict
 from tricklab.report._tables import (
     caption,
     compact_caption,
@@ -26,9 +28,13 @@ from tricklab.report._tables import (
     summary_columns,
     summary_rows,
 )
-from tricklab.stats import CONFIDENCE, higher_is_better, percent
+from tricklab.stats import CONFIDENCE, Verdict, percent
 
-VERDICT_STYLES = {"better": "green", "worse": "red", "baseline": "bold"}
+VERDICT_STYLES = {
+    short_verdict(Verdict.BETTER): "green",
+    short_verdict(Verdict.WORSE): "red",
+    BASELINE: "bold",
+}
 #: Widest line of the headline, the changes and the compact table.
 TEXT_WIDTH = 100
 
@@ -42,11 +48,11 @@ def print_report(console: Console, report: Report, *, wide: bool = False) -> Non
     def show(renderable: Any) -> None:
         console.print(renderable, soft_wrap=False, width=width)
 
-    lines = report.headline()
+    lines = headline(report)
     show(Text(lines[0], style="bold"))
     for line in lines[1:]:
         show(Text(line, style="dim"))
-    changes = report.changes()
+    changes = recipe_changes(report)
     if changes:
         show(Text(f"What each variant changes in {report.baseline}'s recipe:"))
         grid = Table.grid(padding=(0, 1))
@@ -61,15 +67,14 @@ def print_report(console: Console, report: Report, *, wide: bool = False) -> Non
         if diagnostics is not None:
             console.print(diagnostics, soft_wrap=False)
         for comparison in report.comparisons:
-            show(Text(f"  {comparison.sentence()}"))
+            show(Text(f"  {comparison_sentence(comparison)}"))
     else:
         show(terminal_table(report))
 
 
 def _title(report: Report) -> str:
-    direction = "higher" if higher_is_better(report.primary_metric) else "lower"
     return (
-        f"{report.study}: test {report.primary_metric} ({direction} is better), "
+        f"{report.study}: test {report.primary_metric} ({report.direction.better} is better), "
         f"baseline {report.baseline}"
     )
 
@@ -111,7 +116,7 @@ def terminal_table(report: Report, *, wide: bool = False) -> Table:
             if cells[key]["sub"]:
                 text.append("\n" + cells[key]["sub"], style="dim")
             values.append(text)
-        table.add_row(*values, style="bold" if verdict == "baseline" else None)
+        table.add_row(*values, style="bold" if verdict == BASELINE else None)
     return table
 
 
@@ -136,7 +141,7 @@ def _wide_table(report: Report) -> Table:
             if cell["sub"]:
                 text.append("\n" + cell["sub"], style="dim")
             values.append(text)
-        rows.append((values, "bold" if verdict == "baseline" else None))
+        rows.append((values, "bold" if verdict == BASELINE else None))
     for number, column in enumerate(columns):
         # A header no wider than its numbers: the width goes to the numbers, not to the header.
         content = max(
@@ -147,8 +152,8 @@ def _wide_table(report: Report) -> Table:
         if column.numeric:
             header = textwrap.fill(header, width=max(content, 6), break_long_words=False)
         table.add_column(header, justify="right" if column.numeric else "left")
-    for values, style in rows:
-        table.add_row(*values, style=style)
+    for values, row_style in rows:
+        table.add_row(*values, style=row_style)
     return table
 
 

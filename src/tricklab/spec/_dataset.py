@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -157,6 +157,7 @@ _BUILTIN: dict[str, type[ThoracicSpec] | type[FashionMnistSpec]] = {
     "fashion_mnist": FashionMnistSpec,
     "thoracic": ThoracicSpec,
 }
+_M = TypeVar("_M", bound=BaseModel)
 _EXPECTED = (
     f"Expected one of: {', '.join(sorted(_BUILTIN))}, "
     'or a table {csv = "file.csv", target = "column"}.'
@@ -195,7 +196,7 @@ def _builtin_class(name: Any) -> type[ThoracicSpec] | type[FashionMnistSpec]:
     raise SpecError(f"unknown dataset {shown}.{hint} {_EXPECTED}")
 
 
-def _validate(model: type[BaseModel], table: dict[str, Any]) -> Any:
+def _validate(model: type[_M], table: dict[str, Any]) -> _M:
     try:
         return model.model_validate(table)
     except ValidationError as exc:

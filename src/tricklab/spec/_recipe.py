@@ -23,8 +23,8 @@ Rate = Annotated[float, Ge(0), Le(1)]
 OpenFraction = Annotated[float, Gt(0), Lt(1)]
 
 
-def _component(registry: Registry) -> Any:
-    """A field holding a validated component of ``registry``; serialised as name or table."""
+def _parse(registry: Registry) -> BeforeValidator:
+    """Validates a field's value as a component of ``registry``."""
 
     def parse(value: Any) -> Component:
         try:
@@ -32,19 +32,22 @@ def _component(registry: Registry) -> Any:
         except ComponentError as exc:
             raise _validation.own_error(exc.message, exc.at) from None
 
-    def dump(component: Component) -> Any:
-        return component.to_dict() if component.args else component.name
-
-    return Annotated[Component, BeforeValidator(parse), PlainSerializer(dump)]
+    return BeforeValidator(parse)
 
 
-Activation = _component(components.ACTIVATIONS)
-Regularizer = _component(components.REGULARIZERS)
-Constraint = _component(components.CONSTRAINTS)
-Initializer = _component(components.INITIALIZERS)
-Loss = _component(components.LOSSES)
-Optimizer = _component(components.OPTIMIZERS)
-Metric = _component(components.METRICS)
+def _dump(component: Component) -> Any:
+    return component.to_dict() if component.args else component.name
+
+
+# A field holding a validated component of a registry; serialised as name or table.
+_DUMP = PlainSerializer(_dump)
+Activation = Annotated[Component, _parse(components.ACTIVATIONS), _DUMP]
+Regularizer = Annotated[Component, _parse(components.REGULARIZERS), _DUMP]
+Constraint = Annotated[Component, _parse(components.CONSTRAINTS), _DUMP]
+Initializer = Annotated[Component, _parse(components.INITIALIZERS), _DUMP]
+Loss = Annotated[Component, _parse(components.LOSSES), _DUMP]
+Optimizer = Annotated[Component, _parse(components.OPTIMIZERS), _DUMP]
+Metric = Annotated[Component, _parse(components.METRICS), _DUMP]
 
 
 class _Spec(BaseModel):

@@ -115,7 +115,8 @@ class Registry:
         for alias in entry.aliases:
             self._aliases[alias] = entry.name
         plain = {k: v for k, v in entry.params.items() if not isinstance(v, Nested)}
-        fields = {k: (v | None, None) for k, v in plain.items()}
+        # Any values: mypy checks a **dict against create_model's own __config__, __doc__, ...
+        fields: dict[str, Any] = {k: (v | None, None) for k, v in plain.items()}
         self._arg_models[entry.name] = create_model(f"{entry.name}_args", __base__=_Args, **fields)
 
     # -- lookup ---------------------------------------------------------------------------

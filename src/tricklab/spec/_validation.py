@@ -11,7 +11,7 @@ import difflib
 import types
 import typing
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import annotated_types
 from pydantic import BaseModel, ValidationError
@@ -110,7 +110,9 @@ def _bounds(metadata: list[Any]) -> str:
     return ""
 
 
-def model_at(model: type[BaseModel], raw: Any, loc: Sequence[str | int]) -> tuple[Any, list]:
+def model_at(
+    model: type[BaseModel], raw: Any, loc: Sequence[str | int]
+) -> tuple[Any, list[str | int]]:
     """Walk ``loc`` through the model classes and the raw input together.
 
     Returns the model class (or None) that validates the innermost mapping on the path, and the
@@ -219,7 +221,7 @@ def _problem(item: Any, model: type[BaseModel], raw: Any) -> tuple[str, str]:
     return path, f"must be {rule}. Received: {shown}."
 
 
-def _is_model(value: Any) -> bool:
+def _is_model(value: object) -> TypeGuard[type[BaseModel]]:
     return isinstance(value, type) and issubclass(value, BaseModel)
 
 

@@ -10,6 +10,7 @@ against the installed Keras, so an argument Keras does not take can never be acc
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from annotated_types import Ge, Gt, Le, Lt
@@ -30,7 +31,7 @@ Seed = Annotated[int, Ge(0)]
 def _entries(
     kind_module: str,
     table: dict[str, tuple[str, dict[str, Any]]],
-    required: dict[str, tuple[str, ...]] | None = None,
+    required: Mapping[str, tuple[str, ...]] | None = None,
 ) -> list[Entry]:
     return [
         Entry(name, f"{kind_module}.{cls}", params, required=(required or {}).get(name, ()))

@@ -14,6 +14,8 @@ with the number of seeds behind it.
   interval (confidence 1 - alpha/m) -- it excludes 0 exactly when the verdict is better/worse.
   Beside it, for information: P(variant beats baseline on a new seed) with a bootstrap interval,
   the minimum detectable difference and the seeds a difference this size would need.
+* :class:`Verdict` -- what a comparison concluded (better, worse, no detectable difference, too
+  few to test): a category, which :mod:`tricklab.report` puts in words.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from tricklab.stats._summary import (
     BOOTSTRAP_SEED,
     CONFIDENCE,
     COUNTED_STATUSES,
-    LOWER_IS_BETTER,
     POWER,
     WEIGHTS,
     Summary,
@@ -42,17 +43,18 @@ from tricklab.stats._summary import (
     summarize,
     variant_table,
 )
+from tricklab.stats._verdict import Verdict
 
 __all__ = [
     "BOOTSTRAP_RESAMPLES",
     "BOOTSTRAP_SEED",
     "CONFIDENCE",
     "COUNTED_STATUSES",
-    "LOWER_IS_BETTER",
     "POWER",
     "WEIGHTS",
     "Comparison",
     "Summary",
+    "Verdict",
     "compare",
     "comparison_frame",
     "decision_rule",

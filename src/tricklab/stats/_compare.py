@@ -5,9 +5,9 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,7 @@ from tricklab.stats._summary import (
     higher_is_better,
     summarize,
 )
+from tricklab.stats._verdict import Verdict, decide
 
 
 # -- comparisons against a baseline --------------------------------------------------------------
@@ -39,13 +40,14 @@ class Comparison:
 
     The deciding rule: a paired t-test, Bonferroni-adjusted across the ``tests`` comparisons of
     the call that could be tested (those with at least two paired seeds). ``p`` is the paired
-    t-test, ``p_adjusted`` = min(1, ``tests`` x ``p``), and ``verdict`` says "better"/"worse"
-    only when ``p_adjusted`` is below ``alpha`` (i.e. ``p`` below ``alpha / tests``).
+    t-test, ``p_adjusted`` = min(1, ``tests`` x ``p``), and ``verdict`` is
+    :attr:`Verdict.BETTER`/:attr:`Verdict.WORSE` only when ``p_adjusted`` is below ``alpha``
+    (i.e. ``p`` below ``alpha / tests``); :mod:`tricklab.report` words it.
 
     ``diff`` is variant minus baseline (sign as the metric: for a loss, negative is an
     improvement) over the ``n`` paired seeds, and ``[ci_low, ci_high]`` the matching adjusted
     interval: the paired t-interval at confidence ``1 - alpha / tests`` (:attr:`confidence`). It
-    excludes 0 exactly when the verdict is "better" or "worse".
+    excludes 0 exactly when the verdict is better or worse.
 
     For information, beside the rule: ``p_beats`` is the share of seeds on which the variant beat
     the baseline (a tie counts half), an estimate of P(variant beats baseline on a new seed),
@@ -68,7 +70,7 @@ class Comparison:
     p_adjusted: float | None
     tests: int
     alpha: float
-    verdict: str
+    verdict: Verdict
     mde: float
     seeds_needed: int | None
     p_beats: float
@@ -89,46 +91,6 @@ class Comparison:
     def confidence(self) -> float:
         """Confidence of the adjusted interval ``[ci_low, ci_high]``: ``1 - alpha / tests``."""
         return 1 - self.alpha_adjusted
-
-    def sentence(self) -> str:
-        """The comparison in one line, e.g. ``dropout vs baseline: loss -0.052, 98.33% interval
-        [-0.081, -0.023], p=0.001, adjusted p=0.003 (Bonferroni across 3 comparisons, alpha
-        0.05/3): better; minimum detectable difference ±0.031; P(dropout beats baseline on a new
-        seed) 0.90 [0.75, 1.00].``"""
-        label = self.metric if self.weights == "best" else f"{self.metric} (last weights)"
-        head = f"{self.variant} vs {self.baseline}: {label}"
-        if self.p is None:
-            value = f" {_number(self.diff, self.diff)} on 1 {self.unit[:-1]}" if self.n == 1 else ""
-            return f"{head}{value}: {self.verdict}."
-        scale = max(abs(self.diff), abs(self.ci_low), abs(self.ci_high))
-        low = _number(self.ci_low, scale, sign=False)
-        high = _number(self.ci_high, scale, sign=False)
-        interval = f"{percent(self.confidence)} interval [{low}, {high}]"
-        rule = ["Nadeau-Bengio corrected"] if self.correction else []
-        if self.tests == 1:
-            test = _p_is("p", self.p)
-            rule += ["1 comparison", f"alpha {self.alpha:g}"]
-        else:
-            test = f"{_p_is('p', self.p)}, {_p_is('adjusted p', self.p_adjusted)}"
-            rule += [
-                f"Bonferroni across {self.tests} comparisons",
-                f"alpha {self.alpha:g}/{self.tests}",
-            ]
-        test += f" ({', '.join(rule)})"
-        text = f"{head} {_number(self.diff, scale)}, {interval}, {test}: {self.verdict}"
-        if self.ci_low == self.ci_high:  # every seed gave the same difference
-            text += f" (the same difference on every {self.unit[:-1]})"
-        elif self.verdict.startswith("no detectable") and (self.seeds_needed or 0) > self.n:
-            text += f"; about {self.seeds_needed} {self.unit} would detect a difference this size"
-        if math.isfinite(self.mde):
-            text += f"; minimum detectable difference ±{_number(self.mde, self.mde, sign=False)}"
-        if math.isfinite(self.p_beats_low):
-            text += (
-                f"; P({self.variant} beats {self.baseline} on a new {self.unit[:-1]}) "
-                f"{self.p_beats:.2f} "
-                f"[{self.p_beats_low:.2f}, {self.p_beats_high:.2f}]"
-            )
-        return text + "."
 
 
 def decision_rule(tests: int, alpha: float = 0.05, correction: float = 0.0) -> str:
@@ -173,12 +135,12 @@ def compare(
     a plain paired t-test is too confident; Nadeau and Bengio's corrected resampled t-test
     (Machine Learning 52, 2003) uses the variance s^2 (1/n + correction) in place of s^2/n, in
     the p-value, the interval and the power figures alike. 0 (one fixed split): plain test.
-    ``unit`` names what the pairs are counted in, in verdicts and sentences ("runs" under cv).
+    ``unit`` names what the pairs are counted in, for the report's words ("runs" under cv).
 
     Seeds are paired: a seed counts only when both runs have a finite ``metric`` (a None value,
     e.g. auc on a one-class test set, drops that seed from the pair). A comparison with fewer than
-    two pairs is not tested ("too few seeds to test"); the others, m of them, are paired t-tests
-    Bonferroni-adjusted together: the verdict is "better"/"worse" (direction from
+    two pairs is not tested (:attr:`Verdict.TOO_FEW`); the others, m of them, are paired t-tests
+    Bonferroni-adjusted together: the verdict is better/worse (direction from
     :func:`higher_is_better`) only when m x p is below ``alpha``, and the interval shown is the
     paired t-interval at confidence 1 - alpha/m, which excludes 0 exactly then.
 
@@ -223,7 +185,7 @@ def compare(
                 p_adjusted=p_adjusted,
                 tests=m,
                 alpha=alpha,
-                verdict=_verdict(summary, p_adjusted, metric, alpha, unit),
+                verdict=decide(summary.mean, p_adjusted, alpha, higher),
                 mde=(
                     minimum_detectable_difference(
                         summary.std, summary.n, alpha_adjusted, correction=correction
@@ -247,9 +209,11 @@ def compare(
 
 
 def comparison_frame(comparisons: Sequence[Comparison]) -> pd.DataFrame:
-    """The comparisons as a table, one row each (p and p_adjusted NaN where untested)."""
+    """The comparisons as a table, one row each (p and p_adjusted NaN where untested; the
+    verdict as its value string, e.g. "better", "no detectable difference")."""
     columns = list(Comparison.__dataclass_fields__)
-    frame = pd.DataFrame([asdict(c) for c in comparisons], columns=columns)
+    rows = [{**asdict(c), "verdict": c.verdict.value} for c in comparisons]
+    frame = pd.DataFrame(rows, columns=columns)
     for column in ("p", "p_adjusted", "mde", "p_beats", "p_beats_low", "p_beats_high"):
         frame[column] = frame[column].astype(float)
     frame["seeds_needed"] = frame["seeds_needed"].astype("Int64")
@@ -342,19 +306,10 @@ def _bonferroni(p_values: Sequence[float | None]) -> list[float | None]:
     tested = [p for p in p_values if p is not None]
     if not tested:
         return [None] * len(p_values)
-    adjusted = iter(multipletests(tested, method="bonferroni")[1].tolist())
+    # cast: statsmodels is unannotated; this returns (reject, corrected p-values, alphas).
+    bonferroni = cast(Callable[..., tuple[np.ndarray, np.ndarray, float, float]], multipletests)
+    adjusted = iter(bonferroni(tested, method="bonferroni")[1].tolist())
     return [None if p is None else float(next(adjusted)) for p in p_values]
-
-
-def _verdict(
-    summary: Summary, p_adjusted: float | None, metric: str, alpha: float, unit: str = "seeds"
-) -> str:
-    if p_adjusted is None:
-        return f"too few {unit} to test ({summary.n})"
-    if p_adjusted >= alpha or summary.mean == 0:
-        return f"no detectable difference with {summary.n} {unit}"
-    improved = (summary.mean > 0) == higher_is_better(metric)
-    return "better" if improved else "worse"
 
 
 def _beats(differences: np.ndarray, higher: bool) -> tuple[float, float, float]:
@@ -372,6 +327,8 @@ def _beats(differences: np.ndarray, higher: bool) -> tuple[float, float, float]:
     estimate = float(scores.mean())
     if len(scores) < 2:
         return estimate, math.nan, math.nan
+    # Any values: mypy checks a **dict against every keyword bootstrap takes.
+    seeded: dict[str, Any] = {_BOOTSTRAP_RNG: np.random.default_rng(BOOTSTRAP_SEED)}
     interval = _scipy_stats.bootstrap(
         (scores,),
         np.mean,
@@ -379,7 +336,7 @@ def _beats(differences: np.ndarray, higher: bool) -> tuple[float, float, float]:
         confidence_level=CONFIDENCE,
         method="percentile",
         vectorized=True,
-        **{_BOOTSTRAP_RNG: np.random.default_rng(BOOTSTRAP_SEED)},
+        **seeded,
     ).confidence_interval
     return estimate, float(interval.low), float(interval.high)
 
@@ -388,6 +345,27 @@ def _beats(differences: np.ndarray, higher: bool) -> tuple[float, float, float]:
 _BOOTSTRAP_RNG = (
     "rng" if "rng" in inspect.signature(_scipy_stats.bootstrap).parameters else "random_state"
 )
+
+
+class _Power(Protocol):
+    """What is used of statsmodels' :class:`TTestPower` (whose methods are not annotated)."""
+
+    def power(
+        self, effect_size: float, nobs: float, alpha: float, alternative: str = ...
+    ) -> float | np.ndarray: ...
+
+    def solve_power(
+        self,
+        effect_size: float | None = ...,
+        nobs: float | None = ...,
+        alpha: float | None = ...,
+        power: float | None = ...,
+    ) -> float | np.ndarray: ...
+
+
+def _t_test_power() -> _Power:
+    # cast: statsmodels is unannotated (strict mypy calls no unannotated function); see _Power.
+    return cast(Callable[[], _Power], TTestPower)()
 
 
 def minimum_detectable_difference(
@@ -408,7 +386,7 @@ def minimum_detectable_difference(
 
 
 def _detectable_effect(n: int, alpha: float, power: float) -> float:
-    analysis = TTestPower()
+    analysis = _t_test_power()
 
     def reached(effect: float) -> float:
         value = float(analysis.power(effect_size=effect, nobs=n, alpha=alpha))
@@ -451,7 +429,7 @@ def seeds_needed(
 
         def reached(n: int) -> bool:
             effect = abs(diff) / (sd * math.sqrt(1 + n * correction))
-            return bool(TTestPower().power(effect_size=effect, nobs=n, alpha=alpha) >= power)
+            return bool(_t_test_power().power(effect_size=effect, nobs=n, alpha=alpha) >= power)
 
         low, high = 1, 1000
         if not reached(high):
@@ -461,7 +439,7 @@ def seeds_needed(
             low, high = (low, middle) if reached(middle) else (middle, high)
         return high
     effect = abs(diff) / sd
-    analysis = TTestPower()
+    analysis = _t_test_power()
     with warnings.catch_warnings():
         # The solver's failures are handled below; statsmodels' own filter shows them "always".
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -470,30 +448,9 @@ def seeds_needed(
         if math.isfinite(nobs) and nobs > 2:
             return math.ceil(nobs)
         for n in range(2, 101):
-            reached = analysis.power(
+            achieved = analysis.power(
                 effect_size=effect, nobs=n, alpha=alpha / 2, alternative="larger"
             )
-            if reached >= power:
+            if achieved >= power:
                 return n
     return None
-
-
-def _number(value: float, scale: float, *, sign: bool = True) -> str:
-    """A value with enough decimals for its scale: at least 3, two significant digits."""
-    digits = 3
-    if math.isfinite(scale) and 0 < abs(scale) < 0.01:
-        digits = min(12, 1 - math.floor(math.log10(abs(scale))))
-    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
-
-
-def _p_is(name: str, p: float | None) -> str:
-    """``p=0.12``, ``p<0.001``."""
-    text = _p(p)
-    return f"{name}{'' if text.startswith('<') else '='}{text}"
-
-
-def _p(p: float | None) -> str:
-    """A p-value with two significant digits; below 0.001 as ``<0.001``."""
-    if p is None:
-        return "n/a"
-    return "<0.001" if 0 < p < 0.001 else f"{p:.2g}"

@@ -11,6 +11,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _scipy_stats
 
+from tricklab.engines.contract import ResultStatus
+from tricklab.spec import METRIC_CATALOGUE
+
 if TYPE_CHECKING:
     from tricklab.engines.contract import RunResult
 
@@ -23,54 +26,17 @@ POWER = 0.8
 BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
 #: Statuses of runs that count as trained seeds (a diverged run is a result, not a failure).
-COUNTED_STATUSES = frozenset({"ok", "diverged"})
+COUNTED_STATUSES = frozenset({ResultStatus.OK, ResultStatus.DIVERGED})
 WEIGHTS = ("best", "last")
-
-#: Metrics where a smaller value is better (Keras names and their short aliases).
-LOWER_IS_BETTER: frozenset[str] = frozenset(
-    {
-        "loss",
-        "mean_squared_error",
-        "mean_absolute_error",
-        "mean_absolute_percentage_error",
-        "mean_squared_logarithmic_error",
-        "root_mean_squared_error",
-        "mse",
-        "mae",
-        "mape",
-        "msle",
-        "rmse",
-        "poisson",
-        "log_cosh",
-        "logcosh",
-        "log_cosh_error",
-        "huber",
-        "binary_crossentropy",
-        "categorical_crossentropy",
-        "sparse_categorical_crossentropy",
-        "binary_focal_crossentropy",
-        "categorical_focal_crossentropy",
-        "kl_divergence",
-        "kullback_leibler_divergence",
-        "hinge",
-        "squared_hinge",
-        "categorical_hinge",
-        "false_positives",
-        "false_negatives",
-    }
-)
-_LOWER_SUFFIXES = ("loss", "error", "crossentropy", "divergence", "hinge")
 
 
 def higher_is_better(metric: str) -> bool:
-    """Whether a larger value of ``metric`` is an improvement (``val_`` prefixes are ignored).
+    """Whether a larger value of ``metric`` is an improvement (``val_`` prefixes are ignored),
+    as the metric catalogue says (:data:`tricklab.spec.METRIC_CATALOGUE`).
 
-    Losses and errors (any name in :data:`LOWER_IS_BETTER`, or ending in ``loss``, ``error``,
-    ``crossentropy``, ``divergence`` or ``hinge``) are lower-is-better; everything else
-    (accuracy, auc, precision, ...) is higher-is-better.
+    Raises :class:`~tricklab.spec.UnknownMetricError` for a metric it does not know.
     """
-    name = metric.removeprefix("val_")
-    return not (name in LOWER_IS_BETTER or name.endswith(_LOWER_SUFFIXES))
+    return METRIC_CATALOGUE.get(metric).higher_is_better
 
 
 # -- one quantity over seeds ---------------------------------------------------------------------
@@ -109,7 +75,8 @@ def summarize(values: Iterable[float | None]) -> Summary:
 def _finite_array(values: Iterable[float | None]) -> np.ndarray:
     kept = [float(v) for v in values if v is not None]
     array = np.asarray(kept, dtype=float)
-    return array[np.isfinite(array)]
+    finite: np.ndarray = array[np.isfinite(array)]  # numpy types the ufunc's result as Any
+    return finite
 
 
 def _t_quantile(df: int) -> float:
@@ -144,7 +111,7 @@ def variant_table(
 def _variant_row(runs: Sequence[RunResult], metrics: Sequence[str]) -> dict[str, float]:
     row: dict[str, float] = {
         "seeds": len(runs),
-        "diverged": sum(r.status == "diverged" for r in runs),
+        "diverged": sum(r.status is ResultStatus.DIVERGED for r in runs),
     }
     for metric in metrics:
         for weights in WEIGHTS:

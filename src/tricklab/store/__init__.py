@@ -2,9 +2,13 @@
 
 Every reader and writer of ``runs/<study>/`` goes through this package: it hands out every path.
 :mod:`._store` holds :class:`RunStore` and the layout; :mod:`._files` the formats of a run's
-files; :mod:`._claims` the leases of workers; :mod:`._checkpoints` the mid-run checkpoints.
+files (the weights: HDF5 in Keras 3's ``.weights.h5`` layout, written without Keras);
+:mod:`._claims` the leases of workers; :mod:`._commits` the commits of finished runs, a
+population's in one batch; :mod:`._checkpoints` the mid-run checkpoints. Importing it imports
+neither Keras nor JAX.
 """
 
+from tricklab.store._commits import Commit, Finished
 from tricklab.store._files import (
     DIAGNOSTICS,
     HISTORY,
@@ -17,10 +21,10 @@ from tricklab.store._files import (
     load_result,
     write_bytes,
 )
+from tricklab.store._index import IndexedRun, StudyIndex
 from tricklab.store._store import (
     INDEX,
     STORE_SCHEMA,
-    Commit,
     RunState,
     RunStatus,
     RunStore,
@@ -37,9 +41,12 @@ __all__ = [
     "WEIGHTS",
     "Commit",
     "Damaged",
+    "Finished",
+    "IndexedRun",
     "RunState",
     "RunStatus",
     "RunStore",
+    "StudyIndex",
     "history_csv",
     "load_result",
     "write_bytes",

@@ -22,13 +22,14 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 FORMAT = 1
+FOLDER = ".checkpoints"  # under the study's store
 SUFFIX = ".npz"
 LEGACY_SUFFIX = ".pkl"
 
@@ -71,11 +72,13 @@ def path_for(folder: Path, keys: Sequence[str], suffix: str = SUFFIX) -> Path:
     return folder / f"{unit}{suffix}"
 
 
-def drop_holding(folder: Path, key: str) -> None:
-    """Delete every checkpoint in ``folder`` that holds run ``key`` (it is committed): also
-    those of a population that another call formed differently."""
+def drop_holding(folder: Path, keys: Collection[str]) -> None:
+    """Delete every checkpoint in ``folder`` that holds one of the runs ``keys`` (they are
+    committed): also those of a population that another call formed differently."""
+    if not keys:
+        return
     for path in folder.glob(f"*{SUFFIX}"):
-        if key in keys_of(path):
+        if any(key in keys for key in keys_of(path)):
             path.unlink(missing_ok=True)
 
 

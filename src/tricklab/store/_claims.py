@@ -63,8 +63,7 @@ class Claims:
                     continue
                 path = self._run_dir(plan) / CLAIM
                 claim = read_claim(path)
-                mine = claim is None or claim.get("owner") == self.owner
-                if mine or not alive(claim, path, now):
+                if claim is None or claim.get("owner") == self.owner or not alive(claim, path, now):
                     free.append(plan)
             for plan in free:
                 path = self._run_dir(plan) / CLAIM

@@ -8,17 +8,22 @@ turns data into file contents and back, and tells a whole file from a torn or da
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 import math
 import os
 import threading
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tricklab.base.errors import StoreError
+from tricklab.engines import WeightsFile
 from tricklab.engines.contract import RESULT_SCHEMA, RunResult
 
 RESULT = "result.json"
@@ -27,6 +32,7 @@ HISTORY = "history.csv"
 WEIGHTS = "best.weights.h5"
 DIAGNOSTICS = "diagnostics.csv"
 PREDICTIONS = "predictions.npy"
+FAILED = "failed.json"  # the last failure of a run that has not finished
 #: What a finished run holds besides result.json (predictions.npy: from result schema 3 on).
 RUN_FILES = (SPEC, HISTORY, WEIGHTS, PREDICTIONS)
 #: What it may hold: diagnostics.csv when the study asks for diagnostics.
@@ -105,8 +111,7 @@ def _json_file(run_dir: Path, name: str) -> Any:
 def _check_weights(run_dir: Path, params: int) -> None:
     """The weights file is HDF5, every array in it reads whole, and they hold ``params``
     numbers: the variables of the model the run's spec builds (Keras's ``count_params``)."""
-    import h5py
-
+    h5py = _h5py()
     path = run_dir / WEIGHTS
     try:
         with path.open("rb") as handle:
@@ -125,10 +130,32 @@ def _check_weights(run_dir: Path, params: int) -> None:
         raise Damaged(run_dir, WEIGHTS, f"{stored} parameters where the model has {params}")
 
 
-def _is_array(item: Any) -> bool:
-    import h5py
+def weights_bytes(weights: WeightsFile) -> bytes:
+    """``weights`` as the contents of an HDF5 file (best.weights.h5): each group of
+    ``weights.groups`` with its string attributes, then each array of ``weights.arrays`` as a
+    dataset at its path, stored as h5py stores them by default (contiguous, uncompressed), as
+    Keras's ``save_weights`` does. Built in memory: nothing touches the disk here."""
+    h5py = _h5py()
+    name = f"{uuid.uuid4().hex}.weights.h5"  # never created (no backing store)
+    with h5py.File(name, "w", driver="core", backing_store=False) as h5:
+        for path, attrs in weights.groups.items():
+            group = h5.require_group(path)
+            for key, value in attrs.items():
+                group.attrs[key] = value
+        for path, array in weights.arrays.items():
+            h5.create_dataset(path, data=np.asarray(array))
+        h5.flush()
+        image: bytes = h5.id.get_file_image()
+    return image
 
-    return isinstance(item, h5py.Dataset)
+
+def _is_array(item: Any) -> bool:
+    return isinstance(item, _h5py().Dataset)
+
+
+def _h5py() -> Any:
+    """h5py, imported when first needed (its names are not typed for mypy: used as Any)."""
+    return importlib.import_module("h5py")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -235,7 +262,8 @@ def npy_shape(path: Path) -> tuple[int, ...]:
 
 
 def read_npy(path: Path) -> np.ndarray:
-    return np.load(path, allow_pickle=False)
+    array: np.ndarray = np.load(path, allow_pickle=False)
+    return array
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -256,6 +284,36 @@ def write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_unsynced(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path``, a file of a worker's own staging folder, without fsync: the
+    commit makes a batch of them durable at once (:func:`fsync_all`)."""
+    try:
+        with path.open("wb") as handle:
+            handle.write(data)
+    except OSError as exc:
+        if exc.filename is None:  # as write_bytes: say which file met the full disk
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
+
+
+def fsync_all(paths: Sequence[Path]) -> dict[Path, OSError]:
+    """fsync every file of ``paths`` at once, from a few threads, so that the file system can
+    group them; the errors, by file (none: all durable)."""
+
+    def one(path: Path) -> OSError | None:
+        try:
+            fsync(path)
+        except OSError as exc:
+            return exc
+        return None
+
+    if not paths:
+        return {}
+    with ThreadPoolExecutor(min(8, len(paths)), thread_name_prefix="fsync") as pool:
+        errors = list(pool.map(one, paths))
+    return {path: exc for path, exc in zip(paths, errors, strict=True) if exc is not None}
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -1,8 +1,10 @@
 """The run store: owns the on-disk format of a study's runs, their states and their claims.
 
 Every reader and writer of ``runs/<study>/`` goes through this module (``run``, ``report``,
-``status``, ``export``, ``predict``, the Python API). Engines never write files: they return
-results and weights, and the store writes them.
+``status``, ``export``, ``predict``, ``search``, ``mlflow``, the Python API): it hands out every
+path (:meth:`RunStore.run_dir`, :meth:`RunStore.weights_path`, :meth:`RunStore.of_run` for a run
+directory given on the command line...). Engines never write files: they return results and
+weights as arrays, and the store writes them; it imports neither Keras nor JAX.
 
 Layout (``runs/<study>/``, store format :data:`STORE_SCHEMA`)::
 
@@ -11,14 +13,14 @@ Layout (``runs/<study>/``, store format :data:`STORE_SCHEMA`)::
                                    runs with their keys, lint findings, store_schema
     .lock                          the lock around claims, commits and the index (filelock)
     .checkpoints/<unit>.npz        mid-run checkpoint of a run or population in training:
-                                   arrays and JSON, never pickles (:mod:`._store_checkpoints`)
+                                   arrays and JSON, never pickles (:mod:`._checkpoints`)
     splits/<split>-<data>.labels.npy  the true test labels of a split (RunPlan.split_id) of the
                                    data (fingerprint prefix), once for all runs that share it
     study.log                      library warnings raised while training, with their runs
     search/optuna.journal          the trials of ``tricklab search`` (its default storage)
     <variant>/seed-<n>/spec.json   the resolved run spec (what determines the numbers)
     <variant>/seed-<n>/history.csv one row per epoch: epoch, loss, val_loss and every metric
-    <variant>/seed-<n>/best.weights.h5
+    <variant>/seed-<n>/best.weights.h5  the best weights, in Keras 3's .weights.h5 layout (below)
     <variant>/seed-<n>/diagnostics.csv  per hidden layer and epoch, when the study asks for it
     <variant>/seed-<n>/predictions.npy  the best weights' test outputs (float32): (n,) positive-
                                    class scores, (n, k) for k > 2 classes, (n,) for regression
@@ -30,13 +32,28 @@ Run states (:class:`RunState`): ``planned`` (nothing stored), ``running`` (claim
 worker), ``done``, ``diverged`` (done, but its loss became NaN/inf), ``failed`` and ``damaged``
 (a file of a finished run is missing or not whole: reported by name and retrained; damaged split
 labels alone are rewritten without retraining). A run is done only when every file it needs is
-whole (:func:`._store_files.load_result`, plus its split's labels).
+whole (:func:`._files.load_result`, plus its split's labels).
+
+The weights file is plain HDF5 that the store writes with h5py from an
+:class:`~tricklab.engines.WeightsFile`: its groups, created in order, each with its string
+attributes, then its arrays as datasets (contiguous, uncompressed) at their paths. The engines
+say which path holds which weight (:func:`tricklab.engines.weights_layout`, asked of Keras once
+per model structure), so the file is the one ``model.save_weights`` writes and
+``build_model(recipe, input_shape).load_weights(path)`` loads it unchanged. For the layers
+dense, dropout, dense (each ``vars`` group below its parent groups, which have no attribute)::
+
+    vars                          attribute name = "tricklab" (the model), no dataset
+    layers/dense/vars             attribute name = "dense_0"; datasets 0 (kernel), 1 (bias)
+    layers/dropout/vars           attribute name = "dropout_1"; no dataset
+    layers/dense_1/vars           attribute name = "dense_2"; datasets 0, 1
 
 Every file is written to a temporary name, fsynced and renamed, so a reader sees the old file or
-the new one. A claim is a lease (:mod:`._store_claims`). A result is committed only by the worker
+the new one. A claim is a lease (:mod:`._claims`). A result is committed only by the worker
 whose claim is in place, checked under the lock: one that lost its claim discards its result,
 and a whole result of the same key is never replaced. So each run is committed once while the
-lock works across the workers (filelock: one host, or a file system with working locks).
+lock works across the workers (filelock: one host, or a file system with working locks). The
+runs of a population are committed as one batch: one lock and one round of fsyncs for all of
+them, each run still under its own claim and its result.json last (:mod:`._commits`).
 
 Every path the store opens comes from its own layout: variant names and seeds read from JSON are
 checked to be plain names that stay inside the store.
@@ -60,13 +77,13 @@ from typing import Any
 import numpy as np
 
 from tricklab.base.errors import StoreError
-from tricklab.engines.contract import RESULT_SCHEMA, RunPlan, RunResult, split_id
+from tricklab.engines.contract import RESULT_SCHEMA, ResultStatus, RunPlan, RunResult, split_id
 from tricklab.spec import NAME_PATTERN
 from tricklab.store import _checkpoints as checkpoints
-from tricklab.store._claims import CLAIM, Claims, alive, holder_of
+from tricklab.store._claims import CLAIM, alive, holder_of
+from tricklab.store._commits import Commits
 from tricklab.store._files import (  # a run's files: names, formats, reading
-    DIAGNOSTICS,
-    HISTORY,
+    FAILED,
     OPTIONAL_FILES,
     PREDICTIONS,
     RESULT,
@@ -74,18 +91,15 @@ from tricklab.store._files import (  # a run's files: names, formats, reading
     SPEC,
     WEIGHTS,
     Damaged,
-    history_csv,
     labels_damage,
     load_result,
-    npy_bytes,
     out_of_date,
     read_claim,
     read_npy,
-    rows_csv,
 )
-from tricklab.store._files import fsync as _fsync
 from tricklab.store._files import read_json as _read_json
 from tricklab.store._files import write_bytes as _write_bytes
+from tricklab.store._index import StudyIndex
 
 #: Bump when the layout or the meaning of a file changes.
 STORE_SCHEMA = 1
@@ -93,8 +107,8 @@ STORE_SCHEMA = 1
 INDEX = "study.json"
 SPLITS = "splits"
 LOG = "study.log"
-FAILED = "failed.json"
-CHECKPOINTS = ".checkpoints"
+SEARCH = "search"
+CHECKPOINTS = checkpoints.FOLDER
 
 
 class RunState(StrEnum):
@@ -121,15 +135,7 @@ class RunStatus:
     labels_only: bool = False
 
 
-@dataclass(frozen=True)
-class Commit:
-    """What :meth:`RunStore.save` did: committed, or discarded because the claim was lost."""
-
-    committed: bool
-    holder: str = ""  # who holds (or committed) the run, when the claim was lost
-
-
-class RunStore(Claims):
+class RunStore(Commits):
     """The runs of one study under ``root`` (``runs/<study>``)."""
 
     def __init__(self, root: str | Path, *, lease: float = 60.0, renew: float = 10.0) -> None:
@@ -159,9 +165,42 @@ class RunStore(Claims):
     def _run_dir(self, plan: RunPlan) -> Path:
         return self.run_dir(plan.variant, plan.seed)
 
+    @classmethod
+    def of_run(cls, run_dir: str | Path) -> tuple[RunStore, str, int]:
+        """The store holding ``run_dir`` (``runs/<study>/<variant>/seed-<n>``, as ``export`` and
+        ``predict`` are given it), with the run's variant and seed."""
+        path = Path(run_dir)
+        seed, variant = path.name.removeprefix("seed-"), path.parent.name
+        if not (
+            path.name.startswith("seed-")
+            and seed.isascii()
+            and seed.isdigit()
+            and NAME_PATTERN.fullmatch(variant)
+        ):
+            raise StoreError(
+                f"{run_dir}: not a run directory. Runs are stored as "
+                "runs/<study>/<variant>/seed-<n>/."
+            )
+        return cls(path.parent.parent), variant, int(seed)
+
+    def run_files(self, variant: str, seed: int, names: Iterable[str]) -> list[Path]:
+        """The files called ``names`` (RESULT, WEIGHTS...) that run (variant, seed) holds."""
+        run_dir = self.run_dir(variant, seed)
+        return [run_dir / name for name in names if (run_dir / name).is_file()]
+
+    @property
+    def index_path(self) -> Path:
+        """The study's index (``study.json``)."""
+        return self.root / INDEX
+
+    @property
+    def search_dir(self) -> Path:
+        """What ``tricklab search`` keeps in the store (``search/``)."""
+        return self.root / SEARCH
+
     def search_storage_path(self) -> Path:
         """The default Optuna journal of ``tricklab search`` (``search/optuna.journal``)."""
-        return self.root / "search" / "optuna.journal"
+        return self.search_dir / "optuna.journal"
 
     def mlflow_uri(self) -> str:
         """The default MLflow tracking store of ``tricklab mlflow``: one SQLite file beside the
@@ -178,11 +217,11 @@ class RunStore(Claims):
             yield
 
     # -- the index ------------------------------------------------------------------------
-    def write_index(self, index: dict[str, Any]) -> None:
+    def write_index(self, index: StudyIndex) -> None:
         with self.locked():
-            _write_json(self.root / INDEX, {**index, "store_schema": STORE_SCHEMA})
+            _write_json(self.root / INDEX, {**index.to_json(), "store_schema": STORE_SCHEMA})
 
-    def read_index(self) -> dict[str, Any]:
+    def read_index(self) -> StudyIndex:
         path = self.root / INDEX
         if not self.root.is_dir() or not path.exists():
             raise StoreError(
@@ -196,7 +235,8 @@ class RunStore(Claims):
                 f"{path}: written in store format {schema}; this tricklab reads format "
                 f"{STORE_SCHEMA}. Rerun `tricklab run` on the study to rebuild it."
             )
-        return index
+        assert isinstance(index, dict)  # its schema was read from it
+        return StudyIndex.from_json(index, path=path)
 
     def stored_seeds(self, variant: str) -> list[int]:
         """Seeds with a run directory of ``variant`` (whatever their state)."""
@@ -224,7 +264,9 @@ class RunStore(Claims):
                     detail, file = ": ".join(labels), labels[0]
                     damaged = RunState.DAMAGED
                     return RunStatus(variant, seed, damaged, detail, damaged=file, labels_only=True)
-                state = RunState.DIVERGED if result.status == "diverged" else RunState.DONE
+                state = (
+                    RunState.DIVERGED if result.status is ResultStatus.DIVERGED else RunState.DONE
+                )
                 return RunStatus(variant, seed, state, result=result)
         claim = read_claim(run_dir / CLAIM)
         if claim is not None and claim.get("key") == key and alive(claim, run_dir / CLAIM):
@@ -279,11 +321,7 @@ class RunStore(Claims):
 
     def indexed_runs(self) -> list[RunStatus]:
         """The state of every run the index lists."""
-        index = self.read_index()
-        runs = index.get("runs", [])
-        if not isinstance(runs, list) or not all(isinstance(e, dict) for e in runs):
-            raise StoreError(f"{self.root / INDEX}: damaged (runs is not a list of runs).")
-        return [self.status(e.get("variant"), e.get("seed"), e.get("key")) for e in runs]
+        return [self.status(r.variant, r.seed, r.key) for r in self.read_index().runs]
 
     def load_run(self, variant: str, seed: int) -> tuple[RunResult, dict[str, Any]]:
         """A finished run's result and its resolved spec (spec.json), for export and predict."""
@@ -302,7 +340,8 @@ class RunStore(Claims):
         return status.result, _read_json(run_dir / SPEC)
 
     def weights_path(self, variant: str, seed: int) -> Path:
-        """Where a finished run's best weights are (read them with Keras's load_weights)."""
+        """Where a finished run's best weights are: ``build_model(recipe, input_shape)
+        .load_weights(path)`` loads them (see the module docstring for the format)."""
         return self.run_dir(variant, seed) / WEIGHTS
 
     def load_predictions(self, variant: str, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -337,12 +376,6 @@ class RunStore(Claims):
         data = str(spec["data_fingerprint"])[:12]
         return self.root / SPLITS / f"{split}-{data}.labels.npy"
 
-    def _save_labels(self, spec: dict[str, Any], labels: np.ndarray) -> None:
-        """Keep a split's labels once: written by its first run, rewritten only if they differ."""
-        path, data = self._labels_path(spec), npy_bytes(np.asarray(labels))
-        if not path.exists() or path.read_bytes() != data:
-            _write_bytes(path, data)
-
     def repair_labels(self, plan: RunPlan, labels: np.ndarray) -> None:
         """Write the split labels of a finished run again (``labels``: its true test labels),
         when they are all that is damaged: nothing is retrained."""
@@ -372,79 +405,7 @@ class RunStore(Claims):
         data = self.log_path.read_bytes()
         return sum(line.startswith(b"[") for line in data[since:].splitlines()), len(data)
 
-    # -- writing runs ---------------------------------------------------------------------
-    def save(
-        self,
-        plan: RunPlan,
-        result: RunResult,
-        weights: list[Any],
-        *,
-        predictions: np.ndarray,
-        labels: np.ndarray,
-    ) -> Commit:
-        """Commit a finished run (its best ``weights`` as best.weights.h5, their test
-        ``predictions`` as predictions.npy), result.json last; ``labels`` are the true test
-        labels of its split, kept once per split.
-
-        Only the worker whose claim is in place commits (checked under the lock). Otherwise
-        nothing is written or deleted, and the returned :class:`Commit` says who holds (or
-        committed) the run: the claim was lost, e.g. this worker was stopped past its lease
-        and another took the run over.
-        """
-        from tricklab.engines._scoring import write_weights  # imports Keras
-
-        run_dir = self._run_dir(plan)
-        staging = run_dir / f".partial-{self.owner}"
-        try:
-            try:
-                shutil.rmtree(staging, ignore_errors=True)
-                staging.mkdir(parents=True)
-                weights_tmp = staging / WEIGHTS
-                write_weights(weights_tmp, plan.recipe, tuple(result.input_shape), weights)
-                _fsync(weights_tmp)
-                _write_json(staging / SPEC, plan.resolved())
-                _write_text(staging / HISTORY, history_csv(result.history))
-                if result.diagnostics:
-                    _write_text(staging / DIAGNOSTICS, rows_csv(result.diagnostics))
-                predicted = npy_bytes(np.asarray(predictions, "float32"))
-                _write_bytes(staging / PREDICTIONS, predicted)
-            except OSError:
-                # The run's new holder clears a stale worker's staging folder: lost, not failed.
-                with self.locked():
-                    holder = self._lost(plan)
-                if holder is not None:
-                    return Commit(False, holder)
-                raise
-            with self.locked():
-                holder = self._lost(plan) or self._committed(plan)
-                if holder is not None:
-                    return Commit(False, holder)
-                claim_path = run_dir / CLAIM
-                for name in (RESULT, FAILED, *OPTIONAL_FILES, *RUN_FILES):
-                    (run_dir / name).unlink(missing_ok=True)
-                self._save_labels(plan.resolved(), labels)
-                for name in (*RUN_FILES, *OPTIONAL_FILES):
-                    if (staging / name).exists():
-                        os.replace(staging / name, run_dir / name)
-                claim = read_claim(claim_path) or {}
-                committed_by = {k: claim.get(k) for k in ("host", "pid", "started")}
-                _write_json(run_dir / RESULT, {**result.to_json(), "committed_by": committed_by})
-                claim_path.unlink(missing_ok=True)
-                self._held.discard(claim_path)
-                checkpoints.drop_holding(self.root / CHECKPOINTS, plan.key)  # done with them
-            return Commit(True)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-
-    def save_failure(self, plan: RunPlan, error: str) -> None:
-        """Record why a run failed; it is retried next time."""
-        run_dir = self._run_dir(plan)
-        with self.locked():
-            (run_dir / RESULT).unlink(missing_ok=True)
-            _write_json(run_dir / FAILED, {"key": plan.key, "error": error})
-            (run_dir / CLAIM).unlink(missing_ok=True)
-            self._held.discard(run_dir / CLAIM)
-
+    # -- writing runs (save, save_many, save_failure: :mod:`._commits`) ------------------
     def reset(self, plans: Iterable[RunPlan]) -> None:
         """Delete these runs (``--fresh``): the other variants' and seeds' runs stay."""
         with self.locked():
@@ -487,9 +448,5 @@ class RunStore(Claims):
 
 
 # -- files (every write goes through _write_bytes) ---------------------------------------------
-def _write_text(path: Path, text: str) -> None:
-    _write_bytes(path, text.encode("utf-8"))
-
-
-def _write_json(path: Path, data: Any) -> None:  # as _store_files.write_json, through _write_bytes
-    _write_text(path, json.dumps(data, indent=1) + "\n")
+def _write_json(path: Path, data: Any) -> None:  # as _files.write_json, through _write_bytes
+    _write_bytes(path, (json.dumps(data, indent=1) + "\n").encode("utf-8"))

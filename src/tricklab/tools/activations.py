@@ -61,9 +61,9 @@ def softmax_example(values: Sequence[float] = SOFTMAX_EXAMPLE) -> np.ndarray:
     """``keras.activations.softmax`` of ``values`` (probabilities that sum to 1)."""
     keras = _backend.keras()
     row = keras.ops.convert_to_tensor(np.asarray([values], dtype="float32"))
-    return np.asarray(keras.ops.convert_to_numpy(keras.activations.softmax(row)))[0].astype(
-        "float64"
-    )
+    softmax = keras.activations.softmax(row)
+    first_row: np.ndarray = np.asarray(keras.ops.convert_to_numpy(softmax))[0]
+    return first_row.astype("float64")
 
 
 def plot_activations(out_dir: Path, negative_slope: float = 0.2) -> Path:
@@ -155,7 +155,7 @@ def _check_slope(negative_slope: float) -> None:
 
 def _function(keras: Any, name: str, negative_slope: float) -> Callable[[Any], Any]:
     canonical = _ALIASES.get(name, name)
-    function = getattr(keras.activations, canonical, None)
+    function: Callable[..., Any] | None = getattr(keras.activations, canonical, None)
     if canonical in _NOT_ELEMENTWISE or not callable(function) or canonical.startswith("_"):
         raise TricklabError(
             f"'{name}' is not an element-wise keras activation; it has no curve to draw."

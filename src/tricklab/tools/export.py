@@ -23,24 +23,18 @@ from tricklab.data import read_csv_text
 from tricklab.engines.build import build_model
 from tricklab.engines.contract import RunResult
 from tricklab.spec import Recipe
-from tricklab.store import WEIGHTS, RunStore
+from tricklab.store import RunStore, StudyIndex
 
 
-def load_run(run_dir: str | Path) -> tuple[RunResult, Recipe, dict[str, Any]]:
+def load_run(run_dir: str | Path) -> tuple[RunResult, Recipe, StudyIndex]:
     """A finished run's result, its recipe and its study index (``run_dir`` =
     ``runs/<study>/<variant>/seed-<n>``)."""
-    run_dir = Path(run_dir)
-    seed = run_dir.name.removeprefix("seed-")
-    if not seed.isdigit():
-        raise StoreError(
-            f"{run_dir}: not a run directory. Runs are stored as runs/<study>/<variant>/seed-<n>/."
-        )
-    store = RunStore(run_dir.parent.parent)
-    result, spec = store.load_run(run_dir.parent.name, int(seed))
+    store, variant, seed = RunStore.of_run(run_dir)
+    result, spec = store.load_run(variant, seed)
     try:
         index = store.read_index()
-    except StoreError:
-        index = {}
+    except StoreError:  # a run copied out of its study: predict reads what the index adds
+        index = StudyIndex(study="")
     return result, Recipe.model_validate(spec["recipe"]), index
 
 
@@ -48,9 +42,10 @@ def trained_model(run_dir: str | Path) -> Any:
     """The run's best weights in a Keras model that takes raw inputs (see module docstring)."""
     keras = _backend.keras()
     result, recipe, _ = load_run(run_dir)
+    store, variant, seed = RunStore.of_run(run_dir)
     shape = tuple(result.input_shape)
     core = build_model(recipe, shape)
-    core.load_weights(str(Path(run_dir) / WEIGHTS))  # the store's weights file of this run
+    core.load_weights(str(store.weights_path(variant, seed)))
     layers: list[Any] = [keras.Input(shape=shape)]
     prep = result.preprocessing
     if "scale" in prep:
@@ -82,10 +77,9 @@ def predict_csv(run_dir: str | Path, csv_path: str | Path, *, header: bool = Tru
     result, _, index = load_run(run_dir)
     features = _features(Path(csv_path), index, result.input_shape, header)
     outputs = np.asarray(trained_model(run_dir).predict(features, verbose=0))
-    resolved = index.get("resolved", {})
-    classes = [str(c) for c in resolved.get("dataset", {}).get("classes", [])]
+    classes = index.classes
     frame = pd.DataFrame({"row": np.arange(1, len(features) + 1)})
-    if resolved.get("task") == "regression" or not classes:
+    if index.task == "regression" or not classes:
         frame["prediction"] = outputs[:, 0]
         return frame
     if outputs.shape[-1] == 1:
@@ -98,11 +92,9 @@ def predict_csv(run_dir: str | Path, csv_path: str | Path, *, header: bool = Tru
     return frame
 
 
-def _features(
-    path: Path, index: dict[str, Any], input_shape: list[int], header: bool
-) -> np.ndarray:
+def _features(path: Path, index: StudyIndex, input_shape: list[int], header: bool) -> np.ndarray:
     text = read_csv_text(path)
-    names = index.get("resolved", {}).get("dataset", {}).get("feature_names") or []
+    names = index.feature_names
     try:
         columns = pd.read_csv(io.StringIO(text), header=0, nrows=0).columns if header else []
         levels = _one_hot_levels(names, columns) if names else {}

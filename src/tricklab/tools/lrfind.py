@@ -22,7 +22,7 @@ import numpy as np
 
 from tricklab.base import backend as _backend
 from tricklab.base.errors import SpecError, TricklabError
-from tricklab.spec import Recipe, StudySpec, _validation, components, load_study
+from tricklab.spec import Recipe, StudySpec, components, load_study, messages
 
 #: fastai's smoothing of the recorded loss (an exponential moving average, bias-corrected).
 BETA = 0.98
@@ -100,7 +100,7 @@ def _loss_limits(losses: np.ndarray, smoothed: np.ndarray) -> tuple[float, float
 
 
 # -- the numbers --------------------------------------------------------------------------------
-def smooth(losses: Sequence[float], beta: float = BETA) -> np.ndarray:
+def smooth(losses: Sequence[float] | np.ndarray, beta: float = BETA) -> np.ndarray:
     """fastai's smoothed loss: ``avg = beta*avg + (1-beta)*loss``, divided by ``1 - beta**i``."""
     out = np.empty(len(losses))
     average = 0.0
@@ -120,7 +120,9 @@ def exponential_lrs(
 
 
 def suggest_lr(
-    lrs: Sequence[float], smoothed: Sequence[float], skip_start: int = SKIP_START
+    lrs: Sequence[float] | np.ndarray,
+    smoothed: Sequence[float] | np.ndarray,
+    skip_start: int = SKIP_START,
 ) -> float:
     """The learning rate at the steepest descent of ``smoothed`` against ``log10(lr)``.
 
@@ -168,9 +170,8 @@ def lr_find(
     ``steps`` batches, or when the smoothed loss exceeds ``stop_factor`` times its minimum, or
     when the loss is not finite.
     """
-    from tricklab.data import target_for
+    from tricklab.data import resolve, target_for
     from tricklab.engines.build import build_model, compile_model
-    from tricklab.study import resolve
 
     _check_arguments(steps, min_lr, max_lr, seed, stop_factor)
     recipe = _recipe(spec, variant, steps=steps, min_lr=min_lr, max_lr=max_lr)
@@ -278,7 +279,7 @@ def _recipe(spec: StudySpec, variant: str, *, steps: int, min_lr: float, max_lr:
     if variant not in spec.variants:
         raise SpecError(
             f"no variant named '{variant}' in study '{spec.name}'."
-            f"{_validation.did_you_mean(variant, list(spec.variants))} "
+            f"{messages.did_you_mean(variant, list(spec.variants))} "
             f"Expected one of: {', '.join(spec.variants)}."
         )
     recipe = spec.variants[variant]

@@ -24,7 +24,7 @@ findings of a rule but marks them ``ignored`` with that reason; :func:`active` d
 unknown code there is an error. Findings are ordered by code, then by variant order::
 
     spec = load_study("studies/thoracic-losses.toml")
-    findings = lint(tricklab.study.resolve(spec))   # or lint(spec): data-free rules only
+    findings = lint(tricklab.resolve(spec))   # or lint(spec): data-free rules only
     print("\\n".join(format_findings(active(findings))))
 """
 
@@ -60,7 +60,7 @@ def lint(study: StudySpec | ResolvedStudy, dataset: Dataset | None = None) -> li
     if isinstance(study, StudySpec) and dataset is not None:
         study = resolve_study(study, dataset, backend=_backend.name())
     resolved = study if isinstance(study, ResolvedStudy) else None
-    spec = resolved.spec if resolved is not None else study
+    spec = study.spec if isinstance(study, ResolvedStudy) else study
     dataset = resolved.dataset if resolved is not None else None
     check_ignore(spec.lint.ignore)
     findings_of_study = list(study_findings(spec, resolved))

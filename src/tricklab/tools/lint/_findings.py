@@ -92,6 +92,18 @@ class Finding:
         scope = f"{self.scope}: " if self.scope else ""
         return f"{self.code} {self.severity} {scope}{self.path}: {self.message} Fix: {self.fix}"
 
+    def to_json(self) -> dict[str, str | None]:
+        """As the study index keeps it (``lint``), for the report and tracking."""
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "scope": self.scope,
+            "path": self.path,
+            "message": self.message,
+            "fix": self.fix,
+            "ignored": self.ignored,
+        }
+
 
 # -- plumbing -----------------------------------------------------------------------------------
 def check_ignore(ignore: dict[str, str]) -> None:

@@ -11,11 +11,11 @@ import numpy as np
 from tricklab.data import Dataset, logged_names
 from tricklab.spec import (
     ActivationLayer,
+    Component,
     DenseLayer,
     DropoutLayer,
     Recipe,
 )
-from tricklab.spec._registry import Component
 from tricklab.spec.components import ONE_HOT_LOSSES, REGRESSION_LOSSES
 from tricklab.tools.lint._findings import (
     CATEGORICAL_LOSSES,
@@ -95,8 +95,9 @@ def _output_activation(recipe: Recipe) -> Iterator[Finding]:
     index, output = recipe.model.output_layer()
     where, activation = index, output.activation
     for later in range(index + 1, len(layers)):
-        if isinstance(layers[later], ActivationLayer):
-            where, activation = later, layers[later].activation
+        layer = layers[later]
+        if isinstance(layer, ActivationLayer):
+            where, activation = later, layer.activation
     loss = recipe.train.loss.name
     if loss in ONE_HOT_LOSSES and output.units == 1:
         yield finding(
@@ -158,8 +159,9 @@ def _weight_penalties(recipe: Recipe) -> Iterator[Finding]:
     for index, layer in enumerate(recipe.model.layers):
         if not isinstance(layer, DenseLayer):
             continue
-        l2 = _l2_strength(layer.kernel_regularizer)
-        if l2 <= 0:
+        regularizer = layer.kernel_regularizer
+        l2 = _l2_strength(regularizer)
+        if regularizer is None or l2 <= 0:
             continue
         path = f"model.layers[{index}].kernel_regularizer"
         if decay > 0:
@@ -167,7 +169,7 @@ def _weight_penalties(recipe: Recipe) -> Iterator[Finding]:
             yield finding(
                 "TL007",
                 path,
-                f"{_show_l2(layer.kernel_regularizer, l2)} together with "
+                f"{_show_l2(regularizer, l2)} together with "
                 f"optimizer '{optimizer.name}' weight_decay={decay:g}{source}: both shrink the "
                 "same weights toward 0, so the penalty is applied twice.",
                 "remove the kernel_regularizer, or set the optimizer's "
@@ -179,7 +181,7 @@ def _weight_penalties(recipe: Recipe) -> Iterator[Finding]:
             yield finding(
                 "TL008",
                 path,
-                f"{_show_l2(layer.kernel_regularizer, l2)} together with "
+                f"{_show_l2(regularizer, l2)} together with "
                 f"kernel_constraint {constraint} on the same layer: weight decay and a weight "
                 "constraint serve the same purpose, and the lecture notes one is enough.",
                 "remove the kernel_regularizer or the kernel_constraint (or compare the two "
@@ -226,13 +228,16 @@ def _monitors(recipe: Recipe, dataset: Dataset | None) -> Iterator[Finding]:
         )
         names = ["loss", *metrics]
         logged = names + [f"val_{n}" for n in names]
-    checks = []
+    checks: list[tuple[str, str, str]] = []
     if train.early_stopping is not None:
-        checks.append(("train.early_stopping.monitor", "early stopping", train.early_stopping))
+        checks.append(
+            ("train.early_stopping.monitor", "early stopping", train.early_stopping.monitor)
+        )
     if train.checkpoint.monitor is not None:
-        checks.append(("train.checkpoint.monitor", "the best-weights checkpoint", train.checkpoint))
-    for path, what, part in checks:
-        monitor = part.monitor
+        checks.append(
+            ("train.checkpoint.monitor", "the best-weights checkpoint", train.checkpoint.monitor)
+        )
+    for path, what, monitor in checks:
         if monitor in logged:
             continue
         close = difflib.get_close_matches(monitor, logged, n=1, cutoff=0.7)

@@ -8,8 +8,14 @@ from collections.abc import Iterator
 import numpy as np
 
 from tricklab.data import Dataset, ResolvedStudy
-from tricklab.spec import StudySpec, ThoracicSpec
-from tricklab.spec._registry import Component
+from tricklab.spec import (
+    METRIC_CATALOGUE,
+    Chance,
+    Component,
+    StudySpec,
+    ThoracicSpec,
+    default_primary_metric,
+)
 from tricklab.tools.lint._findings import MAJORITY_LIMIT, MIN_ID_ROWS, Finding, finding
 
 
@@ -57,7 +63,7 @@ def _one_cycle_steps(spec: StudySpec, resolved: ResolvedStudy) -> Iterator[Findi
             continue
         train = recipe.train
         steps = train.epochs * math.ceil(rows / train.batch_size)
-        total = schedule.args.get("total_steps")
+        total: int = schedule.args["total_steps"]  # required: the registry checked it
         if total == steps:
             continue
         yield finding(
@@ -103,19 +109,20 @@ def _id_columns(spec: StudySpec, dataset: Dataset) -> Iterator[Finding]:
 
 
 def _majority_accuracy(spec: StudySpec, dataset: Dataset) -> Iterator[Finding]:
-    """TL011: accuracy as the primary metric on data where guessing the majority scores 80%+."""
+    """TL011: a primary metric whose chance level is the majority class (accuracy), on data
+    where guessing the majority scores 80%+."""
     share = dataset.majority_fraction()
     if share is None or share < MAJORITY_LIMIT:
         return
-    metric = spec.primary_metric
-    if metric is None:
-        if dataset.task != "multiclass":
-            return  # the default primary metric is ROC AUC for binary targets
-        chosen = "accuracy is the default primary metric for a multiclass target"
-    elif metric.removeprefix("val_").removeprefix("test_") == "accuracy":
-        chosen = f'primary_metric = "{metric}"'
-    else:
+    metric = spec.primary_metric or default_primary_metric(dataset.task)
+    if metric not in METRIC_CATALOGUE:
+        return  # an unknown primary metric is an error of the study itself
+    if METRIC_CATALOGUE.get(metric).chance is not Chance.MAJORITY:
         return
+    if spec.primary_metric is None:
+        chosen = f"{metric} is the default primary metric for a {dataset.task} target"
+    else:
+        chosen = f'primary_metric = "{metric}"'
     majority = dataset.class_names[int(np.bincount(dataset.y).argmax())]
     fix = (
         'set primary_metric = "auc" (or "balanced_accuracy").'
@@ -126,7 +133,7 @@ def _majority_accuracy(spec: StudySpec, dataset: Dataset) -> Iterator[Finding]:
         "TL011",
         "primary_metric",
         f"{chosen}, but {share:.0%} of the targets of dataset '{dataset.name}' are class "
-        f"'{majority}': always guessing it scores {share:.2f}, so accuracy near that says "
+        f"'{majority}': always guessing it scores {share:.2f}, so {metric} near that says "
         "nothing.",
         fix,
     )

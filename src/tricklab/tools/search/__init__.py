@@ -28,6 +28,7 @@ from types import FrameType
 from typing import Any
 
 from tricklab.base.errors import TricklabError
+from tricklab.executors import thread_environment
 from tricklab.tools.search._report import best_trials, counts, export_variants, summary
 from tricklab.tools.search._runner import (
     Listener,
@@ -38,6 +39,7 @@ from tricklab.tools.search._runner import (
     run_worker,
 )
 from tricklab.tools.search._space import Param, SearchSpace, parse_space, trial_recipe
+from tricklab.tools.search._storage import shown
 
 __all__ = [
     "Param",
@@ -55,6 +57,7 @@ __all__ = [
     "require_optuna",
     "run_search",
     "run_worker",
+    "shown",
     "summary",
     "trial_recipe",
 ]
@@ -196,11 +199,7 @@ def _run_workers(
     if backend:
         command += ["--backend", backend]
     # Threads per worker: its share of the cores, so the workers do not fight over them.
-    env = {**os.environ, **{v: str(share) for v in _THREAD_VARIABLES}}
-    if share == 1:
-        env["XLA_FLAGS"] = (
-            env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
-        ).strip()
+    env = {**os.environ, **thread_environment(share, backend)}
     running = _Workers()
     with _passed_on(running):
         try:
@@ -266,7 +265,7 @@ def _passed_on(workers: _Workers) -> Iterator[None]:
 
     def handle(signum: int, frame: FrameType | None) -> None:
         workers.stop()
-        handler = previous[signum]
+        handler = previous[signal.Signals(signum)]
         if callable(handler):
             handler(signum, frame)
 
@@ -276,11 +275,3 @@ def _passed_on(workers: _Workers) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-_THREAD_VARIABLES = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "TF_NUM_INTRAOP_THREADS",
-)

@@ -14,11 +14,14 @@ import json
 import math
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tricklab.base.errors import SpecError, TricklabError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -64,13 +67,16 @@ def write_images(study: Any, folder: Path) -> tuple[list[Path], list[str]]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import optuna
+    from matplotlib.figure import Figure
     from optuna.trial import TrialState
     from optuna.visualization import matplotlib as vis
 
     folder.mkdir(parents=True, exist_ok=True)
     written, skipped = [], []
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    plots = [("history.png", vis.plot_optimization_history, 1)]
+    plots: list[tuple[str, Callable[[Any], Axes], int]] = [
+        ("history.png", vis.plot_optimization_history, 1)
+    ]
     plots.append(("importances.png", vis.plot_param_importances, 2))
     for name, plot, needs in plots:
         if len(complete) < needs:
@@ -86,6 +92,7 @@ def write_images(study: Any, folder: Path) -> tuple[list[Path], list[str]]:
                 skipped.append(f"{name}: {exc}")
                 continue
         figure = axes.figure
+        assert isinstance(figure, Figure)  # optuna draws on a new pyplot figure, not a subfigure
         figure.set_size_inches(8, 5)
         figure.tight_layout()
         figure.savefig(folder / name, dpi=100)

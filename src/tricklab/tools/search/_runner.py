@@ -25,22 +25,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from tricklab import engines
 from tricklab.base.errors import SpecError, TricklabError
+from tricklab.spec import METRIC_CATALOGUE, Direction
 from tricklab.tools.search import _storage
 from tricklab.tools.search._space import SearchSpace, base_recipe, parse_space, trial_recipe
 
-#: Substrings of metric names that are minimised (losses and errors); others are maximised.
-_MINIMISED = ("loss", "error", "mse", "mae", "mape", "msle", "hinge", "crossentropy", "poisson",
-              "divergence", "cosh")  # fmt: skip
 
-
-def infer_direction(metric: str) -> str:
-    """``minimize`` for losses and errors (``val_loss``, ``val_mae``), else ``maximize``."""
-    name = metric.removeprefix("val_")
-    return "minimize" if any(part in name for part in _MINIMISED) else "maximize"
+def infer_direction(metric: str) -> Direction:
+    """Which way Optuna optimises ``metric`` (a history column such as ``val_loss``): the
+    metric catalogue's direction, ``minimize`` for losses, errors and counts of mistakes."""
+    return METRIC_CATALOGUE.get(metric).direction
 
 
 @dataclass(frozen=True)
@@ -94,9 +91,8 @@ def prepare(
     """
     import optuna
 
-    from tricklab.data import logged_names
+    from tricklab.data import logged_names, resolve
     from tricklab.store import RunStore
-    from tricklab.study import resolve
 
     space = parse_space(spec)
     resolved = resolve(spec).check()
@@ -106,7 +102,7 @@ def prepare(
             f"--objective: '{objective}' is not logged by this study's runs. "
             f"Expected one of: {', '.join(logged)}. Received: {objective}."
         )
-    direction = direction or infer_direction(objective)
+    direction = direction or infer_direction(objective).value
     store = RunStore(Path(out) / spec.name)
     location = storage or str(store.search_storage_path())
     _storage.check_storage(storage)  # the default's folder is created
@@ -115,7 +111,8 @@ def prepare(
     study = optuna.create_study(
         storage=opened,
         study_name=spec.name,
-        direction=direction,
+        # optuna checks the string itself (ValueError); its annotation admits only literals.
+        direction=cast(Literal["minimize", "maximize"], direction),
         load_if_exists=True,
         sampler=optuna.samplers.TPESampler(constant_liar=True, seed=sampler_seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=startup_trials),
@@ -124,7 +121,7 @@ def prepare(
     _check_same_search(study, location, spec, resolved, base, objective, direction)
     return SearchContext(
         resolved, space, base, location, study, objective, direction,
-        _storage.ask_lock_path(location, store.root), store.root / "search",
+        _storage.ask_lock_path(location, store.search_dir), store.search_dir,
     )  # fmt: skip
 
 

@@ -27,7 +27,7 @@ import tomli
 from pydantic import ValidationError
 
 from tricklab.base.errors import SpecError
-from tricklab.spec import Recipe, StudySpec, _merge, _validation
+from tricklab.spec import Recipe, StudySpec, merge, messages, split_path
 
 KINDS = ("int", "float", "choice")
 OPTIONS = ("log", "step")
@@ -52,7 +52,7 @@ class Param:
         if self.options is not None:
             return [(f"choice {label!r}", value) for label, value in self.options.items()]
         if hasattr(dist, "choices"):
-            return [(f"choice {_validation.show(c)}", c) for c in dist.choices]
+            return [(f"choice {messages.show(c)}", c) for c in dist.choices]
         return [(f"low {dist.low!r}", dist.low), (f"high {dist.high!r}", dist.high)]
 
 
@@ -136,17 +136,17 @@ def check_space(spec: StudySpec, space: SearchSpace) -> None:
 
 def trial_recipe(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> Recipe:
     """The base recipe with a trial's overrides, validated as a variant is (errors unlocated)."""
-    outside = [k for k in overrides if _merge.split_path(k)[0] not in ("model", "train")]
+    outside = [k for k in overrides if split_path(k)[0] not in ("model", "train")]
     if outside:
         raise SpecError(
             f"unknown key '{outside[0]}'. A search overrides the base recipe: paths under model "
             'or train (e.g. "train.optimizer.learning_rate", "model.layers[1].rate").'
         )
-    merged = _merge.merge(base, overrides)
+    merged = merge(base, overrides)
     try:
         return Recipe.model_validate(merged)
     except ValidationError as exc:
-        raise SpecError(_validation.translate(exc, Recipe, merged)) from None
+        raise SpecError(messages.translate(exc, Recipe, merged)) from None
 
 
 # -- one parameter ------------------------------------------------------------------------------
@@ -157,47 +157,45 @@ def _param(path: str, value: Any) -> Param:
         IntDistribution,
     )
 
-    _merge.split_path(path)  # a malformed path is an error of its own
+    split_path(path)  # a malformed path is an error of its own
     if not isinstance(value, Mapping):
         raise SpecError(
             "must be a distribution table: {int = [low, high]}, {float = [low, high]} or "
-            f"{{choice = [...]}}. Received: {_validation.show(value)}."
+            f"{{choice = [...]}}. Received: {messages.show(value)}."
         )
     kinds = [k for k in value if k in KINDS]
     unknown = [k for k in value if k not in KINDS and k not in OPTIONS]
     if unknown:
         raise SpecError(
-            f"unknown key '{unknown[0]}'.{_validation.did_you_mean(unknown[0], KINDS + OPTIONS)}"
+            f"unknown key '{unknown[0]}'.{messages.did_you_mean(unknown[0], KINDS + OPTIONS)}"
             f" Expected one of: {', '.join(KINDS + OPTIONS)}."
         )
     if len(kinds) != 1:
         raise SpecError(
-            f"needs exactly one of int, float or choice. Received: {_validation.show(dict(value))}."
+            f"needs exactly one of int, float or choice. Received: {messages.show(dict(value))}."
         )
     kind = kinds[0]
     log, step = value.get("log", False), value.get("step")
     if kind == "choice":
         if "log" in value or "step" in value:
-            raise SpecError(
-                f"choice takes no log or step. Received: {_validation.show(dict(value))}."
-            )
+            raise SpecError(f"choice takes no log or step. Received: {messages.show(dict(value))}.")
         return _choice(path, value["choice"], CategoricalDistribution)
     if not isinstance(log, bool):
-        raise SpecError(f"log: must be true or false. Received: log={_validation.show(log)}.")
+        raise SpecError(f"log: must be true or false. Received: log={messages.show(log)}.")
     low, high = _bounds(kind, value[kind])
     if log and step is not None:
         raise SpecError("takes log or step, not both (Optuna cannot sample a stepped log range).")
     if log and low <= 0:
         raise SpecError(
             f"{kind}: a log range needs low > 0. Received: {kind} = "
-            f"{_validation.show(list(value[kind]))}, log = true."
+            f"{messages.show(list(value[kind]))}, log = true."
         )
     if kind == "int":
         if step is not None and not (_is_int(step) and step >= 1):
-            raise SpecError(f"step: must be an int >= 1. Received: step={_validation.show(step)}.")
+            raise SpecError(f"step: must be an int >= 1. Received: step={messages.show(step)}.")
         return Param(path, IntDistribution(low, high, log=log, step=step or 1))
     if step is not None and not (_is_number(step) and step > 0):
-        raise SpecError(f"step: must be a number > 0. Received: step={_validation.show(step)}.")
+        raise SpecError(f"step: must be a number > 0. Received: step={messages.show(step)}.")
     return Param(
         path,
         FloatDistribution(
@@ -213,7 +211,7 @@ def _bounds(kind: str, bounds: Any) -> tuple[Any, Any]:
     if not ok or bounds[0] > bounds[1]:
         raise SpecError(
             f"{kind}: must be [low, high], two {what} with low <= high. "
-            f"Received: {kind} = {_validation.show(bounds)}."
+            f"Received: {kind} = {messages.show(bounds)}."
         )
     return bounds[0], bounds[1]
 
@@ -232,11 +230,11 @@ def _choice(path: str, options: Any, categorical: Any) -> Param:
         raise SpecError(
             "choice: must be a list of scalars (strings, numbers, booleans) or a table of "
             "labelled options (label = value, for tables). "
-            f"Received: choice = {_validation.show(options)}."
+            f"Received: choice = {messages.show(options)}."
         )
     if len({(type(o), o) for o in options}) != len(options):
         raise SpecError(
-            f"choice: lists an option twice. Received: choice = {_validation.show(options)}."
+            f"choice: lists an option twice. Received: choice = {messages.show(options)}."
         )
     return Param(path, categorical(list(options)))
 

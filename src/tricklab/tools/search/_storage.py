@@ -96,13 +96,14 @@ def shown(location: str) -> str:
         return location.split("://", 1)[0] + "://..."
 
 
-def ask_lock_path(location: str, run_dir: Path) -> Path:
-    """The file lock around "count the trials, then ask" of the workers on this machine."""
+def ask_lock_path(location: str, search_dir: Path) -> Path:
+    """The file lock around "count the trials, then ask" of the workers on this machine
+    (``search_dir``: the store's ``RunStore.search_dir``, for a storage that is a server)."""
     if not is_url(location):
         return Path(location + ".lock-ask")
     if location.startswith("sqlite:///"):
         return Path(location.removeprefix("sqlite:///") + ".lock-ask")
-    return run_dir / "search" / ".lock-ask"
+    return search_dir / ".lock-ask"
 
 
 @contextlib.contextmanager

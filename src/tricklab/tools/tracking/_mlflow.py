@@ -39,7 +39,16 @@ from typing import Any
 
 from tricklab.base.errors import StoreError, TricklabError
 from tricklab.engines.contract import RunResult
-from tricklab.store import DIAGNOSTICS, HISTORY, INDEX, RESULT, SPEC, WEIGHTS, RunState, RunStore
+from tricklab.store import (
+    DIAGNOSTICS,
+    HISTORY,
+    RESULT,
+    SPEC,
+    WEIGHTS,
+    RunState,
+    RunStore,
+    StudyIndex,
+)
 from tricklab.tools.tracking._params import clean_key, flatten, run_params, varying_keys
 
 #: Bump when what a child run holds changes: children logged in another format are replaced.
@@ -127,7 +136,7 @@ def log_study(
 
     store = RunStore(root)
     index = store.read_index()
-    study = str(index.get("study") or store.root.name)
+    study = index.study or store.root.name
     statuses = store.indexed_runs()
     finished = [s.result for s in statuses if s.result is not None]
     if not finished:
@@ -156,7 +165,7 @@ class _Logger:
     def __init__(
         self,
         store: RunStore,
-        index: dict[str, Any],
+        index: StudyIndex,
         study: str,
         uri: str,
         experiment: str,
@@ -182,7 +191,7 @@ class _Logger:
                 children.setdefault(ident, []).append(run)
 
         recipes = [flatten(self.store.load_run(r.variant, r.seed)[1]["recipe"]) for r in results]
-        spec = self.index.get("spec", {})
+        spec = self.index.spec
         base = flatten({"model": spec.get("model", {}), "train": spec.get("train", {})})
         keys = varying_keys(base, recipes)
         spans = [_span(result) for result in results]
@@ -265,22 +274,22 @@ class _Logger:
                 self.experiment_id, start_time=start, run_name=self.study
             ).info.run_id
         index = self.index
-        resolved = index.get("resolved", {})
-        dataset, protocol = resolved.get("dataset", {}), resolved.get("protocol", {})
+        resolved = index.resolved
+        dataset, protocol = index.dataset, index.protocol
         tags = {
             "study": self.study,
             ROLE: "study",
             "dataset": dataset.get("name", ""),
             "task": resolved.get("task", ""),
-            "baseline": index.get("baseline", ""),
+            "baseline": index.baseline or "",
             "primary_metric": resolved.get("primary_metric", ""),
-            "variants": ", ".join(index.get("variants", [])),
-            "seeds": ", ".join(str(s) for s in index.get("seeds", [])),
+            "variants": ", ".join(index.variants),
+            "seeds": ", ".join(str(s) for s in index.seeds),
             "validated_on": protocol.get("validated_on", ""),
             "backend": resolved.get("backend", ""),
-            "engines": ", ".join(index.get("engines", [])),
+            "engines": ", ".join(index.engines),
             "store": str(self.store.root.resolve()),
-            NOTE: (index.get("description") or f"tricklab study {self.study}")
+            NOTE: (index.description or f"tricklab study {self.study}")
             + "\n\nThe study's report: report.html in this run's artifacts.",
         }
         self.client.log_batch(
@@ -292,7 +301,7 @@ class _Logger:
         from tricklab.report import build_report
 
         report = build_report(self.store.root)  # written from the store as it is now
-        for path in (report.html, report.markdown, self.store.root / INDEX):
+        for path in (report.html, report.markdown, self.store.index_path):
             self.client.log_artifact(parent_id, str(path))
         figures = report.markdown.parent / "figures"
         if figures.is_dir():
@@ -309,7 +318,7 @@ class _Logger:
             "key": result.key,
             "engine": result.engine,
             "backend": result.backend,
-            "status": result.status,
+            "status": result.status.value,
             "validated_on": result.validated_on,
             LOGGED: f"{LOG_FORMAT}:{result.finished_at}",
             PARENT: parent_id,
@@ -332,10 +341,8 @@ class _Logger:
             metrics=_metrics(result, start, end),
             params=[Param(k, v) for k, v in params.items()],
         )
-        run_dir = self.store.run_dir(result.variant, result.seed)
-        for name in RUN_ARTIFACTS:
-            if (run_dir / name).exists():
-                self.client.log_artifact(run_id, str(run_dir / name))
+        for path in self.store.run_files(result.variant, result.seed, RUN_ARTIFACTS):
+            self.client.log_artifact(run_id, str(path))
         self.client.set_terminated(run_id, status="FINISHED", end_time=end)
 
     def _update_child(self, run: Any, params: dict[str, str], tags: dict[str, str]) -> str:

@@ -1,0 +1,62 @@
+"""``tricklab export`` and ``tricklab predict``: use one run's best model outside the study."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from tricklab.cli._errors import check_directory
+from tricklab.cli._options import Subparsers, backend_option
+
+
+def add_parser(sub: Subparsers) -> None:
+    export = sub.add_parser(
+        "export",
+        parents=[backend_option()],
+        help="write a run's best model as a .keras file",
+        description="Write the best weights of one run as a .keras model file that plain "
+        "keras.saving.load_model loads; it takes raw feature values (the run's preprocessing "
+        "is part of the model).",
+    )
+    export.add_argument("run_dir", type=Path, help="runs/<study>/<variant>/seed-<n>")
+    export.add_argument(
+        "path", type=Path, nargs="?", help="output file (default: RUN_DIR/model.keras)"
+    )
+    export.set_defaults(handler=export_command)
+
+    predict = sub.add_parser(
+        "predict",
+        parents=[backend_option()],
+        help="predict the rows of a CSV with a run's best model",
+        description="Print the predictions of one run's best model for each row of a CSV of "
+        "raw feature values, as CSV (row, prediction, and a probability per class).",
+    )
+    predict.add_argument("run_dir", type=Path, help="runs/<study>/<variant>/seed-<n>")
+    predict.add_argument("csv", type=Path, help="features; a header row names the columns")
+    predict.add_argument(
+        "--no-header",
+        action="store_true",
+        help="the CSV has no header: exactly the model's features, in order",
+    )
+    predict.set_defaults(handler=predict_command)
+
+
+def export_command(args: argparse.Namespace, console: Console) -> int:
+    from tricklab.tools.export import export_model
+
+    if args.path is not None:
+        check_directory("", args.path, args.path.parent)
+    path = export_model(args.run_dir, args.path)
+    console.print(f"wrote {path} (load it with keras.saving.load_model)")
+    return 0
+
+
+def predict_command(args: argparse.Namespace, console: Console) -> int:
+    from tricklab.tools.export import predict_csv
+
+    frame = predict_csv(args.run_dir, args.csv, header=not args.no_header)
+    sys.stdout.write(frame.to_csv(index=False, float_format="%.6g"))
+    return 0
