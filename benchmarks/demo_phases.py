@@ -9,6 +9,7 @@ the same script measures an older tree too: ``PYTHONPATH=/path/to/old/src``):
     compile      first call of each compiled program (epoch and evaluation) less a steady call
     epochs       the training epochs (steady cost of every epoch call, first included)
     evaluation   steady cost of evaluation calls, and turning outputs into results
+    epoch loop   the rest of a population's training: data to the device, between epochs
     commit       writing finished runs into the store
     report       the report printed and written after training
     start-up     the rest: reading and resolving the study, lint, planning, claims, index
@@ -22,6 +23,7 @@ import argparse
 import functools
 import importlib
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -114,8 +116,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--study", default="studies/thoracic-losses.toml")
     parser.add_argument("--json", help="also write the phases here")
+    parser.add_argument(
+        "--with-tensorflow",
+        action="store_true",
+        help="let Keras import TensorFlow where installed (make demo's venv has none; seeding "
+        "imports it when present, about 4 s)",
+    )
     args = parser.parse_args()
     wall = time.perf_counter()
+    os.environ.setdefault("KERAS_BACKEND", "jax")  # tricklab's default, before Keras is imported
+    if not args.with_tensorflow:
+        sys.modules["tensorflow"] = None  # type: ignore[assignment]  # as if not installed
     import jax  # noqa: F401
     import keras  # noqa: F401
 
@@ -138,8 +149,8 @@ def main() -> None:
             "tricklab.store:RunStore.save",
         ],
     )
-    _timed("commit", ["tricklab.store._commits:Commits.save"])
-    _timed("report", ["tricklab.cli._commands:show_report", "tricklab._commands:show_report"])
+    _timed("report", ["tricklab.cli._run:show_report", "tricklab._commands:show_report"])
+    _timed("training", ["tricklab.engines.population:Population.train"])
     with tempfile.TemporaryDirectory() as out:
         code = cli_main(["run", args.study, "--out", out, "--fresh", "--quiet"])
     total = time.perf_counter() - wall
@@ -160,6 +171,16 @@ def main() -> None:
         "compile": compile_s,
         "epochs": epochs,
         "evaluation": evaluation + evaluation_python,
+        # the rest of a population's training: data to the device, the loop between epochs
+        "epoch loop": max(
+            0.0,
+            SPENT["training"]
+            - SPENT["member init"]  # a population builds its members when it starts training
+            - compile_s
+            - epochs
+            - evaluation
+            - evaluation_python,
+        ),
         "commit": SPENT["commit"],
         "report": SPENT["report"],
     }

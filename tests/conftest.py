@@ -206,3 +206,42 @@ def write_finished_run(
         store.close()
     assert commit.committed, f"{plan.variant} seed {plan.seed}: not committed ({commit.holder})"
     return result
+
+
+def made_up_result(
+    variant: str,
+    seed: int,
+    best: dict[str, float],
+    history: dict[str, list[float]],
+    **fields: Any,
+) -> Any:
+    """A finished run with made-up numbers (for the report and its statistics): test scores
+    ``best`` (the last weights score the same), ``history``, and any other field of RunResult."""
+    from tricklab.engines.contract import RunResult
+
+    values: dict[str, Any] = {
+        "key": f"{variant}-{seed}",
+        "study": "made-up",
+        "status": "ok",
+        "epochs_run": len(history["loss"]),
+        "best_epoch": len(history["loss"]),
+        "monitor": "val_loss",
+        "best_monitor_value": history["val_loss"][-1],
+        "params": 10,
+        "seconds_per_epoch": 0.01,
+        "first_epoch_seconds": 0.1,
+        "seconds_total": 0.1,
+        "backend": "jax",
+        "engine": "solo",
+        "versions": {"keras": "3"},
+        "validated_on": "validation split",
+        "split_sizes": {"train": 300, "validation": 40, "test": 90},
+        **fields,
+    }
+    return RunResult(
+        variant=variant,
+        seed=seed,
+        test={"best": dict(best), "last": dict(best)},
+        history=history,
+        **values,
+    )

@@ -23,6 +23,7 @@ from conftest import TINY, study_toml
 
 from tricklab import store
 from tricklab.cli import main
+from tricklab.store import _commits as commits
 from tricklab.store import _store as store_internals
 
 # The tiny study in 1 epoch: the cases that train stay quick.
@@ -70,14 +71,16 @@ def store_writes_fail(code: int, suffix: str = "") -> Inject:
     """Every store file whose path ends with ``suffix`` fails to be written with ``code``."""
 
     def inject(monkeypatch: pytest.MonkeyPatch) -> None:
-        real = store_internals._write_bytes
+        # The index and the like are written whole; a run's files are staged, then moved in.
+        for module, name in ((store_internals, "_write_bytes"), (commits, "_stage_bytes")):
+            real = getattr(module, name)
 
-        def write(path: Path, data: bytes) -> None:
-            if str(path).endswith(suffix):
-                raise os_error(code, str(path))
-            real(path, data)
+            def write(path: Path, data: bytes, real: Any = real) -> None:
+                if str(path).endswith(suffix):
+                    raise os_error(code, str(path))
+                real(path, data)
 
-        monkeypatch.setattr(store_internals, "_write_bytes", write)
+            monkeypatch.setattr(module, name, write)
 
     return inject
 

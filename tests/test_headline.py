@@ -10,10 +10,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import write_finished_run
+from conftest import made_up_result, write_finished_run
 
 from tricklab.api import StudyRun
-from tricklab.engines.contract import RunResult
 from tricklab.report import (
     build_report,
     diff_recipes,
@@ -63,27 +62,15 @@ def write_study(root: Path, variants: dict[str, dict[str, Any]], primary: str = 
             history = {"loss": loss, "val_loss": [v + 0.05 for v in loss]}
             auc = spec["auc"] + SHARED[seed] + own[seed]
             best = {"loss": loss[-1], "accuracy": 0.85, "majority_baseline": 0.85, "auc": auc}
-            result = RunResult(
-                key=f"{variant}-{seed}",
+            result = made_up_result(
+                variant,
+                seed,
+                best,
+                history,
                 study=root.name,
-                variant=variant,
-                seed=seed,
-                status="ok",
-                test={"best": best, "last": dict(best)},
-                epochs_run=epochs,
-                best_epoch=epochs,
-                monitor="val_loss",
-                best_monitor_value=history["val_loss"][-1],
                 params=100,
-                seconds_per_epoch=0.01,
-                first_epoch_seconds=0.1,
                 seconds_total=0.2,
-                backend="jax",
                 engine="population",
-                versions={"keras": "3"},
-                validated_on="validation split",
-                split_sizes={"train": 300, "validation": 40, "test": 90},
-                history=history,
             )
             stored = write_finished_run(root, result, spec.get("recipe", BASE_RECIPE))
             runs.append({"variant": variant, "seed": seed, "key": stored.key})

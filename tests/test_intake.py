@@ -19,6 +19,7 @@ from conftest import TINY
 
 from tricklab.base.errors import DataError
 from tricklab.data import describe_intake, load_dataset
+from tricklab.store import StudyIndex
 
 
 def rows(n: int, first: str, *, y: str = "{i2}") -> str:
@@ -262,11 +263,13 @@ def test_intake_of_a_sample_and_of_the_built_in_data(tmp_path: Path) -> None:
 def test_predict_features_reject_an_unseen_text_value(tmp_path: Path) -> None:
     from tricklab.tools.export import _features
 
-    index = {
-        "resolved": {
-            "dataset": {"feature_names": ["age", "colour=blue", "colour=green", "colour=red"]}
+    index = StudyIndex.from_json(
+        {
+            "resolved": {
+                "dataset": {"feature_names": ["age", "colour=blue", "colour=green", "colour=red"]}
+            }
         }
-    }
+    )
     ok = tmp_path / "ok.csv"
     ok.write_text("colour,age\nred,30\nblue,41\n")
     x = _features(ok, index, [4], True)
@@ -291,7 +294,9 @@ def test_predict_features_reject_an_unseen_text_value(tmp_path: Path) -> None:
 def test_predict_reads_text_values_as_written(tmp_path: Path) -> None:
     from tricklab.tools.export import _features
 
-    index = {"resolved": {"dataset": {"feature_names": ["zip=01", "zip=1.0", "x"]}}}
+    index = StudyIndex.from_json(
+        {"resolved": {"dataset": {"feature_names": ["zip=01", "zip=1.0", "x"]}}}
+    )
     path = tmp_path / "p.csv"
     path.write_text("zip,x\n01,5\n1.0,6\n")  # pandas alone would read 1.0 and 1.0
     assert _features(path, index, [3], True).tolist() == [[1, 0, 5], [0, 1, 6]]

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import made_up_result
 
 from tricklab.base.errors import StoreError
 from tricklab.data import Dataset, load_dataset, resolve_study
@@ -72,28 +73,8 @@ def _spec(dataset: Any = "thoracic", layers: list[Any] | None = None, **top: Any
 
 def _result(variant: str, seed: int, best: dict[str, float]) -> RunResult:
     loss = [0.7, 0.5, 0.4]
-    return RunResult(
-        key=f"{variant}-{seed}",
-        study="catalogue",
-        variant=variant,
-        seed=seed,
-        status="ok",
-        test={"best": dict(best), "last": dict(best)},
-        epochs_run=3,
-        best_epoch=3,
-        monitor="val_loss",
-        best_monitor_value=0.45,
-        params=10,
-        seconds_per_epoch=0.01,
-        first_epoch_seconds=0.1,
-        seconds_total=0.1,
-        backend="jax",
-        engine="solo",
-        versions={"keras": "3"},
-        validated_on="validation split",
-        split_sizes={"train": 300, "validation": 40, "test": 90},
-        history={"loss": loss, "val_loss": [v + 0.05 for v in loss]},
-    )
+    history = {"loss": loss, "val_loss": [v + 0.05 for v in loss]}
+    return made_up_result(variant, seed, best, history, study="catalogue")
 
 
 def _report(root: Path, metric: str, resolved: dict[str, Any] | None = None) -> Report:

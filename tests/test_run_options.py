@@ -39,7 +39,7 @@ def test_the_command_line_defaults_are_the_run_options_defaults() -> None:
 
 
 def test_a_worker_job_is_a_picklable_call_that_trains_locally(
-    tiny: dict[str, Any], tmp_path: Path
+    tiny: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tricklab.study import train_study
 
@@ -56,15 +56,14 @@ def test_a_worker_job_is_a_picklable_call_that_trains_locally(
     import tricklab.executors as executors
 
     real = executors.get
-    executors.get = lambda options: Recorder() if options.executor == "process" else real(options)
-    try:
-        train_study(
-            StudySpec.from_dict(tiny),
-            out=tmp_path,
-            options=RunOptions(executor="process", workers=2, engine="solo"),
-        )
-    finally:
-        executors.get = real
+    monkeypatch.setattr(
+        executors, "get", lambda o: Recorder() if o.executor == "process" else real(o)
+    )
+    train_study(
+        StudySpec.from_dict(tiny),
+        out=tmp_path,
+        options=RunOptions(executor="process", workers=2, engine="solo"),
+    )
     (job,) = captured
     events: list[Any] = []
     job(events.append, lambda: False)  # what a worker process does with it

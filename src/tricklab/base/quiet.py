@@ -40,8 +40,11 @@ _ACTIVE: contextvars.ContextVar[Capture | None] = contextvars.ContextVar(
 
 
 class _Run(Protocol):
-    variant: str
-    seed: int
+    @property
+    def variant(self) -> str: ...
+
+    @property
+    def seed(self) -> int: ...
 
 
 @dataclass

@@ -11,11 +11,13 @@ import numpy as np
 from tricklab.base import backend as _backend
 
 keras = _backend.keras()  # on the selected backend: import nothing from Keras before this
+# Keras is untyped: its classes are `Any` to mypy, named here so they can be subclassed.
+_Callback: Any = keras.callbacks.Callback
 # Keras's base of ModelCheckpoint and EarlyStopping: its improvement rule is theirs.
-MonitorCallback = keras.src.callbacks.monitor_callback.MonitorCallback
+MonitorCallback: Any = keras.src.callbacks.monitor_callback.MonitorCallback
 
 
-class EpochTimer(keras.callbacks.Callback):
+class EpochTimer(_Callback):
     """Wall time of each epoch, validation included (the first one includes compilation)."""
 
     def __init__(self) -> None:
@@ -45,6 +47,8 @@ class BestWeights(MonitorCallback):
     would save them (same monitor, mode and improvement rule); the store writes them.
     """
 
+    best: Any  # set by MonitorCallback (Keras): the best monitored value so far, None at first
+
     def __init__(self, monitor: str, mode: str = "auto") -> None:
         super().__init__(monitor=monitor, mode=mode)
         self.epoch: int | None = None  # 1-based epoch of the best weights
@@ -63,7 +67,7 @@ class BestWeights(MonitorCallback):
             self.weights = [np.array(w, copy=True) for w in self.model.get_weights()]
 
 
-class EpochProgress(keras.callbacks.Callback):
+class EpochProgress(_Callback):
     """Reports each finished epoch to ``report(epoch, logs)`` (progress displays)."""
 
     def __init__(self, report: Any) -> None:
@@ -74,7 +78,7 @@ class EpochProgress(keras.callbacks.Callback):
         self.report(epoch + 1, dict(logs or {}))
 
 
-class PruneCheck(keras.callbacks.Callback):
+class PruneCheck(_Callback):
     """Asks ``prune(key, epoch, logs)`` after each epoch; True stops the run (a search trial)."""
 
     def __init__(self, key: str, prune: Any) -> None:
@@ -108,7 +112,7 @@ def restore_callback(callback: Any, state: dict[str, Any]) -> None:
         setattr(callback, name, value)
 
 
-class ResumableRun(keras.callbacks.Callback):
+class ResumableRun(_Callback):
     """A solo run's checkpoints: saved at epoch boundaries when the checkpointer says so, and
     put back (after the other callbacks' ``on_train_begin`` reset them) when resuming.
 

@@ -8,7 +8,7 @@ test loss and metrics (Keras ``evaluate`` semantics) and the predictions of ever
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tricklab.base.quiet import concerning
@@ -29,7 +29,8 @@ def compile_programs(cohorts: Sequence[Any], batch_size: int) -> tuple[Any, Any]
     def metrics_result(model: Any, metrics: list[Any]) -> dict[str, Any]:
         mapping = list(zip(model.metrics_variables, metrics, strict=True))
         with StatelessScope(state_mapping=mapping):
-            return model.get_metrics_result()
+            result: dict[str, Any] = model.get_metrics_result()
+            return result
 
     def member_train_step(model: Any, runs: list[Any]) -> Any:
         def step(state: Any, pool: Any, y: Any, mean: Any, std: Any, rows: Any) -> Any:
@@ -65,7 +66,7 @@ def compile_programs(cohorts: Sequence[Any], batch_size: int) -> tuple[Any, Any]
             state = step(state, pool, y, c["mean"], c["std"], tail)
         return state
 
-    def evaluate_cohort(i: int, tv: Any, ntv: Any, pool: Any, y: Any, c: Any, rows: Any):
+    def evaluate_cohort(i: int, tv: Any, ntv: Any, pool: Any, y: Any, c: Any, rows: Any) -> Any:
         cohort = cohorts[i]
         k = rows.shape[0]
         metrics = [jnp.broadcast_to(v, (k, *v.shape)) for v in cohort.init_metrics]
@@ -111,7 +112,9 @@ def compile_programs(cohorts: Sequence[Any], batch_size: int) -> tuple[Any, Any]
                 return y_pred
 
             bound = {"pool": pool, "y": y_test, "model": cohort.model}
-            predict_members = jax.vmap(lambda *a, bound=bound: predict(*a, **bound))
+            predict_members: Callable[..., Any] = jax.vmap(
+                lambda *a, bound=bound: predict(*a, **bound)
+            )
             outputs.append(predict_members(tv, ntv, c["mean"], c["std"], c["test_rows"]))
         return logs, outputs
 

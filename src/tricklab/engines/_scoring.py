@@ -87,6 +87,7 @@ def score(
         scores["mae"] = float(mean_absolute_error(truth, predicted))
         scores["r2"] = float(r2_score(truth, predicted))
         return scores
+    positive: np.ndarray | None
     if outputs.shape[-1] == 1:
         positive = outputs[:, 0]
         predicted = (positive > 0.5).astype(int)

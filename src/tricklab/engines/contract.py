@@ -142,7 +142,8 @@ class RunResult:
         out["status"] = self.status.value  # a plain string, as result.json has always held
         out.pop("history")
         out.pop("diagnostics")
-        return _finite(out)
+        finite: dict[str, Any] = _finite(out)  # a dict stays a dict
+        return finite
 
     @classmethod
     def from_json(

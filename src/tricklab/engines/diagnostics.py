@@ -131,8 +131,9 @@ def unit_statistics(activations: np.ndarray, name: str) -> dict[str, float]:
 def make_callback(x: np.ndarray, y: np.ndarray, every: int = 1) -> Any:
     """A Keras callback that records the diagnostics rows (``.rows``) of the model it trains."""
     keras = _backend.keras()
+    callback: Any = keras.callbacks.Callback  # Keras is untyped: a base mypy accepts
 
-    class Diagnostics(keras.callbacks.Callback):
+    class Diagnostics(callback):
         def __init__(self) -> None:
             super().__init__()
             self.rows: list[dict[str, Any]] = []

@@ -25,6 +25,7 @@ How members stay independent and reproduce their solo runs:
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -233,6 +234,7 @@ class Population:
         has_test_pool = dataset.x_test is not None
         test_pool = jnp.asarray(dataset.x_test, dtype="float32") if has_test_pool else pool
         y_test_pool = dataset.y_test if has_test_pool else dataset.y
+        assert y_test_pool is not None  # official test arrays come in pairs (x_test, y_test)
         out: dict[str, Any] = {"pool": pool, "test_pool": test_pool, "cohorts": []}
         for cohort in self.cohorts:
             splits = [m.task.splits for m in cohort.members]
@@ -309,8 +311,8 @@ class Population:
                 c, j = member.cohort, member.index
                 logs = {k: float(v[j]) for k, v in train_logs[c].items()}
                 logs.update({f"val_{k}": float(v[j]) for k, v in val_logs[c].items()})
-                for name, value in logs.items():
-                    member.history.setdefault(name, []).append(value)
+                for name, logged in logs.items():
+                    member.history.setdefault(name, []).append(logged)
                 for callback in member.callbacks:
                     callback.on_epoch_end(epoch, logs)
                 if not math.isfinite(logs.get("loss", math.nan)):
@@ -338,12 +340,14 @@ class Population:
                     best=best_seen,
                 )
             )
+
+            def state(e: int, d: list[float], b: float | None) -> dict[str, Any]:
+                return self._state(e, d, b, before + time.perf_counter() - started)
+
             checkpointer.epoch_end(
                 epoch + 1,
                 not any(m.training for m in self.members),
-                lambda e=epoch + 1, d=list(durations), b=best_seen: self._state(
-                    e, d, b, before + time.perf_counter() - started
-                ),
+                functools.partial(state, epoch + 1, list(durations), best_seen),
             )
         total = before + time.perf_counter() - started
         yield from self._results(evaluate_fn, data, durations, total)
@@ -454,7 +458,7 @@ class Population:
                 layout = weights_layout(plan.recipe, splits.x_train.shape[1:])  # once per cohort
                 yield RunDone(plan.key, result, weights, predictions, layout)
 
-    def _scores(self, member: Member, logs: Any, outputs: Any, baseline: float) -> Any:
+    def _scores(self, member: Member, logs: Any, outputs: Any, baseline: float) -> dict[str, Any]:
         """One member's test scores from the population's vectorised evaluation."""
         i, j = member.cohort, member.index
         target, truth = self.cohorts[i].target, member.task.splits.y_test

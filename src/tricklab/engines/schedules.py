@@ -26,12 +26,30 @@ This module defines Keras classes and so imports Keras: import it lazily.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tricklab.base import backend as _backend
 
 keras = _backend.keras()
 ops = keras.ops
+
+# Keras is untyped: its classes are `Any` to mypy, named here so they can be subclassed.
+_LearningRateSchedule: Any = keras.optimizers.schedules.LearningRateSchedule
+_Adam: Any = keras.optimizers.Adam
+_AdamW: Any = keras.optimizers.AdamW
+_Adamax: Any = keras.optimizers.Adamax
+_Nadam: Any = keras.optimizers.Nadam
+_Lamb: Any = keras.optimizers.Lamb
+_Lion: Any = keras.optimizers.Lion
+_SGD: Any = keras.optimizers.SGD
+_RMSprop: Any = keras.optimizers.RMSprop
+
+if TYPE_CHECKING:
+    # What _CycledMomentum is mixed into: a Keras optimizer (untyped). At run time the mixin
+    # derives from object only; the optimizer comes second in each subclass's bases.
+    _MixedIntoOptimizer: Any
+else:
+    _MixedIntoOptimizer = object
 
 __all__ = [
     "OneCycle",
@@ -54,7 +72,7 @@ def cosine_between(start: float, end: float, fraction: float) -> float:
 
 
 @keras.saving.register_keras_serializable(package="tricklab")
-class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
+class OneCycle(_LearningRateSchedule):
     """fastai's one-cycle learning rate (and momentum) schedule.
 
     The step is the optimizer's iteration count, starting at 0. With ``w = pct_start *
@@ -160,7 +178,7 @@ def _cosine(start: float, end: float, fraction: Any) -> Any:
 
 
 # -- momentum cycling ----------------------------------------------------------------------------
-class _CycledMomentum:
+class _CycledMomentum(_MixedIntoOptimizer):
     """Mixin for a Keras optimizer whose momentum follows ``one_cycle.momentum(step)``.
 
     The momentum is computed from the optimizer's step counter inside ``_backend_update_step``
@@ -217,7 +235,7 @@ class _CycledMomentum:
             self._step_momentum = None
 
     def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
+        config: dict[str, Any] = super().get_config()
         config["one_cycle"] = keras.saving.serialize_keras_object(self.one_cycle)
         return config
 
@@ -226,37 +244,37 @@ _serializable = keras.saving.register_keras_serializable(package="tricklab")
 
 
 @_serializable
-class OneCycleAdam(_CycledMomentum, keras.optimizers.Adam):
+class OneCycleAdam(_CycledMomentum, _Adam):
     """``keras.optimizers.Adam`` with ``beta_1`` following the one-cycle momentum schedule."""
 
 
 @_serializable
-class OneCycleAdamW(_CycledMomentum, keras.optimizers.AdamW):
+class OneCycleAdamW(_CycledMomentum, _AdamW):
     """``keras.optimizers.AdamW`` with ``beta_1`` following the one-cycle momentum schedule."""
 
 
 @_serializable
-class OneCycleAdamax(_CycledMomentum, keras.optimizers.Adamax):
+class OneCycleAdamax(_CycledMomentum, _Adamax):
     """``keras.optimizers.Adamax`` with ``beta_1`` following the one-cycle momentum schedule."""
 
 
 @_serializable
-class OneCycleNadam(_CycledMomentum, keras.optimizers.Nadam):
+class OneCycleNadam(_CycledMomentum, _Nadam):
     """``keras.optimizers.Nadam`` with ``beta_1`` following the one-cycle momentum schedule."""
 
 
 @_serializable
-class OneCycleLamb(_CycledMomentum, keras.optimizers.Lamb):
+class OneCycleLamb(_CycledMomentum, _Lamb):
     """``keras.optimizers.Lamb`` with ``beta_1`` following the one-cycle momentum schedule."""
 
 
 @_serializable
-class OneCycleLion(_CycledMomentum, keras.optimizers.Lion):
+class OneCycleLion(_CycledMomentum, _Lion):
     """``keras.optimizers.Lion`` with ``beta_1`` following the one-cycle momentum schedule."""
 
 
 @_serializable
-class OneCycleSGD(_CycledMomentum, keras.optimizers.SGD):
+class OneCycleSGD(_CycledMomentum, _SGD):
     """``keras.optimizers.SGD`` with ``momentum`` following the one-cycle momentum schedule.
 
     ``momentum`` itself must be non-zero so that Keras creates the momentum slots;
@@ -282,7 +300,7 @@ class OneCycleSGD(_CycledMomentum, keras.optimizers.SGD):
 
 
 @_serializable
-class OneCycleRMSprop(_CycledMomentum, keras.optimizers.RMSprop):
+class OneCycleRMSprop(_CycledMomentum, _RMSprop):
     """``keras.optimizers.RMSprop`` with ``momentum`` following the one-cycle momentum schedule.
 
     As for :class:`OneCycleSGD`, ``momentum`` must be non-zero (slots) and its value is unused.
@@ -318,7 +336,7 @@ class OneCycleRMSprop(_CycledMomentum, keras.optimizers.RMSprop):
 
 
 #: Keras optimizer class -> its momentum-cycling twin. Adagrad and Adadelta have no momentum.
-CYCLED_OPTIMIZERS: dict[type, type] = {
+CYCLED_OPTIMIZERS: dict[type, type[_CycledMomentum]] = {
     keras.optimizers.AdamW: OneCycleAdamW,  # AdamW subclasses Adam: looked up along the MRO
     keras.optimizers.Adam: OneCycleAdam,
     keras.optimizers.Adamax: OneCycleAdamax,

@@ -57,12 +57,16 @@ class SoloEngine:
         report = progress or (lambda event: None)
         for task in tasks:
             key = task.plan.key
+
+            def on_epoch(epoch: int, logs: dict[str, float], key: str = key) -> None:
+                report(EpochEnd(key, epoch, logs))
+
             try:
                 result, weights, predictions = train_run(
                     task.plan,
                     dataset,
                     task.splits,
-                    on_epoch=lambda epoch, logs, key=key: report(EpochEnd(key, epoch, logs)),
+                    on_epoch=on_epoch,
                     control=control,
                 )
             except _Pruned as pruned:

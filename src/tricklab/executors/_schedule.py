@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tricklab.executors._events import EventKind, RunEvent
+from tricklab.executors._process import WorkerJob
 
 if TYPE_CHECKING:
     from tricklab.data import Dataset
@@ -45,7 +46,7 @@ def schedule(
     control: Control,
     wait: bool = True,
     poll: float = 2.0,
-    job: dict[str, Any] | None = None,
+    job: WorkerJob | None = None,
 ) -> Scheduled:
     """Train the runs of ``todo`` with ``executor``; finished runs are added to ``results``.
 
@@ -57,7 +58,9 @@ def schedule(
         if not todo:  # nothing to train: start no worker, no Ray
             pass
         elif executor.name == "process":
-            _relay(executor, job or {}, book, control)
+            if job is None:
+                raise ValueError("the process executor needs the job its workers run")
+            _relay(executor, job, book, control)
         else:
             _claim_and_train(executor, todo, book, dataset, task, control, wait, poll)
     finally:
@@ -262,7 +265,7 @@ def _commit(book: _Book, unit: Unit, outcomes: list[RunDone]) -> None:
             book.lost(run.plan, commit.holder)
 
 
-def _relay(executor: Any, job: dict[str, Any], book: _Book, control: Control) -> None:
+def _relay(executor: Any, job: WorkerJob, book: _Book, control: Control) -> None:
     """The ``process`` executor: its workers claim, train and commit; say what they report."""
     for event in executor.run_workers(job, control.stop_requested):
         if event.kind == EventKind.POPULATION:

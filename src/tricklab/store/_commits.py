@@ -136,10 +136,10 @@ class Commits(Claims):
                     _stage_bytes(staging / name, data)
                     written[staging / name] = i
             except OSError as exc:
-                errors[i] = exc
+                errors[i] = _as_run_file(exc, staging)
         synced = fsync_all([p for p, i in written.items() if i not in errors])
         for path, error in synced.items():
-            errors.setdefault(written[path], error)
+            errors.setdefault(written[path], _as_run_file(error, path.parent))
         return errors
 
     def _move_in(
@@ -219,6 +219,17 @@ def _files(run: Finished, committed_by: dict[str, Any]) -> dict[str, bytes]:
         files[DIAGNOSTICS] = rows_csv(result.diagnostics).encode("utf-8")
     files[RESULT] = _json_bytes({**result.to_json(), "committed_by": committed_by})
     return files
+
+
+def _as_run_file(error: OSError, staging: Path) -> OSError:
+    """``error`` naming the run's file (``<run>/result.json``), not its staging copy: the user
+    knows the former, and the staging folder is gone by the time they read the message."""
+    if error.filename is None:
+        return error
+    name = Path(str(error.filename))
+    if name.parent != staging:
+        return error
+    return type(error)(error.errno, error.strerror, str(staging.parent / name.name))
 
 
 def _stage_bytes(path: Path, data: bytes) -> None:

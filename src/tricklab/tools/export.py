@@ -96,7 +96,11 @@ def _features(path: Path, index: StudyIndex, input_shape: list[int], header: boo
     text = read_csv_text(path)
     names = index.feature_names
     try:
-        columns = pd.read_csv(io.StringIO(text), header=0, nrows=0).columns if header else []
+        columns: list[str] = (
+            [str(c) for c in pd.read_csv(io.StringIO(text), header=0, nrows=0).columns]
+            if header
+            else []
+        )
         levels = _one_hot_levels(names, columns) if names else {}
         table = pd.read_csv(
             io.StringIO(text),

@@ -228,7 +228,11 @@ class _Logger:
             experiment_id=self.experiment_id,
             parent_id=parent_id,
             not_finished=not_finished,
-            **counts,
+            created=counts["created"],
+            replaced=counts["replaced"],
+            updated=counts["updated"],
+            unchanged=counts["unchanged"],
+            removed=counts["removed"],
         )
 
     # -- the experiment and the runs already in it --------------------------------------------
@@ -374,13 +378,13 @@ def _metrics(result: RunResult, start: int, end: int) -> list[Any]:
             stamp = start + (end - start) * epoch // max(len(values), 1)
             out.append(Metric(clean_key(name), float(value), stamp, epoch))
     for which in ("best", "last"):
-        for name, value in (result.test.get(which) or {}).items():
-            if value is not None:
-                out.append(Metric(clean_key(f"test.{which}.{name}"), float(value), end, 0))
+        for name, score in (result.test.get(which) or {}).items():
+            if score is not None:
+                out.append(Metric(clean_key(f"test.{which}.{name}"), float(score), end, 0))
     for field, name in SCALARS.items():
-        value = getattr(result, field)
-        if value is not None:
-            out.append(Metric(name, float(value), end, 0))
+        scalar = getattr(result, field)
+        if scalar is not None:
+            out.append(Metric(name, float(scalar), end, 0))
     return out
 
 
