@@ -50,7 +50,7 @@ def test_tensorflow_backend_trains_the_same_study(tmp_path: Path) -> None:
 
     # the backend is part of a run's key: switching retrains instead of reusing
     again = run(study, env={"KERAS_BACKEND": "jax"})
-    assert "trained 1 runs, reused 0" in again.stdout
+    assert "trained 1 run, reused 0" in again.stdout
     assert result(study)["backend"] == "jax"
 
 

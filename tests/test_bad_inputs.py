@@ -56,7 +56,7 @@ CASES = [
         "zero-units",
         BASE.replace("units = 8", "units = 0"),
         None,
-        ["{file}: model.layers[0].units: must be an int >= 1. Received: units=0."],
+        ["{file}: model.layers[0].units: must be an int in [1, 65536]. Received: units=0."],
     ),
     (
         "unknown-layer-type",

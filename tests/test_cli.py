@@ -75,7 +75,8 @@ def test_run_export_predict(tmp_path: Path) -> None:
     study = write_study(tmp_path / "tiny.toml", TINY_TOML)
     first = tricklab("run", str(study), "--quiet", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    assert "trained 1 runs, reused 0" in first.stdout
+    assert "trained 1 run, reused 0" in first.stdout
+    assert "study tiny: 1 variant x 1 seed on jax" in first.stdout  # not "1 variants x 1 seeds"
     assert "tiny seed 0" not in first.stdout  # one line per run names variant and seed
     assert "baseline seed 0: 2 epochs" in first.stdout
     second = tricklab("run", str(study), "--quiet", cwd=tmp_path)

@@ -66,6 +66,39 @@ def test_name_defaults_to_the_file_stem(tmp_path: Path) -> None:
     assert load_study(write_study(tmp_path / "my-study.toml", text)).name == "my-study"
 
 
+def test_a_study_file_saved_with_a_utf8_bom_reads_as_without(tmp_path: Path) -> None:
+    plain = load_study(write_study(tmp_path / "plain.toml", ISSUE_EXAMPLE))
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + ISSUE_EXAMPLE.encode("utf-8"))  # as Notepad saves it
+    assert load_study(path).model_dump(exclude={"source", "base_dir"}) == plain.model_dump(
+        exclude={"source", "base_dir"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("l2 = 0.01", "l2 = inf"), "l2: must be a finite number. Received: inf."),
+        (("l2 = 0.01", "l2 = nan"), "l2: must be a finite number. Received: nan."),
+        (("units = 1,", "units = 1099511627776,"), "units: must be an int in [1, 65536]"),
+        (("epochs = 30", "epochs = 1000000000000"), "epochs: must be an int in [1, 100000]"),
+        (
+            ("batch_size = 30", "batch_size = 2000000"),
+            "batch_size: must be an int in [1, 1048576]",
+        ),
+    ],
+)
+def test_values_keras_would_fail_on_are_refused_when_the_file_is_read(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    old, new = change
+    assert old in ISSUE_EXAMPLE
+    path = write_study(tmp_path / "x.toml", ISSUE_EXAMPLE.replace(old, new, 1))
+    with pytest.raises(SpecError) as info:
+        load_study(path)
+    assert str(info.value).startswith(f"{path}: ") and message in str(info.value)
+
+
 def test_seed_list_and_no_variants_gives_one_baseline(tiny: dict) -> None:
     tiny["seeds"] = [7, 42]
     spec = StudySpec.from_dict(tiny)

@@ -64,7 +64,7 @@ def lint_command(args: argparse.Namespace, console: Console) -> int:
     print_findings(console, findings)
     warnings = [f for f in active(findings) if f.severity == "warning"]
     console.print(
-        f"{args.study}: {len(spec.variants)} variants x {runs_of(spec)}; "
+        f"{args.study}: {counted(len(spec.variants), 'variant')} x {runs_of(spec)}; "
         f"{len(warnings)} warning(s), {len(active(findings)) - len(warnings)} hint(s), "
         f"{len(findings) - len(active(findings))} ignored"
     )
@@ -86,5 +86,12 @@ def print_findings(console: Console, findings: Sequence[Any]) -> None:
 def runs_of(spec: Any) -> str:
     """The runs of each variant: ``20 seeds``, or ``50 runs (5 folds x 10 repeats)`` under cv."""
     if spec.cv is not None:
-        return f"{len(spec.seeds)} runs ({spec.cv.folds} folds x {spec.cv.repeats} repeats)"
-    return f"{len(spec.seeds)} seeds"
+        return (
+            f"{counted(len(spec.seeds), 'run')} ({spec.cv.folds} folds x {spec.cv.repeats} repeats)"
+        )
+    return counted(len(spec.seeds), "seed")
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 run``, ``2 runs``, ``0 runs``."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")

@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from tricklab.cli._errors import check_directory, check_study_dir
-from tricklab.cli._inspect import print_findings, runs_of
+from tricklab.cli._inspect import counted, print_findings, runs_of
 from tricklab.cli._mlflow import check_tracking_options, log_to_mlflow, tracking_options
 from tricklab.cli._options import Subparsers, backend_option
 from tricklab.cli._report import WIDE_HELP, show_report
@@ -167,8 +167,8 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
         else ""
     )
     console.print(
-        f"study [bold]{spec.name}[/bold]: {len(spec.variants)} variants x {runs_of(spec)} "
-        f"on {resolved.backend}{protocol}"
+        f"study [bold]{spec.name}[/bold]: {counted(len(spec.variants), 'variant')} x "
+        f"{runs_of(spec)} on {resolved.backend}{protocol}"
     )
     for line in describe_intake(resolved.dataset):  # what intake did, and why the task is so
         console.print(f"  {line}", markup=False, soft_wrap=True)
@@ -212,7 +212,7 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
         )
         return EXIT_INTERRUPTED
     console.print(
-        f"trained {outcome.trained} runs, reused {outcome.reused} from {outcome.root}"
+        f"trained {counted(outcome.trained, 'run')}, reused {outcome.reused} from {outcome.root}"
         + (f", {len(outcome.failed)} failed" if outcome.failed else "")
         + (f", {len(outcome.skipped)} left to other workers" if outcome.skipped else "")
     )

@@ -17,6 +17,10 @@ from tricklab.spec import _validation, components
 from tricklab.spec._registry import Component, ComponentError, Registry
 
 PosInt = Annotated[int, Ge(1)]
+#: Sane upper bounds: a value above one is a typo, and would fail deep inside Keras or XLA.
+Units = Annotated[int, Ge(1), Le(65_536)]
+BatchSize = Annotated[int, Ge(1), Le(1_048_576)]
+Epochs = Annotated[int, Ge(1), Le(100_000)]
 NonNegInt = Annotated[int, Ge(0)]
 NonNegFloat = Annotated[float, Ge(0)]
 Rate = Annotated[float, Ge(0), Le(1)]
@@ -61,7 +65,7 @@ class DenseLayer(_Spec):
     """``keras.layers.Dense``. ``repeat`` stacks N identical copies (architecture grids)."""
 
     type: Literal["dense"] = "dense"
-    units: PosInt
+    units: Units
     activation: Activation | None = None
     use_bias: bool = True
     kernel_initializer: Initializer | None = None
@@ -179,8 +183,8 @@ class TrainSpec(_Spec):
     loss: Loss
     optimizer: Optimizer = Field(default_factory=lambda: components.OPTIMIZERS.parse("adam"))
     metrics: tuple[Metric, ...] | None = Field(default=None, strict=False)
-    batch_size: PosInt = 32
-    epochs: PosInt = 10
+    batch_size: BatchSize = 32
+    epochs: Epochs = 10
     early_stopping: EarlyStoppingSpec | None = None
     checkpoint: CheckpointSpec = CheckpointSpec()
     #: Steps per compiled call; None: 50, or 1 on PyTorch (which supports no other value).

@@ -181,7 +181,7 @@ class StudySpec(_Spec):
                 f"cannot read the study file: {exc.strerror}.", file=str(path)
             ) from None
         try:
-            text = data.decode("utf-8")
+            text = data.decode("utf-8-sig")  # a leading BOM (Windows Notepad) is not TOML
         except UnicodeDecodeError as exc:
             raise SpecError(
                 f"{not_utf8(exc)}. A study file is TOML, which is UTF-8; save it as UTF-8.",
@@ -211,6 +211,7 @@ class StudySpec(_Spec):
     def from_dict(cls, raw: Mapping[str, Any], *, source: str | None = None) -> StudySpec:
         """Validate a study given as a dictionary (the TOML structure)."""
         _limits.check_depth(raw)  # before anything walks the data recursively
+        _validation.check_finite(raw)
         raw = dict(raw)
         internal = sorted(k for k in ("overrides", "source") if k in raw)
         if internal:

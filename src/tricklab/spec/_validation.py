@@ -8,15 +8,18 @@ declared type and bounds, so the same field always states the same rule whicheve
 from __future__ import annotations
 
 import difflib
+import math
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeGuard
 
 import annotated_types
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
+
+from tricklab.base.errors import SpecError
 
 #: Error type used by tricklab's own validators: their message is already complete.
 OWN_ERROR = "tricklab"
@@ -29,6 +32,21 @@ def own_error(message: str, at: str | int | None = None) -> PydanticCustomError:
     component's name, ``"l2"`` for one of its arguments); it is appended to the located path.
     """
     return PydanticCustomError(OWN_ERROR, "{message}", {"message": message, "at": at})
+
+
+def check_finite(data: Any) -> None:
+    """Refuse inf and nan anywhere in a study (TOML allows them): no field accepts them, and
+    Keras would fail on them only when the run trains. The walk is iterative (depth is bounded
+    by :func:`tricklab.spec._limits.check_depth`, which runs first)."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SpecError(f"{join_path(path)}: must be a finite number. Received: {value}.")
+        if isinstance(value, Mapping):
+            stack.extend((child, (*path, str(key))) for key, child in value.items())
+        elif isinstance(value, list | tuple):
+            stack.extend((child, (*path, i)) for i, child in enumerate(value))
 
 
 def join_path(loc: Sequence[str | int]) -> str:
