@@ -12,7 +12,7 @@ and figures are computed from the store on first use.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,7 @@ from tricklab.report import Report, load_report, report_figures, write_report
 from tricklab.spec import RunOptions, StudySpec, load_study
 from tricklab.stats import comparison_frame
 from tricklab.study import Trained, train_study
-from tricklab.tools.lint import lint
+from tricklab.tools.lint import Finding, lint
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -80,6 +80,7 @@ def run_study(
     listener: Listener | None = None,
     stop_requested: Callable[[], bool] | None = None,
     options: RunOptions | None = None,
+    findings: Sequence[Finding] | None = None,
     **run_options: Any,
 ) -> StudyRun:
     """Train every run of ``study`` not already in ``out/<study>/``; return all results.
@@ -90,6 +91,8 @@ def run_study(
     ``checkpoint_every``, ``lease``, ``renew``, ``wait``, ``poll``, ``address``), checked by its
     rules as the command line's flags are. ``stop_requested`` (Ctrl-C) stops at the next epoch
     boundary with a checkpoint and raises :class:`~tricklab.engines.Interrupted`.
+    ``findings``: the study's lint findings if already computed (``tricklab run`` shows them
+    first); else the study is linted here.
     """
     if options is None:
         options = RunOptions.make(**run_options)
@@ -108,6 +111,6 @@ def run_study(
         options=options,
         listener=listener,
         stop_requested=stop_requested,
-        findings=[finding.to_json() for finding in lint(resolved)],
+        findings=[f.to_json() for f in (lint(resolved) if findings is None else findings)],
     )
     return StudyRun(**{name: getattr(trained, name) for name in Trained.__dataclass_fields__})

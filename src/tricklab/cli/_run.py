@@ -156,7 +156,8 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
         "give another --out or move the file away.",
     )
     resolved = resolve(definition)
-    print_findings(console, active(lint(resolved)))
+    findings = lint(resolved)  # shown here, then kept in the study index by run_study
+    print_findings(console, active(findings))
     metric = resolved.check().primary_metric  # validated against the task and the variants
     epochs = {name: recipe.train.epochs for name, recipe in spec.variants.items()}
     interactive = console.is_terminal and not args.quiet
@@ -191,6 +192,7 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
                 listener=display,
                 stop_requested=stop,
                 options=options,
+                findings=findings,
             )
     except Interrupted as exc:
         if not exc.keys:  # stopped while it waited for runs that other workers train
