@@ -46,6 +46,20 @@ def test_every_command_has_help_and_does_not_start_keras(command: str | None) ->
     assert out.stdout.strip().endswith("NO-KERAS")
 
 
+@pytest.mark.parametrize("command", [*COMMANDS, "search", "mlflow"])
+def test_every_command_reports_a_usage_error_in_one_line(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A wrong type (`--seeds 1.5`) or an unknown option: one line, no usage block, exit 2.
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--no-such-option", "1.5"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err.splitlines() == [err.strip()], err
+    assert err.startswith(f"tricklab {command}: error: ")
+    assert err.strip().endswith(f"See 'tricklab {command} --help'.")
+
+
 def test_datasets_lists_the_builtins(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["datasets"]) == 0
     out = capsys.readouterr().out

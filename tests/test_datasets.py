@@ -530,7 +530,12 @@ def test_csv_cache_notices_a_changed_file(tmp_path: Path) -> None:
     [
         (None, {}, "{f}: no such file."),
         ("", {}, "{f}: the file is empty; expected a header row and at least 2 data rows."),
-        ("a,y\n", {}, "{f}: the file is empty; expected a header row and at least 2 data rows."),
+        (
+            "a,y\n",
+            {},
+            "{f}: the file has a header but no rows; expected at least 2 data rows after the "
+            "header.",
+        ),
         ("a,y\n1,0\n", {}, "{f}: only 1 data row; at least 2 are needed."),
         ("a,b\n1,0\n2,1\n", {}, "{f}: target column 'y' not found. Columns: a, b."),
         (

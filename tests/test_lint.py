@@ -19,6 +19,7 @@ from tricklab.tools.lint import (
     SEVERITIES,
     Finding,
     active,
+    estimate,
     format_findings,
     lint,
 )
@@ -114,10 +115,11 @@ def test_a_clean_study_has_no_findings(thoracic: Dataset) -> None:
 
 
 def test_rules_table_lists_every_code_once_with_a_severity() -> None:
-    assert list(RULES) == [f"TL{n:03d}" for n in range(1, 15)]
+    assert list(RULES) == [f"TL{n:03d}" for n in range(1, 16)]
     assert all(RULES[code] and "\n" not in RULES[code] for code in RULES)
     assert set(SEVERITIES) == set(RULES)
     assert {c for c, s in SEVERITIES.items() if s == "hint"} == {"TL008"}
+    assert {c for c, s in SEVERITIES.items() if s == "error"} == {"TL015"}
 
 
 # --- TL001 ---------------------------------------------------------------------------------------
@@ -497,7 +499,7 @@ def test_unknown_rule_in_ignore_is_an_error() -> None:
     spec = make(lint={"ignore": {"TL099": "typo"}})
     with pytest.raises(SpecError) as caught:
         lint(spec)
-    expected = ", ".join(f"TL{n:03d}" for n in range(1, 15))
+    expected = ", ".join(f"TL{n:03d}" for n in range(1, 16))
     assert str(caught.value) == f"lint.ignore: unknown rule 'TL099'. Expected one of: {expected}."
 
 
@@ -585,3 +587,90 @@ def test_tl014_one_cycle_total_steps_against_epochs_and_batches(thoracic: Datase
     assert "TL014" not in codes(lint(clean, thoracic))
     shorter = clean.with_epochs(5)  # `run --epochs 5` is linted on the recipe it trains
     assert "steps are 55" in only(lint(shorter, thoracic), "TL014").message
+
+
+# --- TL015 ---------------------------------------------------------------------------------------
+WIDE = {"type": "dense", "units": 65_536, "activation": "relu"}
+
+
+@pytest.mark.parametrize(
+    ("layers", "input_shape", "optimizer"),
+    [
+        ([RELU, SIGMOID_OUT], (16,), "adam"),
+        ([{"type": "flatten"}, {**RELU, "repeat": 3}, DROPOUT, SOFTMAX3], (28, 28), "sgd"),
+        ([{"type": "batch_norm"}, {**LINEAR, "use_bias": False}, SIGMOID_OUT], (7,), "rmsprop"),
+    ],
+)
+def test_tl015_parameter_count_is_keras_own(
+    layers: list[dict[str, Any]], input_shape: tuple[int, ...], optimizer: str
+) -> None:
+    from tricklab.engines.build import build_model
+
+    recipe = make(layers, {"optimizer": optimizer}).variants["baseline"]
+    assert estimate(recipe, input_shape).params == build_model(recipe, input_shape).count_params()
+
+
+def test_tl015_a_run_beyond_the_machine_is_an_error(thoracic: Dataset) -> None:
+    found = only(lint(make([WIDE, WIDE, SIGMOID_OUT]), thoracic), "TL015")
+    assert found.severity == "error" and found.variant is None and found.path == "model.layers"
+    assert "4,296,212,481 parameters" in found.message
+    assert "of memory available on this machine" in found.message
+
+
+def test_tl015_over_half_the_memory_is_a_warning(
+    thoracic: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = make(variants={"baseline": {}, "wide": {"model.layers[0].units": 4096}})
+    need = estimate(spec.variants["wide"], thoracic.input_shape).bytes
+    monkeypatch.setattr("tricklab.tools.lint.available_memory", lambda: int(need * 1.5))
+    found = only(lint(spec, thoracic), "TL015")
+    assert (found.severity, found.variant) == ("warning", "wide")  # the baseline fits
+    assert "over half of the" in found.message
+    monkeypatch.setattr("tricklab.tools.lint.available_memory", lambda: need * 2)
+    assert "TL015" not in codes(lint(spec, thoracic))
+
+
+@pytest.mark.parametrize(
+    ("command", "consequence"), [("run", "Nothing was trained"), ("summary", "No model was built")]
+)
+def test_tl015_stops_run_and_summary_before_keras_in_one_line(
+    command: str, consequence: str, tmp_path: Path
+) -> None:
+    study = tmp_path / "huge.toml"
+    study.write_text(
+        'name = "huge"\ndataset = "thoracic"\nseeds = 1\n[model]\nlayers = [\n'
+        '  {type = "dense", units = 65536}, {type = "dense", units = 65536},\n'
+        '  {type = "dense", units = 1, activation = "sigmoid"},\n]\n'
+        '[train]\nloss = "binary_crossentropy"\n',
+        encoding="utf-8",
+    )
+    code = (
+        "import sys; from tricklab.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        "print('KERAS' if 'keras' in sys.modules else 'NO-KERAS'); sys.exit(code)"
+    )
+    args = [command, str(study), *(["--out", str(tmp_path / "runs")] if command == "run" else [])]
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "NO-KERAS"
+    line = f"error: {study}: TL015 error all variants: model.layers: one run needs at least "
+    assert done.stderr.startswith(line) and len(done.stderr.splitlines()) == 1, done.stderr
+    assert f'{consequence} ([lint] ignore = {{TL015 = "reason"}} goes on anyway).' in done.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_tl015_lint_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tricklab.cli import main
+
+    study = tmp_path / "huge.toml"
+    study.write_text(
+        'name = "huge"\ndataset = "thoracic"\n[model]\nlayers = [\n'
+        '  {type = "dense", units = 65536}, {type = "dense", units = 65536},\n'
+        '  {type = "dense", units = 1, activation = "sigmoid"},\n]\n'
+        '[train]\nloss = "binary_crossentropy"\n',
+        encoding="utf-8",
+    )
+    assert main(["lint", str(study)]) == 2
+    out = capsys.readouterr().out
+    assert "\nTL015 error all variants: model.layers: one run needs at least 64.0 GiB" in out
+    assert out.endswith("1 variant x 3 seeds; 1 error, 2 warning(s), 0 hint(s), 0 ignored\n")

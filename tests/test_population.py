@@ -216,7 +216,9 @@ train.epochs = 2
     code = main(["run", str(path), "--out", str(out), "--quiet"])
     printed = capsys.readouterr().out
     assert code == 0
-    assert "population 2/2 training, epoch 1" in printed  # every variant has 2 seeds
+    # every variant has 2 seeds; a population's line never shows a best across its members
+    assert "population of 2 members, epoch 1/2, 2 still training" in printed
+    assert "best val_loss" not in printed
     assert "solo engine" not in printed
     assert "engine population" in (out / "mixed" / "report.md").read_text()
     # --seeds 1 keeps each run's engine (assigned over the whole study, so keys stay put) ...

@@ -448,7 +448,7 @@ def test_the_progress_display_fits_80_columns(tmp_path: Path) -> None:
     plan = SimpleNamespace(variant=LONG[1], seed=12, engine="solo")
     display(RunEvent("epoch", plan, 3, 140, epoch=7, logs={"val_loss": 0.412345}))
     console.print(display.progress.get_renderable())
-    population = PopulationEpoch(members=140, training=137, epoch=12, monitor="val_loss", best=0.4)
+    population = PopulationEpoch(members=140, training=137, epoch=12, epochs=30)
     display(RunEvent("population", None, 3, 140, population=population))
     console.print(display.progress.get_renderable())
     text = console.export_text()
@@ -456,7 +456,7 @@ def test_the_progress_display_fits_80_columns(tmp_path: Path) -> None:
     assert "…" not in text
     assert "0/140 runs" in text and "ETA" in text
     assert f"{LONG[1]} / seed 12, epoch 7/30, val_loss 0.4123" in " ".join(text.split())
-    assert "population 137/140 training, epoch 12, best val_loss 0.4000" in text
+    assert "population of 140 members, epoch 12/30, 137 still training" in text
 
 
 @pytest.mark.parametrize(

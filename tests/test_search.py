@@ -164,6 +164,7 @@ def test_bad_trials_are_pruned(tmp_path: Path, batch: int) -> None:
     # a complete trial's value is its best validation loss
     for trial in complete:
         assert trial.value == pytest.approx(min(trial.intermediate_values.values()))
+        assert trial.user_attrs["val_loss"] == trial.value  # the tie-break, at the best epoch
 
 
 def test_rerun_continues_to_n_and_exports_variants(tmp_path: Path) -> None:
@@ -293,3 +294,191 @@ def test_two_workers_share_one_journal(tmp_path: Path) -> None:
     pids = {t.user_attrs["pid"] for t in study.trials}
     assert len(pids) == 2 and os.getpid() not in pids
     assert "best val_loss" in finished.stdout
+
+
+# -- ranking: ties on the objective --------------------------------------------------------------
+# One ranking (tools/search/_report.ranked_trials) orders the COMPLETE trials for the summary's
+# best trial and for --export-variants: best value in the study's direction; values exactly equal
+# -> lower val_loss (a trial without one last); equal val_loss -> lower trial number.
+RATE = "model.layers[1].rate"
+# The reported case, as (value, val_loss): 8 of 9 trials at val_auc 1; of those, trial 4 has the
+# lowest val_loss.
+EIGHT_OF_NINE = [
+    (1.0, 0.50), (1.0, 0.31), (1.0, 0.45), (0.9, 0.10), (1.0, 0.29), (1.0, 0.60), (1.0, 0.33),
+    (1.0, 0.41), (1.0, 0.37),
+]  # fmt: skip
+
+
+def _ranked_study(
+    trials: list[tuple[float, float | None]], *, objective: str = "val_auc", pruned: int = 0
+) -> optuna.Study:
+    """An in-memory study of COMPLETE trials (value, val_loss), numbered in order, plus
+    ``pruned`` PRUNED trials at the end."""
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from tricklab.tools.search import infer_direction
+
+    study = optuna.create_study(direction=infer_direction(objective).value)
+    study.set_user_attr("objective", objective)
+    for i, (value, val_loss) in enumerate(trials):
+        attrs: dict[str, object] = {"best_epoch": 2, "overrides": {RATE: i / 100}}
+        if val_loss is not None:
+            attrs["val_loss"] = val_loss
+        study.add_trial(
+            create_trial(
+                value=value, params={RATE: i / 100},
+                distributions={RATE: FloatDistribution(0.0, 0.5)}, user_attrs=attrs,
+            )
+        )  # fmt: skip
+    for _ in range(pruned):
+        study.add_trial(create_trial(state=TrialState.PRUNED))
+    return study
+
+
+class _Reversed:
+    """A study whose storage returns its trials last first (an RDB or journal shared by
+    workers need not list them by number), so the trial-number rule is not storage order."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self._study = study
+        self.direction = study.direction
+        self.user_attrs = study.user_attrs
+
+    def get_trials(self, **kwargs: object) -> list[optuna.trial.FrozenTrial]:
+        return list(reversed(self._study.get_trials(**kwargs)))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("objective", "trials", "order"),
+    [
+        # 8 of 9 at val_auc 1: lowest val_loss first, the 0.9 last
+        (
+            "val_auc",
+            EIGHT_OF_NINE,
+            [4, 1, 6, 8, 7, 2, 0, 5, 3],
+        ),
+        # equal val_loss -> lower trial number
+        ("val_auc", [(1.0, 0.3), (1.0, 0.2), (1.0, 0.3), (1.0, 0.2)], [1, 3, 0, 2]),
+        # a trial without a recorded val_loss ranks after those with one
+        ("val_auc", [(1.0, None), (1.0, 0.7), (1.0, None)], [1, 0, 2]),
+        # exact equality only: 1 - 1e-12 is not a tie with 1, whatever its val_loss
+        ("val_auc", [(1.0 - 1e-12, 0.1), (1.0, 0.9)], [1, 0]),
+        # ties below the best are ranked the same way
+        ("val_auc", [(0.9, 0.5), (0.9, 0.2), (1.0, 0.9)], [2, 1, 0]),
+        # a minimised objective (direction from the metric catalogue)
+        ("val_loss", [(0.4, 0.4), (0.3, 0.3), (0.3, 0.3)], [1, 2, 0]),
+        ("val_binary_crossentropy", [(0.4, 0.1), (0.3, 0.5), (0.3, 0.2)], [2, 1, 0]),
+    ],
+)
+def test_ranking_breaks_ties_by_val_loss_then_trial_number(
+    objective: str, trials: list[tuple[float, float | None]], order: list[int]
+) -> None:
+    from tricklab.tools.search import best_trials, ranked_trials
+
+    study = _Reversed(_ranked_study(trials, objective=objective))
+    assert [t.number for t in ranked_trials(study)] == order
+    assert [t.number for t in best_trials(study, 2)] == order[:2]
+
+
+def test_summary_says_how_many_trials_share_the_best_value() -> None:
+    from tricklab.tools.search import summary, tie_note
+
+    study = _ranked_study(EIGHT_OF_NINE, pruned=1)
+    assert summary(study, "val_auc") == [
+        "trials: 9 complete, 1 pruned",
+        "best val_auc: 1 (trial 4, epoch 2, val_loss 0.29): model.layers[1].rate = 0.04",
+        "best val_auc 1 shared by 8 of 9 complete trials; tie broken by lower val_loss, then "
+        "lower trial number",
+    ]
+    # the objective is val_loss itself: only the trial number is left to break the tie
+    losses = _ranked_study([(0.4, 0.4), (0.3, 0.3), (0.3, 0.3)], objective="val_loss")
+    assert summary(losses, "val_loss")[1:] == [
+        "best val_loss: 0.3 (trial 1, epoch 2): model.layers[1].rate = 0.01",
+        "best val_loss 0.3 shared by 2 of 3 complete trials; tie broken by lower trial number",
+    ]
+    # no tie: the line as before, and no note
+    single = _ranked_study([(0.9, 0.5), (1.0, 0.6), (0.9, 0.2)])
+    assert tie_note(single, "val_auc") is None
+    assert summary(single, "val_auc")[1:] == [
+        "best val_auc: 1 (trial 1, epoch 2): model.layers[1].rate = 0.01"
+    ]
+
+
+def test_export_variants_follows_the_ranking(tmp_path: Path) -> None:
+    from tricklab.tools.search import export_variants
+
+    path = _study(tmp_path, search=f'"{RATE}" = {{float = [0.0, 0.5]}}')
+    study = _ranked_study([(1.0, 0.5), (1.0, 0.3), (0.9, 0.1), (1.0, 0.3), (1.0, 0.2)])
+    exported = export_variants(load_study(path), _Reversed(study), 3)
+    assert list(load_study(exported).variants) == [
+        "baseline", "trial-4", "trial-1", "trial-3",
+    ]  # fmt: skip
+    text = exported.read_text(encoding="utf-8")
+    assert "# best val_auc 1 shared by 4 of 5 complete trials; tie broken by lower val_loss, " \
+        "then lower trial number." in text  # fmt: skip
+    assert '[variants."trial-4"]   # 1, val_loss 0.2' in text
+    assert load_study(exported).variants["trial-4"].model.layers[1].rate == pytest.approx(0.04)
+
+
+def test_a_finished_trial_records_its_val_loss_at_the_best_epoch() -> None:
+    """The tie-break is the validation loss of the epoch whose objective value the trial got."""
+    from types import SimpleNamespace
+
+    from tricklab.tools.search._runner import _tell
+
+    study = optuna.create_study(direction="maximize")
+    ctx = SimpleNamespace(
+        objective="val_auc", direction="maximize", study=study,
+        resolved=SimpleNamespace(primary_metric="accuracy"),
+    )  # fmt: skip
+    history = {"val_auc": [0.8, 1.0, 1.0], "val_loss": [0.5, 0.4, 0.3]}
+    result = SimpleNamespace(history=history, epochs_run=3, test={"best": {"accuracy": 0.8}})
+    trial = study.ask()
+    assert _tell(ctx, trial, SimpleNamespace(result=result), lambda event: None) == 1
+    done = study.trials[0]
+    assert (done.value, done.user_attrs["best_epoch"], done.user_attrs["val_loss"]) == (1.0, 2, 0.4)
+
+
+def test_cli_reports_the_tie_and_exports_in_ranked_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through ``tricklab search``: trials already in the storage (none trains)."""
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import create_trial
+
+    from tricklab.tools.search import prepare
+
+    path = _study(tmp_path, search=f'"{RATE}" = {{float = [0.0, 0.5]}}')
+    path.write_text(
+        path.read_text().replace("batch_size = 32", 'batch_size = 32\nmetrics = ["auc"]')
+    )
+    runs = tmp_path / "runs"
+    study = prepare(load_study(path), out=runs, objective="val_auc").study
+    for i, (value, val_loss) in enumerate([(1.0, 0.5), (1.0, 0.3), (0.9, 0.1), (1.0, 0.3)]):
+        study.add_trial(
+            create_trial(
+                value=value, params={RATE: i / 10},
+                distributions={RATE: FloatDistribution(0.0, 0.5)},
+                user_attrs={"val_loss": val_loss, "best_epoch": 1, "overrides": {RATE: i / 10}},
+            )
+        )  # fmt: skip
+    command = ["search", str(path), "--objective", "val_auc", "--out", str(runs)]
+    assert main([*command, "--export-variants", "2"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "best val_auc 1 shared by 3 of 4 complete trials; tie broken by lower val_loss, then "
+        "lower trial number" in out
+    )
+    best = tmp_path / "s-best.toml"
+    assert list(load_study(best).variants) == ["baseline", "trial-1", "trial-3"]
+    assert f"wrote {best}: the 2 best trials" in " ".join(out.split())
+    # with --trials (already reached: nothing trains) the summary says it, once
+    assert main([*command, "--trials", "4", "--export-variants", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "best val_auc: 1 (trial 1, epoch 1, val_loss 0.3): model.layers[1].rate = 0.1" in lines
+    tie = [line for line in lines if "shared by" in line]
+    assert tie == [
+        "best val_auc 1 shared by 3 of 4 complete trials; tie broken by lower val_loss, then "
+        "lower trial number"
+    ]

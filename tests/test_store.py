@@ -132,7 +132,7 @@ def _claim(path: Path, key: str, *, pid: int, host: str, expires: float) -> None
 
 
 def test_claims_of_live_workers_are_left_alone_and_stale_ones_are_taken_over(
-    tmp_path: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = study(seeds=1).with_epochs(1)
     run_study(spec, out=tmp_path, variants=["bce"], engine="solo")
@@ -161,6 +161,21 @@ def test_claims_of_live_workers_are_left_alone_and_stale_ones_are_taken_over(
         state = {s.variant: s for s in store.indexed_runs()}
         assert state["mse"].state == RunState.RUNNING and str(sleeper.pid) in state["mse"].detail
         assert state["fast"].state == RunState.PLANNED  # its holder's process is gone
+
+        # status: the counts first, then only the run that needs a look (claimed) unless --all.
+        capsys.readouterr()
+        assert main(["status", str(store.root)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0] == (
+            f"{store.root}: 3 runs: 1 done, 0 failed, 0 diverged, 0 damaged, 1 planned, 1 claimed"
+        )
+        rows = [line.split() for line in lines if "│" in line]
+        assert [(row[1], row[5]) for row in rows if row[1] != "variant"] == [("mse", "claimed")]
+        assert f"pid {sleeper.pid}" in "".join(lines)
+        assert lines[-1] == "2 done or planned runs not listed; --all lists every run"
+        assert main(["status", str(store.root), "--all"]) == 0
+        rows = [line.split() for line in capsys.readouterr().out.splitlines() if "│" in line]
+        assert sorted(row[1] for row in rows if row[1] != "variant") == ["bce", "fast", "mse"]
 
         outcome = run_study(spec, out=tmp_path, engine="solo", wait=False)
         assert [(p.variant, p.seed) for p, _ in outcome.skipped] == [("mse", 0)]
@@ -322,7 +337,7 @@ def test_ctrl_c_stops_at_an_epoch_boundary_keeps_a_checkpoint_and_exits_130(
     worker = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert worker.stdout is not None
     for line in worker.stdout:  # the population is training once it reports an epoch
-        if "population 6/6 training, epoch" in line:
+        if "population of 6 members, epoch" in line:
             break
     worker.send_signal(sig)
     out, err = worker.communicate(timeout=120)

@@ -208,7 +208,9 @@ def test_each_damaged_file_is_named_by_status_and_its_run_alone_is_retrained(
     for seed, name, _, reason in DAMAGES:  # the pinned line, whole, once per damaged run
         lines = [x for x in printed if x.startswith(f"bce seed {seed}: damaged: {name}: ")]
         assert len(lines) == 1 and reason in lines[0], printed
-    assert sorted(printed[-1].split(", ")) == ["1 done", "6 damaged"]
+    assert printed[0] == (
+        f"{root}: 7 runs: 1 done, 0 failed, 0 diverged, 6 damaged, 0 planned, 0 claimed"
+    )
     with pytest.raises(Exception, match=r"bce seed 0: damaged: best.weights.h5"):
         RunStore(root).load_run("bce", 0)  # export and predict read runs through this
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

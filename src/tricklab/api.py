@@ -23,7 +23,7 @@ from tricklab.report import Report, load_report, report_figures, write_report
 from tricklab.spec import RunOptions, StudySpec, load_study
 from tricklab.stats import comparison_frame
 from tricklab.study import Trained, train_study
-from tricklab.tools.lint import Finding, lint
+from tricklab.tools.lint import Finding, lint, refuse
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -92,7 +92,8 @@ def run_study(
     rules as the command line's flags are. ``stop_requested`` (Ctrl-C) stops at the next epoch
     boundary with a checkpoint and raises :class:`~tricklab.engines.Interrupted`.
     ``findings``: the study's lint findings if already computed (``tricklab run`` shows them
-    first); else the study is linted here.
+    first); else the study is linted here. A lint error (a run that cannot fit in memory)
+    raises :class:`~tricklab.base.errors.SpecError` before anything trains.
     """
     if options is None:
         options = RunOptions.make(**run_options)
@@ -102,6 +103,8 @@ def run_study(
         resolved = study
     else:
         resolved = resolve(study if isinstance(study, StudySpec) else load_study(study))
+    findings = lint(resolved) if findings is None else findings
+    refuse(resolved, findings)
     trained = train_study(
         resolved,
         out=out,
@@ -111,6 +114,6 @@ def run_study(
         options=options,
         listener=listener,
         stop_requested=stop_requested,
-        findings=[f.to_json() for f in (lint(resolved) if findings is None else findings)],
+        findings=[f.to_json() for f in findings],
     )
     return StudyRun(**{name: getattr(trained, name) for name in Trained.__dataclass_fields__})

@@ -10,6 +10,17 @@ from rich.console import Console
 from tricklab.cli._errors import check_directory
 from tricklab.cli._options import Subparsers, backend_option
 
+# The defaults live with the range test; importing it here loads nothing `tricklab --help` does
+# not load already (numpy and the spec; Keras only when the test runs).
+from tricklab.tools.lrfind import (
+    DEFAULT_MAX_LR,
+    DEFAULT_MIN_LR,
+    DEFAULT_SEED,
+    DEFAULT_STEPS,
+    DEFAULT_STOP_FACTOR,
+    RULE,
+)
+
 
 def add_parser(sub: Subparsers) -> None:
     figure = sub.add_parser(
@@ -40,19 +51,35 @@ def add_parser(sub: Subparsers) -> None:
         help="learning-rate range test for one variant",
         description="Train one variant for a few hundred batches while the learning rate grows "
         "exponentially (Smith 2017, fastai's lr_find); plot loss against learning rate and "
-        "suggest the rate at the steepest descent.",
+        f"suggest a rate: the middle of the {RULE} before its minimum, or none when the loss "
+        "shows no clear descent.",
     )
     finder.add_argument("study", type=Path)
     finder.add_argument("--variant", metavar="NAME", help="variant (default: the baseline)")
-    finder.add_argument("--steps", type=int, default=200, help="batches (default: 200)")
-    finder.add_argument("--min-lr", type=float, default=1e-7, help="first rate (default: 1e-7)")
-    finder.add_argument("--max-lr", type=float, default=10.0, help="last rate (default: 10)")
-    finder.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    finder.add_argument(
+        "--steps", type=int, default=DEFAULT_STEPS, help=f"batches (default: {DEFAULT_STEPS})"
+    )
+    finder.add_argument(
+        "--min-lr",
+        type=float,
+        default=DEFAULT_MIN_LR,
+        help=f"first rate (default: {DEFAULT_MIN_LR:g})",
+    )
+    finder.add_argument(
+        "--max-lr",
+        type=float,
+        default=DEFAULT_MAX_LR,
+        help=f"last rate (default: {DEFAULT_MAX_LR:g})",
+    )
+    finder.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"seed (default: {DEFAULT_SEED})"
+    )
     finder.add_argument(
         "--stop-factor",
         type=float,
-        default=4.0,
-        help="stop when the smoothed loss exceeds this x its minimum (default: 4)",
+        default=DEFAULT_STOP_FACTOR,
+        help="stop when the smoothed loss exceeds this x its minimum "
+        f"(default: {DEFAULT_STOP_FACTOR:g})",
     )
     finder.add_argument(
         "--out", type=Path, default=Path("runs"), help="folder for the plot (default: runs)"
@@ -83,10 +110,16 @@ def lr_find_command(args: argparse.Namespace, console: Console) -> int:
         seed=args.seed,
         stop_factor=args.stop_factor,
     )
-    console.print(
-        f"variant {result.variant}: suggested learning rate {result.suggestion:.3g} "
-        "(steepest descent of the smoothed loss)"
-    )
+    if result.suggestion is None:
+        console.print(
+            f"variant {result.variant}: no clear descent in the loss between "
+            f"{result.min_lr:.3g} and {result.max_lr:.3g}; no learning rate suggested"
+        )
+    else:
+        console.print(
+            f"variant {result.variant}: suggested learning rate {result.suggestion:.3g} "
+            f"({result.rule})"
+        )
     if result.diverged_lr is None:
         console.print("the loss did not diverge; try a larger --max-lr to see the whole curve")
     else:

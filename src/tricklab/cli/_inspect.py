@@ -12,6 +12,7 @@ from rich.console import Console
 from tricklab.cli._options import Subparsers, backend_option
 
 EXIT_LINT_WARNINGS = 1
+EXIT_LINT_ERRORS = 2  # a run that cannot train, as bad input is
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -37,12 +38,16 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def summary_command(args: argparse.Namespace, console: Console) -> int:
-    from tricklab.data import load_data
+    from tricklab.data import resolve
     from tricklab.engines.build import summary
     from tricklab.spec import load_study
+    from tricklab.tools.lint import lint, refuse
 
     spec = load_study(args.study).select(args.variant)
-    dataset = load_data(spec)
+    resolved = resolve(spec)
+    # A model too large for memory: one line, not XLA's traceback.
+    refuse(resolved, lint(resolved), "No model was built")
+    dataset = resolved.dataset
     for name, recipe in spec.variants.items():
         console.rule(f"variant {name}")
         console.print(summary(recipe, dataset.input_shape), markup=False)
@@ -62,17 +67,21 @@ def lint_command(args: argparse.Namespace, console: Console) -> int:
         check_search(spec)
     findings = find(resolve(spec).check())
     print_findings(console, findings)
-    warnings = [f for f in active(findings) if f.severity == "warning"]
+    shown = active(findings)
+    count = {s: sum(f.severity == s for f in shown) for s in ("error", "warning", "hint")}
     console.print(
         f"{args.study}: {counted(len(spec.variants), 'variant')} x {runs_of(spec)}; "
-        f"{len(warnings)} warning(s), {len(active(findings)) - len(warnings)} hint(s), "
-        f"{len(findings) - len(active(findings))} ignored"
+        + (f"{counted(count['error'], 'error')}, " if count["error"] else "")
+        + f"{count['warning']} warning(s), {count['hint']} hint(s), "
+        f"{len(findings) - len(shown)} ignored"
     )
-    return EXIT_LINT_WARNINGS if warnings else 0
+    if count["error"]:
+        return EXIT_LINT_ERRORS
+    return EXIT_LINT_WARNINGS if count["warning"] else 0
 
 
 def print_findings(console: Console, findings: Sequence[Any]) -> None:
-    styles = {"warning": "yellow", "hint": "cyan"}
+    styles = {"error": "bold red", "warning": "yellow", "hint": "cyan"}
     for finding in findings:
         if finding.ignored is not None:
             console.print(
@@ -87,7 +96,8 @@ def runs_of(spec: Any) -> str:
     """The runs of each variant: ``20 seeds``, or ``50 runs (5 folds x 10 repeats)`` under cv."""
     if spec.cv is not None:
         return (
-            f"{counted(len(spec.seeds), 'run')} ({spec.cv.folds} folds x {spec.cv.repeats} repeats)"
+            f"{counted(len(spec.seeds), 'run')} "
+            f"({counted(spec.cv.folds, 'fold')} x {counted(spec.cv.repeats, 'repeat')})"
         )
     return counted(len(spec.seeds), "seed")
 

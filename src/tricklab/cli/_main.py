@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn, cast
 
 from rich.console import Console
 
@@ -30,7 +31,10 @@ PIPED_WIDTH = 180
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # named with the subcommand, whose --help lists what it accepts
+        command = parser.commands.get(getattr(args, "command", None) or "", parser)
+        command.error(f"unrecognized arguments: {' '.join(extra)}")
     # Piped output (logs, CI) gets a wide page so tables keep their columns.
     width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else PIPED_WIDTH
     console = Console(highlight=False, soft_wrap=True, width=width)
@@ -57,14 +61,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line: what was wrong, and where help is."""
+
+    commands: dict[str, argparse.ArgumentParser]
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}. See '{self.prog} --help'.\n")
+
+
+def _parser() -> _Parser:
+    # Subparsers are built with the parent's class, so every subcommand gets the one-line errors.
+    parser = _Parser(
         prog="tricklab",
         description="Train Keras training tricks as studies (variants x seeds) and report "
         "which ones help, with honest statistics.",
     )
     parser.add_argument("--version", action="version", version=f"tricklab {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", metavar="COMMAND"),
+    )
+    parser.commands = sub.choices
     # In the order `tricklab --help` lists the subcommands.
     _run.add_parser(sub)  # run, status
     _mlflow.add_parser(sub)  # mlflow

@@ -19,6 +19,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from tricklab.cli._inspect import counted
 from tricklab.engines.contract import ResultStatus, RunResult
 from tricklab.executors import EventKind, RunEvent
 
@@ -33,7 +34,7 @@ def run_line(result: RunResult, metric: str | None) -> str:
     score = f"test {name} {_fmt(best.get(name))} best / {_fmt(last.get(name))} last"
     status = "" if result.status is ResultStatus.OK else f"  [{result.status}]"
     return (
-        f"{result.variant} seed {result.seed}: {result.epochs_run} epochs "
+        f"{result.variant} seed {result.seed}: {counted(result.epochs_run, 'epoch')} "
         f"(best {result.best_epoch}), {score}, {result.seconds_total:.1f} s{status}"
     )
 
@@ -153,14 +154,14 @@ def notice_line(event: RunEvent) -> str:
 
 
 def population_fields(event: RunEvent) -> dict[str, str]:
-    """A population's progress: members still training, epoch, best monitored value so far."""
+    """A population's progress: its epoch and how many of its members still train (the others
+    stopped early, diverged or were pruned). Members may train different losses: no best."""
     pop = event.population
     assert pop is not None
-    best = f"best {pop.monitor} {pop.best:.4f}" if pop.best is not None else ""
     return {
-        "current": f"population {pop.training}/{pop.members} training",
-        "epoch": f"epoch {pop.epoch}",
-        "val": best,
+        "current": f"population of {counted(pop.members, 'member')}",
+        "epoch": f"epoch {pop.epoch}/{pop.epochs}",
+        "val": f"{pop.training} still training",
     }
 
 
@@ -186,11 +187,7 @@ class PlainLog:
         elif event.kind in NOTICES:
             self.console.print(f"{elapsed} {notice_line(event)}", highlight=False, soft_wrap=True)
         elif event.kind == EventKind.POPULATION and event.population is not None:
-            fields = population_fields(event)
-            self.console.print(
-                f"{elapsed} {fields['current']}, {fields['epoch']}, {fields['val']}",
-                highlight=False,
-            )
+            self.console.print(f"{elapsed} {_detail(population_fields(event))}", highlight=False)
         elif event.kind == EventKind.DONE and event.result is not None:
             self.console.print(
                 f"{elapsed} {event.index}/{event.total} {run_line(event.result, self.metric)}",

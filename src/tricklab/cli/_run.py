@@ -115,11 +115,18 @@ def add_parser(sub: Subparsers) -> None:
     status = sub.add_parser(
         "status",
         help="the state of every run of a stored study",
-        description="Print each run of a stored study with its state: planned, running "
-        "(claimed: host, pid, since), done, diverged, failed (with the error) or damaged "
-        "(which file).",
+        description="Count the runs of a stored study by state (done, failed, diverged, "
+        "damaged, planned, claimed), then list the runs that need a look: failed (with the "
+        "error), diverged, damaged (which file) and claimed (host, pid, since); --all lists "
+        "every run.",
     )
     status.add_argument("study_dir", type=Path, help="the study's store, e.g. runs/STUDY")
+    status.add_argument(
+        "--all",
+        action="store_true",
+        help="list done and planned runs too (by default: counts, then only the runs that "
+        "failed, diverged, are damaged or are claimed by a worker)",
+    )
     status.set_defaults(handler=status_command)
 
 
@@ -131,7 +138,7 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
     from tricklab.engines import Interrupted
     from tricklab.spec import load_study
     from tricklab.store import RunStore
-    from tricklab.tools.lint import active, lint
+    from tricklab.tools.lint import active, lint, refuse
 
     options = RunOptions.make(  # checked before any data is read
         engine=args.engine,
@@ -157,6 +164,7 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
     )
     resolved = resolve(definition)
     findings = lint(resolved)  # shown here, then kept in the study index by run_study
+    refuse(resolved, findings)  # a run too large for memory: one line before Keras starts
     print_findings(console, active(findings))
     metric = resolved.check().primary_metric  # validated against the task and the variants
     epochs = {name: recipe.train.epochs for name, recipe in spec.variants.items()}
@@ -171,6 +179,14 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
         f"study [bold]{spec.name}[/bold]: {counted(len(spec.variants), 'variant')} x "
         f"{runs_of(spec)} on {resolved.backend}{protocol}"
     )
+    left_out = [name for name in definition.variants if name not in spec.variants]
+    if left_out:  # --variant: say what this run does not train, so no table misleads
+        console.print(
+            f"  left out by --variant: {counted(len(left_out), 'variant')} "
+            f"({', '.join(left_out)}); run without --variant to train them too",
+            markup=False,
+            soft_wrap=True,
+        )
     for line in describe_intake(resolved.dataset):  # what intake did, and why the task is so
         console.print(f"  {line}", markup=False, soft_wrap=True)
     console.print(f"  protocol: {resolved.protocol.describe()}", markup=False, soft_wrap=True)
@@ -235,6 +251,10 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
     return EXIT_RUNS_FAILED if outcome.failed else 0
 
 
+#: The order of ``status``'s counts; a running run is shown as claimed (a worker holds it).
+STATUS_ORDER = ("done", "failed", "diverged", "damaged", "planned", "claimed")
+
+
 def status_command(args: argparse.Namespace, console: Console) -> int:
     from rich.table import Table
 
@@ -243,21 +263,38 @@ def status_command(args: argparse.Namespace, console: Console) -> int:
     check_study_dir(args.study_dir)
     store = RunStore(args.study_dir)
     statuses = store.indexed_runs()
-    table = Table(title=f"{store.root}: {len(statuses)} runs")
-    table.add_column("variant", overflow="fold")
-    table.add_column("seed", justify="right", no_wrap=True)
-    table.add_column("state", no_wrap=True)
-    table.add_column("detail", overflow="fold")
+
+    def label(state: RunState) -> str:
+        return "claimed" if state == RunState.RUNNING else state.value
+
+    counts = dict.fromkeys(STATUS_ORDER, 0)
     for status in statuses:
-        table.add_row(status.variant, str(status.seed), status.state.value, status.detail)
-    console.print(table)
+        counts[label(status.state)] += 1
+    # Counts first: on a study of hundreds of runs they are what a user looks for.
+    console.print(
+        f"{store.root}: {counted(len(statuses), 'run')}: "
+        + ", ".join(f"{n} {state}" for state, n in counts.items()),
+        markup=False,
+        soft_wrap=True,
+    )
+    # Runs that need a look are always listed; done and planned ones only with --all.
+    quiet = () if args.all else (RunState.DONE, RunState.PLANNED)
+    shown = [status for status in statuses if status.state not in quiet]
+    if shown:
+        table = Table()
+        table.add_column("variant", overflow="fold")
+        table.add_column("seed", justify="right", no_wrap=True)
+        table.add_column("state", no_wrap=True)
+        table.add_column("detail", overflow="fold")
+        for status in shown:
+            table.add_row(status.variant, str(status.seed), label(status.state), status.detail)
+        console.print(table)
+    if len(shown) < len(statuses):
+        console.print(f"{counted(len(statuses) - len(shown), 'done or planned run')} not listed; "
+                      "--all lists every run")  # fmt: skip
     # Damaged runs again, one whole line each, whatever the table folded: they need action.
     for status in statuses:
         if status.state == RunState.DAMAGED:
             line = f"{status.variant} seed {status.seed}: damaged: {status.detail}"
             console.print(line, markup=False, highlight=False, soft_wrap=True)
-    counts: dict[str, int] = {}
-    for status in statuses:
-        counts[status.state.value] = counts.get(status.state.value, 0) + 1
-    console.print(", ".join(f"{n} {state}" for state, n in counts.items()))
     return 0

@@ -86,6 +86,7 @@ def search_command(args: argparse.Namespace, console: Console) -> int:
         run_worker,
         shown,
         summary,
+        tie_note,
     )
 
     require_optuna()
@@ -150,6 +151,9 @@ def search_command(args: argparse.Namespace, console: Console) -> int:
         study = prepare(spec, **options).study
     if args.export_variants is not None:
         path = export_variants(spec, study, args.export_variants)
+        note = tie_note(study, args.objective) if args.trials is None else None
+        if note:  # (with --trials the summary above has said it)
+            console.print(note, markup=False, soft_wrap=True)
         console.print(
             f"wrote {path}: the {args.export_variants} best trials as variants; compare them "
             f"over seeds with: tricklab run {path}",

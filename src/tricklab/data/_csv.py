@@ -12,7 +12,12 @@ import numpy as np
 
 from tricklab.base.errors import DataError
 from tricklab.data._builtin import stratified_sample
-from tricklab.data._csv_text import check_unique_names, first_row, read_csv_text
+from tricklab.data._csv_text import (
+    check_unique_names,
+    delimiter_hint,
+    first_row,
+    read_csv_text,
+)
 from tricklab.data._dataset import Dataset, Intake, make_dataset
 from tricklab.spec import (
     FLOAT32_MAX,
@@ -89,6 +94,9 @@ class _CsvTable:
     shown: str
     frame: pd.DataFrame
     first_line: int  # line number of data row 0
+    #: `` The header holds ';': set delimiter = ";" ...`` when the first row is one cell that
+    #: holds another common delimiter; added to the messages of columns not found.
+    hint: str = ""
 
     @classmethod
     def read(cls, spec: CsvSpec, shown: str, max_columns: int) -> _CsvTable:
@@ -103,10 +111,12 @@ class _CsvTable:
         if not text.strip():
             raise DataError(empty)
         options: dict[str, Any] = {"sep": spec.delimiter, "skip_blank_lines": False}
+        hint = ""
         try:
             # The first row bounds the columns (a longer row is a parse error): it is checked
             # before the rest is parsed.
             first = first_row(text, options)
+            hint = delimiter_hint(first, spec.delimiter, spec.header)
             if len(first) > max_columns:
                 limit = exceeded("columns", len(first), max_columns, "max_columns")
                 raise DataError(f"{shown}: {limit}")
@@ -122,12 +132,18 @@ class _CsvTable:
         except pd.errors.EmptyDataError:
             raise DataError(empty) from None
         except pd.errors.ParserError as exc:
-            raise DataError(f"{shown}: cannot parse as CSV: {exc}") from None
+            reason = " ".join(str(exc).split()).rstrip(".")  # pandas ends it with a newline
+            raise DataError(f"{shown}: cannot parse as CSV: {reason}.{hint}") from None
         # pandas keeps one block per column; copying consolidates them, else every frame-wide
         # step of a 100,000-column table loops over 100,000 blocks (seconds each).
-        table = cls(spec, shown, frame.copy(), 2 if spec.header else 1)
+        table = cls(spec, shown, frame.copy(), 2 if spec.header else 1, hint)
         table.drop_blank_lines(text.splitlines())
         if len(table.frame) == 0:
+            if spec.header:  # a header row, then nothing (or blank lines)
+                raise DataError(
+                    f"{shown}: the file has a header but no rows; expected at least 2 data "
+                    "rows after the header."
+                )
             raise DataError(empty)
         if len(table.frame) < 2:
             raise DataError(f"{shown}: only 1 data row; at least 2 are needed.")
@@ -158,12 +174,14 @@ class _CsvTable:
             raise DataError(
                 f"{self.shown}: target column {target} not found; the file has {len(columns)} "
                 f"columns (0-based indices 0-{len(columns) - 1}). Columns: {_listed(columns)}."
+                f"{self.hint}"
             )
         if target in columns:
             return target
         hint = messages.did_you_mean(target, [str(c) for c in columns])
         raise DataError(
-            f"{self.shown}: target column '{target}' not found.{hint} Columns: {_listed(columns)}."
+            f"{self.shown}: target column '{target}' not found.{hint} Columns: "
+            f"{_listed(columns)}.{self.hint}"
         )
 
     def text_labels(self, target: Any) -> set[Any]:
@@ -176,6 +194,7 @@ class _CsvTable:
                     raise DataError(
                         f"{self.shown}: text_columns: column {ref} not found; the file has "
                         f"{len(columns)} columns (0-based indices 0-{len(columns) - 1})."
+                        f"{self.hint}"
                     )
                 label = columns[ref]
             elif ref in columns:
@@ -184,7 +203,7 @@ class _CsvTable:
                 hint = messages.did_you_mean(ref, [str(c) for c in columns])
                 raise DataError(
                     f"{self.shown}: text_columns: column '{ref}' not found.{hint} "
-                    f"Columns: {_listed(columns)}."
+                    f"Columns: {_listed(columns)}.{self.hint}"
                 )
             if label == target:
                 raise DataError(
@@ -432,7 +451,8 @@ class _CsvTable:
 
 
 def _listed(columns: list[Any]) -> str:
-    return ", ".join(str(c) for c in columns)
+    # a tab shown as \t: a terminal would print it as spaces (a tab-separated header)
+    return ", ".join(str(c).replace("\t", "\\t") for c in columns)
 
 
 def _is_number_column(series: pd.Series) -> bool:

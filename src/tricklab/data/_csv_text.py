@@ -70,3 +70,24 @@ def check_unique_names(shown: str, names: list[str]) -> None:
         f"{shown}: line 1: column name '{name}' appears {times} (0-based columns {at}); "
         "column names must be unique. Rename or drop the repeats."
     )
+
+
+#: Delimiters a CSV file is often written with, as ``delimiter =`` takes them in a study file.
+OTHER_DELIMITERS = {",": '","', ";": '";"', "\t": '"\\t"', "|": '"|"'}
+_SHOWN = {",": "','", ";": "';'", "\t": "a tab", "|": "'|'"}
+
+
+def delimiter_hint(first: list[str], delimiter: str, header: bool) -> str:
+    """`` The header holds ';': set delimiter = ";" in the dataset table.`` when the first row
+    is a single cell holding another common delimiter (a ``;``- or tab-separated file read with
+    the default ``,``, or the reverse); else ``""``."""
+    if len(first) != 1:
+        return ""
+    found = next((d for d in OTHER_DELIMITERS if d != delimiter and d in first[0]), None)
+    if found is None:
+        return ""
+    row = "header" if header else "first row"
+    return (
+        f" The {row} holds {_SHOWN[found]}: set delimiter = {OTHER_DELIMITERS[found]} in the "
+        "dataset table."
+    )

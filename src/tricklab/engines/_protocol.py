@@ -37,13 +37,13 @@ class EpochEnd:
 
 @dataclass(frozen=True)
 class PopulationEpoch:
-    """A population finished an epoch: for a progress display."""
+    """A population finished an epoch: for a progress display. No best value across members:
+    they may train different losses, so a best of them means nothing."""
 
     members: int
     training: int  # members still training
     epoch: int
-    monitor: str
-    best: float | None  # the best monitored value of any member so far
+    epochs: int  # the most it trains
 
 
 @dataclass(frozen=True)

@@ -279,14 +279,12 @@ class Population:
         batch_size, epochs = first.batch_size, first.epochs
         epoch_fn, evaluate_fn = compile_programs(self.cohorts, batch_size)
         durations: list[float] = []
-        monitor = first.checkpoint_monitor()
         prune = control.prune if control is not None else None
-        best_seen: float | None = None
         checkpointer = Checkpointer(control, [task.plan.key for task in self.tasks])
         start, before = 0, 0.0  # before: training time spent before a resume
         resumed = checkpointer.load()
         if resumed is not None:
-            start, durations, best_seen = resumed["epoch"], resumed["durations"], resumed["best"]
+            start, durations = resumed["epoch"], resumed["durations"]
             before = float(resumed.get("seconds", 0.0))
             self._restore(resumed)
         for epoch in range(start, epochs):
@@ -325,44 +323,35 @@ class Population:
                     member.training = False
                     for callback in member.callbacks:
                         callback.on_train_end()
-                value = logs.get(monitor)
-                if _finite(value) and (
-                    best_seen is None or member.best.monitor_op(value, best_seen)
-                ):
-                    best_seen = value
                 progress(EpochEnd(member.task.plan.key, epoch + 1, logs))
             progress(
                 PopulationEpoch(
                     members=len(self.members),
                     training=sum(m.training for m in self.members),
                     epoch=epoch + 1,
-                    monitor=monitor,
-                    best=best_seen,
+                    epochs=epochs,
                 )
             )
 
-            def state(e: int, d: list[float], b: float | None) -> dict[str, Any]:
-                return self._state(e, d, b, before + time.perf_counter() - started)
+            def state(e: int, d: list[float]) -> dict[str, Any]:
+                return self._state(e, d, before + time.perf_counter() - started)
 
             checkpointer.epoch_end(
                 epoch + 1,
                 not any(m.training for m in self.members),
-                functools.partial(state, epoch + 1, list(durations), best_seen),
+                functools.partial(state, epoch + 1, list(durations)),
             )
         total = before + time.perf_counter() - started
         yield from self._results(evaluate_fn, data, durations, total)
 
     # -- checkpoints ----------------------------------------------------------------------------
-    def _state(
-        self, epoch: int, durations: list[float], best: float | None, seconds: float
-    ) -> dict[str, Any]:
+    def _state(self, epoch: int, durations: list[float], seconds: float) -> dict[str, Any]:
         """Everything the population needs to go on after ``epoch`` as if never stopped."""
         import jax
 
         return {
             "epoch": epoch,
             "durations": durations,
-            "best": best,
             "seconds": seconds,
             "states": jax.device_get(self.states),
             "members": [
@@ -464,10 +453,6 @@ class Population:
         target, truth = self.cohorts[i].target, member.task.splits.y_test
         keras_scores = {name: float(v[j]) for name, v in logs[i].items()}
         return score(keras_scores, np.asarray(outputs[i][j]), truth, target, baseline)
-
-
-def _finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)
 
 
 def _weight_slots(model: Any) -> list[tuple[int, int]]:

@@ -6,7 +6,10 @@ this process, the driver, commits to the store: the cluster needs no shared file
 only the driver holds claims. A task whose worker process or node is lost is retried from the
 start of its runs (``max_retries``); remote runs keep no checkpoints. Without an address a local
 Ray is started on this machine and stopped at the end: its servers listen on 127.0.0.1 only and
-its session files live in a fresh folder only this user can enter, removed afterwards.
+its session files live in a fresh folder only this user can enter, removed afterwards. With an
+address, the driver sends the cluster's authentication token when one is at hand (Ray's token
+authentication, :func:`connect`), and a cluster it cannot join is one :class:`TricklabError`
+line naming the address, never a local Ray instead.
 
 tricklab (with the same version and backend) must be importable on the cluster's nodes: install
 it there, or ship it with a Ray runtime environment (README, "Running a study on a Ray cluster").
@@ -22,7 +25,10 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from tricklab.base.errors import TricklabError
 
 if TYPE_CHECKING:
     from tricklab.data import Dataset, Splits
@@ -33,6 +39,10 @@ if TYPE_CHECKING:
 #: How often a task lost with its worker (killed, out of memory, node gone) is started again.
 RETRIES = 3
 QUIET = {"log_to_driver": False, "logging_level": logging.ERROR}
+#: Where a cluster's users look for how to connect (README).
+SEE = "see README, 'Running a study on a Ray cluster'"
+
+AUTH_MODE, AUTH_TOKEN, AUTH_TOKEN_PATH = "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +122,130 @@ class RayExecutor:
             return None
         if self.address is None:
             return start_local(ray, self.workers or len(os.sched_getaffinity(0)))
-        ray.init(address=self.address, **QUIET)
-        shutdown: Callable[[], None] = ray.shutdown
-        return shutdown
+        return connect(ray, self.address)
+
+
+def connect(ray: Any, address: str) -> Callable[[], None]:
+    """Connect this process, as the driver, to the Ray cluster at ``address``; the function that
+    disconnects it. Raises a one-line :class:`TricklabError` naming the address when that fails.
+
+    Token authentication (Ray >= 2.52; on by default for ``ray start --head`` once a token exists,
+    e.g. ``~/.ray/auth_token``, which any local ``ray.init()`` writes): Ray sends a token only
+    when ``RAY_AUTH_MODE=token``, and sets that by itself only for ``address="auto"``. So when
+    ``RAY_AUTH_MODE`` is unset and a token is at hand where Ray reads it (``RAY_AUTH_TOKEN``,
+    the file at ``RAY_AUTH_TOKEN_PATH``, or ``~/.ray/auth_token``), it is set while connected
+    (a cluster without authentication ignores the token); ``RAY_AUTH_MODE=disabled`` sends none.
+
+    A loopback address (``127.0.0.1:6379``, ``localhost:6379``) stays loopback: on Linux Ray
+    otherwise swaps it for this machine's routable address, where a head listening on 127.0.0.1
+    only cannot be reached (:func:`_loopback_node`).
+    """
+    problem = _unreadable_token()
+    if problem is not None:
+        raise TricklabError(f"could not connect to the Ray cluster at {address}: {problem}")
+    restore = _token_mode()
+    try:
+        with _loopback_node(ray):
+            ray.init(address=address, **QUIET)
+    except Exception as exc:
+        message = _cannot_connect(address, exc)  # with the mode and token this call used
+        with contextlib.suppress(Exception):
+            if ray.is_initialized():
+                ray.shutdown()
+        restore()
+        raise TricklabError(message) from exc
+
+    def stop() -> None:
+        try:
+            ray.shutdown()
+        finally:
+            restore()
+
+    return stop
+
+
+def _unreadable_token() -> str | None:
+    """What is wrong with the file ``RAY_AUTH_TOKEN_PATH`` names, when Ray would read it."""
+    path = os.environ.get(AUTH_TOKEN_PATH)
+    if not path or os.environ.get(AUTH_TOKEN, "").strip():  # RAY_AUTH_TOKEN comes first
+        return None
+    if os.environ.get(AUTH_MODE, "token") != "token":  # no token is sent: none is read
+        return None
+    try:
+        if Path(path).read_text(encoding="utf-8").strip():
+            return None
+        problem = "the file is empty"
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = getattr(exc, "strerror", None) or type(exc).__name__
+    return (
+        f"{AUTH_TOKEN_PATH}={path}: cannot read an authentication token ({problem}); put the "
+        f"cluster's token there (`ray get-auth-token` on the head prints it) ({SEE})."
+    )
+
+
+def _token_source() -> str | None:
+    """Where Ray would find a token, in its order (its environment variable, the file its path
+    variable names, the default file); None when there is none."""
+    if os.environ.get(AUTH_TOKEN, "").strip():
+        return AUTH_TOKEN
+    if os.environ.get(AUTH_TOKEN_PATH):
+        return f"{AUTH_TOKEN_PATH}={os.environ[AUTH_TOKEN_PATH]}"
+    default = Path.home() / ".ray" / "auth_token"
+    return str(default) if default.is_file() else None
+
+
+def _token_mode() -> Callable[[], None]:
+    """Set ``RAY_AUTH_MODE=token`` when it is unset and a token is at hand; how to undo it."""
+    if AUTH_MODE in os.environ or _token_source() is None:
+        return lambda: None
+    os.environ[AUTH_MODE] = "token"
+    _reload_ray_config()
+
+    def restore() -> None:
+        if os.environ.get(AUTH_MODE) == "token":
+            del os.environ[AUTH_MODE]
+            _reload_ray_config()
+
+    return restore
+
+
+def _reload_ray_config() -> None:
+    """Make Ray's cached configuration read ``RAY_AUTH_MODE`` again (as Ray does itself)."""
+    from ray import _raylet
+
+    config = getattr(_raylet, "Config", None)
+    if config is not None:  # else a Ray without token authentication: it reads no such mode
+        config.initialize("")
+
+
+def _cannot_connect(address: str, exc: BaseException) -> str:
+    """One line: the address, what went wrong, what to check."""
+    head = f"could not connect to the Ray cluster at {address}"
+    text = "\n".join(f"{type(e).__name__}: {e}" for e in _chain(exc))
+    if "InvalidAuthToken" not in text and "AuthenticationError" not in text:
+        return (
+            f"{head}: {_one_line(exc)}; check that a Ray head runs there (`ray start --head "
+            f"--port PORT`), that this machine reaches it, and that both have the same Ray "
+            f"({SEE})."
+        )
+    mode, source = os.environ.get(AUTH_MODE), _token_source()
+    if mode == "token":
+        sent = f"the token from {source} was refused" if source else "no token found"
+    else:  # the cluster wants one, this process sent none
+        sent = f"no token sent ({AUTH_MODE}={mode or 'unset'}, token: {source or 'none found'})"
+    return (
+        f"{head}: authentication token missing or incorrect ({sent}); give this machine the "
+        f"cluster's token (`ray get-auth-token` on the head prints it) in {AUTH_TOKEN}, in a "
+        f"file named by {AUTH_TOKEN_PATH}, or in ~/.ray/auth_token ({SEE})."
+    )
+
+
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
 
 
 def start_local(ray: Any, cpus: int) -> Callable[[], None]:
@@ -155,10 +286,11 @@ def start_local(ray: Any, cpus: int) -> Callable[[], None]:
 
 @contextlib.contextmanager
 def _loopback_node(ray: Any) -> Iterator[None]:
-    """Keep node IP 127.0.0.1 while ``ray.init`` starts the node: on Linux Ray swaps a loopback
-    node IP for the machine's routable address (and its servers listen there) unless it runs as
-    a single machine, a module constant it reads from the environment when imported
-    (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER``)."""
+    """Keep node IP 127.0.0.1 while ``ray.init`` starts the node, and a loopback cluster address
+    while it connects: on Linux Ray swaps a loopback node IP or address for the machine's
+    routable address (and a node's servers listen there) unless it runs as a single machine, a
+    module constant it reads from the environment when imported
+    (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER``). Other addresses are left as they are."""
     constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
     if constants is None or not hasattr(constants, "ENABLE_RAY_CLUSTER"):
         yield  # a Ray that no longer has it

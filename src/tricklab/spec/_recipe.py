@@ -20,7 +20,8 @@ PosInt = Annotated[int, Ge(1)]
 #: Sane upper bounds: a value above one is a typo, and would fail deep inside Keras or XLA.
 Units = Annotated[int, Ge(1), Le(65_536)]
 BatchSize = Annotated[int, Ge(1), Le(1_048_576)]
-Epochs = Annotated[int, Ge(1), Le(100_000)]
+MAX_EPOCHS = 100_000
+Epochs = Annotated[int, Ge(1), Le(MAX_EPOCHS)]
 NonNegInt = Annotated[int, Ge(0)]
 NonNegFloat = Annotated[float, Ge(0)]
 Rate = Annotated[float, Ge(0), Le(1)]

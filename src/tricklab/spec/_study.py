@@ -20,6 +20,7 @@ from tricklab.spec import _grid, _limits, _merge, _validation
 from tricklab.spec._dataset import DatasetSpec, parse_dataset
 from tricklab.spec._limits import LimitsSpec
 from tricklab.spec._recipe import (
+    MAX_EPOCHS,
     ModelSpec,
     NonNegInt,
     PosInt,
@@ -371,8 +372,10 @@ class StudySpec(_Spec):
 
     def with_epochs(self, epochs: int) -> StudySpec:
         """Every variant trained for at most ``epochs`` epochs (``--epochs``)."""
-        if epochs < 1:
-            raise SpecError(f"--epochs must be an int >= 1. Received: {epochs}.")
+        if not 1 <= epochs <= MAX_EPOCHS:  # the bound of train.epochs in a study file
+            raise SpecError(
+                f"--epochs must be an int in [1, {MAX_EPOCHS:,}]. Received: --epochs={epochs}."
+            )
         variants = {
             name: recipe.model_copy(
                 update={"train": recipe.train.model_copy(update={"epochs": epochs})}

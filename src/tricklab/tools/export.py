@@ -109,9 +109,10 @@ def _features(path: Path, index: StudyIndex, input_shape: list[int], header: boo
         )
     except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
         raise DataError(f"{path}: not a readable CSV ({exc}).") from None
+    lines = _line_numbers(text, header, len(table))
     size = math.prod(input_shape)
     if names and header:
-        _check_levels(path, table, levels)
+        _check_levels(path, table, levels, lines)
         table = _named_columns(path, table, names)
     elif table.shape[1] != size:
         raise DataError(
@@ -120,10 +121,46 @@ def _features(path: Path, index: StudyIndex, input_shape: list[int], header: boo
             + f", found {table.shape[1]}. Give a header row with the feature names to select "
             "columns by name." * bool(names)
         )
-    values = table.to_numpy()
-    if not np.issubdtype(values.dtype, np.number):
-        raise DataError(f"{path}: every feature value must be a number after encoding.")
-    return values.astype("float32").reshape(-1, *input_shape)
+    return _numbers(path, table, lines, header).reshape(-1, *input_shape)
+
+
+def _line_numbers(text: str, header: bool, rows: int) -> np.ndarray | None:
+    """The line of the file (1-based, the header is a line) each row was read from; None when
+    a row spans lines (a quoted cell with a line break) and the lines cannot be told."""
+    filled = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    data = filled[1:] if header else filled  # pandas skips blank lines
+    return np.asarray(data) if len(data) == rows else None
+
+
+def _where(path: Path, lines: np.ndarray | None, row: int, column: str) -> str:
+    at = f"line {lines[row]}" if lines is not None else f"data row {row + 1}"
+    return f"{path}: {at}, column {column}"
+
+
+def _numbers(path: Path, table: pd.DataFrame, lines: np.ndarray | None, header: bool) -> np.ndarray:
+    """The features as float32; the first missing or non-numeric cell (in file order) is an
+    error naming its line and column."""
+    numbers: dict[Any, pd.Series] = {}
+    first: tuple[int, int, Any] | None = None  # (row, position, label) of the first bad cell
+    for position, (label, series) in enumerate(table.items()):
+        if pd.api.types.is_bool_dtype(series):
+            number = series.astype("float32")
+        else:
+            number = pd.to_numeric(series, errors="coerce")
+        bad = number.isna().to_numpy()
+        if bad.any() and (first is None or int(np.argmax(bad)) < first[0]):
+            first = (int(np.argmax(bad)), position, label)
+        numbers[label] = number
+    if first is not None:
+        row, position, label = first
+        where = _where(path, lines, row, f"'{label}'" if header else f"{position} (0-based)")
+        value = table[label].iloc[row]
+        if pd.isna(value):
+            raise DataError(
+                f"{where}: missing value. tricklab does not impute; fill the cell or drop the row."
+            )
+        raise DataError(f"{where}: not a number; features must be numbers. Received: {value!r}.")
+    return pd.DataFrame(numbers).to_numpy(dtype="float32")
 
 
 def _one_hot_levels(names: list[str], columns: Any) -> dict[str, list[str]]:
@@ -137,7 +174,9 @@ def _one_hot_levels(names: list[str], columns: Any) -> dict[str, list[str]]:
     return levels
 
 
-def _check_levels(path: Path, table: pd.DataFrame, levels: dict[str, list[str]]) -> None:
+def _check_levels(
+    path: Path, table: pd.DataFrame, levels: dict[str, list[str]], lines: np.ndarray | None
+) -> None:
     """Every value of a one-hot column was seen in training (else its features are all zero)."""
     for column, known in levels.items():
         values = table[column]
@@ -145,11 +184,10 @@ def _check_levels(path: Path, table: pd.DataFrame, levels: dict[str, list[str]])
         if not unseen.any():
             continue
         row = int(np.argmax(unseen))
-        line = row + 2  # 1-based, after the header line
         shown = ", ".join(repr(v) for v in known[:10]) + (
             f", ... ({len(known)} in all)" if len(known) > 10 else ""
         )
-        where = f"{path}: line {line}, column '{column}'"
+        where = _where(path, lines, row, f"'{column}'")
         if values.isna().iloc[row]:
             raise DataError(
                 f"{where}: missing value; the model knows {shown}. tricklab does not impute; "
@@ -162,13 +200,14 @@ def _check_levels(path: Path, table: pd.DataFrame, levels: dict[str, list[str]])
 
 
 def _named_columns(path: Path, table: pd.DataFrame, names: list[str]) -> pd.DataFrame:
-    """The model's features by name; ``col=value`` features are rebuilt from column ``col``."""
+    """The model's features by name, as written (:func:`_numbers` checks them); ``col=value``
+    features are rebuilt from column ``col``."""
     out = {}
     missing = []
     for name in names:
         column, _, value = name.partition("=")
         if name in table.columns:
-            out[name] = pd.to_numeric(table[name], errors="coerce")
+            out[name] = table[name]
         elif value and column in table.columns:
             out[name] = (table[column].astype(str) == value).astype("float32")
         else:
@@ -178,9 +217,4 @@ def _named_columns(path: Path, table: pd.DataFrame, names: list[str]) -> pd.Data
             f"{path}: missing feature column(s): {', '.join(missing)}. "
             f"The model was trained on: {', '.join(names)}."
         )
-    frame = pd.DataFrame(out)
-    bad = frame.isna().any(axis=1)
-    if bad.any():
-        line = int(np.argmax(bad.to_numpy())) + 2  # 1-based, after the header line
-        raise DataError(f"{path}: line {line}: a feature value is missing or not a number.")
-    return frame
+    return pd.DataFrame(out)

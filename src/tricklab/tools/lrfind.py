@@ -3,8 +3,9 @@
 Train a fresh model for at most ``steps`` batches while the learning rate grows exponentially
 from ``min_lr`` to ``max_lr``, record the loss of every batch, and stop once the loss has
 clearly diverged. The loss falls fastest somewhere below the rate at which training blows up;
-that learning rate (the steepest descent of the smoothed loss against ``log10(lr)``) is the
-suggestion -- a starting point for ``learning_rate`` or one_cycle's ``max_learning_rate``.
+the suggestion is the middle of the steepest decade of the smoothed loss before its minimum
+(:func:`suggest_lr`) -- a starting point for ``learning_rate`` or one_cycle's
+``max_learning_rate`` -- or no suggestion at all when the sweep shows no clear descent.
 
 Keras is imported when :func:`lr_find` runs, not when this module is imported.
 """
@@ -24,10 +25,31 @@ from tricklab.base import backend as _backend
 from tricklab.base.errors import SpecError, TricklabError
 from tricklab.spec import Recipe, StudySpec, components, load_study, messages
 
+# The defaults of lr_find(), lr_find_command() and `tricklab lr-find` (its parser reads them).
+#: Batches trained (at most: the test stops when the loss diverges).
+DEFAULT_STEPS = 200
+#: The learning rate of the first batch.
+DEFAULT_MIN_LR = 1e-7
+#: The learning rate the sweep reaches after ``steps`` batches.
+DEFAULT_MAX_LR = 10.0
+#: The seed of the weights and of the training split.
+DEFAULT_SEED = 0
+#: Stop once the smoothed loss exceeds this many times its minimum.
+DEFAULT_STOP_FACTOR = 4.0
+
 #: fastai's smoothing of the recorded loss (an exponential moving average, bias-corrected).
 BETA = 0.98
-#: Points ignored at the start when looking for the steepest descent (fastai's ``skip_start``).
+#: Batches before the divergence check starts (the moving average is still settling).
 SKIP_START = 5
+#: The rule :func:`suggest_lr` applies, as printed after the suggestion.
+RULE = "steepest decade of the smoothed loss"
+#: The part of the curve :func:`suggest_lr` skips at the start (fastai skips ``num_it // 10``).
+SKIP_FRACTION = 0.1
+#: The least fall of the smoothed loss, as a fraction of its settled start, that counts as a
+#: descent ...
+MIN_DESCENT = 0.05
+#: ... and in standard errors of that fall on a flat curve (from the noise of the losses).
+MIN_DESCENT_ERRORS = 3.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,9 +57,11 @@ class LRFindResult:
     """One range test: the learning rate and loss of every batch trained, and the suggestion.
 
     ``lrs[i]`` is the rate batch ``i`` was trained with, ``losses[i]`` that batch's loss and
-    ``smoothed[i]`` the bias-corrected moving average up to it. ``diverged_lr`` is the rate at
-    which the smoothed loss passed ``stop_factor`` times its minimum (``None`` if it never did:
-    then ``max_lr`` may be too small to see the whole curve).
+    ``smoothed[i]`` the bias-corrected moving average up to it. ``suggestion`` is the rate
+    :func:`suggest_lr` found by ``rule``, or ``None`` when the curve shows no clear descent
+    between ``min_lr`` and ``max_lr``. ``diverged_lr`` is the rate at which the smoothed loss
+    passed ``stop_factor`` times its minimum (``None`` if it never did: then ``max_lr`` may be
+    too small to see the whole curve).
     """
 
     study: str
@@ -45,15 +69,17 @@ class LRFindResult:
     lrs: np.ndarray
     losses: np.ndarray
     smoothed: np.ndarray
-    suggestion: float
+    suggestion: float | None
     min_lr: float
     max_lr: float
     steps: int
     diverged_lr: float | None = None
+    rule: str = RULE
     backend: str = field(default_factory=_backend.name)
 
     def plot(self, path: str | Path) -> Path:
-        """Draw the loss against the learning rate (log axis) with the suggestion marked."""
+        """Draw the loss against the learning rate (log axis) with the suggestion marked, or
+        "no clear descent" where there is none."""
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
@@ -65,10 +91,16 @@ class LRFindResult:
                 label="loss per batch")  # fmt: skip
         ax.plot(self.lrs, self.smoothed, color="tab:blue", linewidth=2,
                 label=f"smoothed (EMA, beta={BETA})")  # fmt: skip
-        at = int(np.argmin(np.abs(np.log(self.lrs) - math.log(self.suggestion))))
-        ax.axvline(self.suggestion, color="tab:red", linestyle="--", linewidth=1)
-        ax.plot([self.suggestion], [self.smoothed[at]], "o", color="tab:red",
-                label=f"steepest descent: lr = {self.suggestion:.2e}")  # fmt: skip
+        if self.suggestion is not None:
+            at = int(np.argmin(np.abs(np.log(self.lrs) - math.log(self.suggestion))))
+            ax.axvline(self.suggestion, color="tab:red", linestyle="--", linewidth=1)
+            ax.plot([self.suggestion], [self.smoothed[at]], "o", color="tab:red",
+                    label=f"{self.rule}: lr = {self.suggestion:.2e}")  # fmt: skip
+        else:
+            box = {"facecolor": "white", "edgecolor": "tab:red"}
+            ax.text(0.5, 0.04, "no clear descent: no learning rate suggested",
+                    transform=ax.transAxes, ha="center", va="bottom", color="tab:red",
+                    fontsize="large", bbox=box)  # fmt: skip
         if self.diverged_lr is not None:
             ax.axvline(self.diverged_lr, color="0.4", linestyle=":", linewidth=1,
                        label=f"diverged: lr = {self.diverged_lr:.2e}")  # fmt: skip
@@ -122,14 +154,31 @@ def exponential_lrs(
 def suggest_lr(
     lrs: Sequence[float] | np.ndarray,
     smoothed: Sequence[float] | np.ndarray,
-    skip_start: int = SKIP_START,
-) -> float:
-    """The learning rate at the steepest descent of ``smoothed`` against ``log10(lr)``.
+    losses: Sequence[float] | np.ndarray | None = None,
+) -> float | None:
+    """The middle of the steepest decade of ``smoothed`` before its minimum, or ``None``.
 
-    The search ignores the first ``skip_start`` points (the moving average is still settling)
-    and everything after the minimum of the smoothed loss (the rising, diverging tail); the
-    slope is ``np.gradient``. With fewer than 3 points left it falls back to fastai's other
-    rule, a tenth of the rate at the minimum (never below the first rate).
+    A slope between neighbouring points (0.04 decades apart over 200 steps) measures the noise
+    of the moving average more than the descent; over a whole decade of learning rate
+    (``log10(lr)`` growing by 1) the noise averages out and only the descent remains. So:
+
+    1. The usable curve ends at the first non-finite loss; its first tenth is skipped (the
+       moving average still settles there, as fastai's ``num_it // 10``). The smoothed loss at
+       the end of that tenth is the *start level*.
+    2. The curve must descend clearly: its minimum after the start must lie at least
+       :data:`MIN_DESCENT` (5 %) of the start level below it and, when the raw ``losses`` are
+       given, :data:`MIN_DESCENT_ERRORS` (3) standard errors below it: on a flat curve with
+       batch-to-batch noise ``sigma`` the start level (a mean of ``start + 1`` losses) and a
+       point of the moving average differ by about ``sigma * sqrt(1/(start + 1) + (1 - beta)
+       / (1 + beta))``, so a noisy curve needs a deeper fall. Otherwise there is no
+       suggestion: ``None``.
+    3. Among the windows that span one decade and end at or before the minimum (the rising,
+       diverging tail is never used), the one whose smoothed loss falls the most; the
+       suggestion is the rate at its geometric middle. A descent shorter than a decade is one
+       window, from the start to the minimum.
+    4. The suggestion is kept inside the descent: not before the smoothed loss has fallen
+       :data:`MIN_DESCENT` below the start level (a shallow descent's steepest decade may begin
+       on the plateau), not after the minimum.
     """
     lrs = np.asarray(lrs, dtype="float64")
     smoothed = np.asarray(smoothed, dtype="float64")
@@ -138,15 +187,44 @@ def suggest_lr(
     finite = np.isfinite(smoothed)
     # The first non-finite loss ends the usable curve.
     end = int(np.argmin(finite)) if not finite.all() else len(smoothed)
-    if end == 0:
-        return float(lrs[0])
-    start = min(skip_start, end - 1)
+    start = int(end * SKIP_FRACTION)
+    if end - start < 2:
+        return None
+    level = float(smoothed[start])
     lowest = start + int(np.argmin(smoothed[start:end]))
-    window = slice(start, lowest + 1)
-    if lowest + 1 - start < 3:
-        return float(max(lrs[lowest] / 10, lrs[0]))
-    slopes = np.gradient(smoothed[window], np.log10(lrs[window]))
-    return float(lrs[window][int(np.argmin(slopes))])
+    needed = MIN_DESCENT * abs(level)
+    if losses is not None:
+        noise = _noise(np.asarray(losses, dtype="float64")[:end])
+        error = noise * math.sqrt(1 / (start + 1) + (1 - BETA) / (1 + BETA))
+        needed = max(needed, MIN_DESCENT_ERRORS * error)
+    if lowest == start or not level - smoothed[lowest] >= needed:
+        return None  # flat, noisy or rising: no rate to suggest
+    x = np.log10(lrs)
+    if x[lowest] - x[start] <= 1:
+        left, right = start, lowest
+    else:
+        # Each window's right end: the first point a decade (to rounding) after its left end.
+        lefts = np.arange(start, lowest)
+        rights = np.searchsorted(x, x[lefts] + 1 - 1e-9, side="left")
+        fits = rights <= lowest
+        lefts, rights = lefts[fits], rights[fits]
+        slopes = (smoothed[rights] - smoothed[lefts]) / (x[rights] - x[lefts])
+        best = int(np.argmin(slopes))
+        left, right = int(lefts[best]), int(rights[best])
+    middle = left + int(np.argmin(np.abs(x[left : right + 1] - (x[left] + x[right]) / 2)))
+    fallen = start + int(
+        np.argmax(smoothed[start : lowest + 1] <= level - MIN_DESCENT * abs(level))
+    )
+    return float(lrs[min(max(middle, fallen), lowest)])
+
+
+def _noise(losses: np.ndarray) -> float:
+    """The standard deviation of the batch-to-batch noise of ``losses`` (robust to the trend
+    and to outliers: the median absolute deviation of successive differences)."""
+    diffs = np.diff(losses[np.isfinite(losses)])
+    if diffs.size == 0:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(diffs - np.median(diffs))) / math.sqrt(2))
 
 
 # -- running it ---------------------------------------------------------------------------------
@@ -154,11 +232,11 @@ def lr_find(
     spec: StudySpec,
     variant: str,
     *,
-    steps: int = 200,
-    min_lr: float = 1e-7,
-    max_lr: float = 10.0,
-    seed: int = 0,
-    stop_factor: float = 4.0,
+    steps: int = DEFAULT_STEPS,
+    min_lr: float = DEFAULT_MIN_LR,
+    max_lr: float = DEFAULT_MAX_LR,
+    seed: int = DEFAULT_SEED,
+    stop_factor: float = DEFAULT_STOP_FACTOR,
 ) -> LRFindResult:
     """Run the LR range test for one variant of a study on its training split.
 
@@ -212,7 +290,7 @@ def lr_find(
         lrs=lrs,
         losses=losses,
         smoothed=smoothed,
-        suggestion=suggest_lr(lrs, smoothed),
+        suggestion=suggest_lr(lrs, smoothed, losses),
         min_lr=float(min_lr),
         max_lr=float(max_lr),
         steps=steps,
@@ -224,12 +302,12 @@ def lr_find_command(
     study_path: str | Path,
     variant: str | None,
     out_dir: str | Path,
-    steps: int = 200,
-    min_lr: float = 1e-7,
-    max_lr: float = 10.0,
+    steps: int = DEFAULT_STEPS,
+    min_lr: float = DEFAULT_MIN_LR,
+    max_lr: float = DEFAULT_MAX_LR,
     *,
-    seed: int = 0,
-    stop_factor: float = 4.0,
+    seed: int = DEFAULT_SEED,
+    stop_factor: float = DEFAULT_STOP_FACTOR,
 ) -> tuple[LRFindResult, Path]:
     """``tricklab lr-find``: run the test and write ``<study>.<variant>.lr_find.png``.
 

@@ -34,13 +34,18 @@ RULES: dict[str, str] = {
     "TL013": "variants train with different losses while the primary metric is the loss: their "
     "values are on different scales",
     "TL014": "one_cycle's total_steps does not match epochs x steps per epoch",
+    "TL015": "one run needs more memory (weights, gradients, optimizer slots, one batch's "
+    "activations) than the machine has available (an error), or over half of it (a warning)",
 }
 #: Crossentropy losses that expect probabilities (unless from_logits = true).
 CROSSENTROPY_LOSSES = frozenset(
     {"binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"}
 )
 #: Rule code -> severity; rules not listed are warnings.
-SEVERITIES: dict[str, str] = {code: "warning" for code in RULES} | {"TL008": "hint"}
+SEVERITIES: dict[str, str] = {code: "warning" for code in RULES} | {
+    "TL008": "hint",
+    "TL015": "error",  # a warning between half and all of the available memory
+}
 
 #: Layers that pass a linear map through unchanged in kind (inference-time affine or identity).
 PASS_THROUGH = (DropoutLayer, FlattenLayer, GaussianNoiseLayer, BatchNormLayer)
@@ -106,12 +111,15 @@ class Finding:
 
 
 # -- plumbing -----------------------------------------------------------------------------------
-def check_ignore(ignore: dict[str, str]) -> None:
+def check_ignore(ignore: dict[str, str], file: str | None = None) -> None:
+    """Every code in ``[lint] ignore`` is a rule; else a :class:`SpecError` located like the
+    other study errors (``study.toml: lint.ignore: unknown rule 'TL999'. ...``)."""
     unknown = [code for code in ignore if code not in RULES]
     if unknown:
         expected = ", ".join(RULES)
         raise SpecError(
             [f"unknown rule '{code}'. Expected one of: {expected}." for code in unknown],
+            file=file,
             where="lint.ignore",
         )
 

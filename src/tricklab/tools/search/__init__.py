@@ -2,12 +2,13 @@
 
     >>> from tricklab.tools.search import run_search
     >>> outcome = run_search("studies/thoracic-search.toml", trials=20)
-    >>> outcome.study.best_params
+    >>> outcome.best.params  # ties on the objective: lower val_loss, then lower trial number
 
 - :mod:`._space`: the ``[search]`` table -> Optuna distributions, checked when read;
 - :mod:`._runner`: trials through the engines (ask/tell), the median pruner, ``--batch``;
 - :mod:`._storage`: journal file or RDB, dead workers' trials failed and queued again;
-- :mod:`._report`: the summary, the images, ``--export-variants``.
+- :mod:`._report`: the ranking of trials (``ranked_trials``), the summary, the images,
+  ``--export-variants``.
 
 Optuna is imported only inside functions (``pip install 'tricklab[search]'``).
 """
@@ -29,7 +30,14 @@ from typing import Any
 
 from tricklab.base.errors import TricklabError
 from tricklab.executors import thread_environment
-from tricklab.tools.search._report import best_trials, counts, export_variants, summary
+from tricklab.tools.search._report import (
+    best_trials,
+    counts,
+    export_variants,
+    ranked_trials,
+    summary,
+    tie_note,
+)
 from tricklab.tools.search._runner import (
     Listener,
     SearchContext,
@@ -54,11 +62,13 @@ __all__ = [
     "infer_direction",
     "parse_space",
     "prepare",
+    "ranked_trials",
     "require_optuna",
     "run_search",
     "run_worker",
     "shown",
     "summary",
+    "tie_note",
     "trial_recipe",
 ]
 
@@ -94,6 +104,13 @@ class SearchOutcome:
     trained: int  # trials this call finished (all workers)
     images: list[Path] = field(default_factory=list)
     skipped_images: list[str] = field(default_factory=list)
+
+    @property
+    def best(self) -> Any:
+        """The best COMPLETE trial (:func:`ranked_trials`; not Optuna's ``best_trial``, which
+        does not break ties), or None."""
+        ranked = ranked_trials(self.study)
+        return ranked[0] if ranked else None
 
 
 def run_search(

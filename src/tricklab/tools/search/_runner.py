@@ -10,7 +10,8 @@ same command continues to N and does nothing once N is reached.
 A trial is a variant named ``trial-<number>``: the base recipe merged with the sampled overrides
 and validated as a variant is, trained with the study's first seed on that seed's split (so
 trials differ only in their parameters; under cv, fold 0 of repeat 0). Its value is the best
-value of the objective (a history column, ``val_loss`` by default) over its epochs. Each epoch's
+value of the objective (a history column, ``val_loss`` by default) over its epochs, and its
+``val_loss`` at that epoch is kept (a user attribute) to break ties on the value. Each epoch's
 value is reported to its trial and the median pruner may stop it there (``Control.prune``); with
 ``--batch`` the trials train as populations and each member is pruned on its own.
 """
@@ -302,6 +303,10 @@ def _tell(ctx: SearchContext, trial: Any, outcome: Any, notify: Listener) -> int
     epoch, value = pick(values, key=lambda pair: pair[1])
     metric = ctx.resolved.primary_metric
     trial.set_user_attr("best_epoch", epoch)
+    # The validation loss at that epoch breaks ties on the objective (_report.ranked_trials).
+    losses = result.history.get("val_loss", [])
+    if epoch <= len(losses) and math.isfinite(losses[epoch - 1]):
+        trial.set_user_attr("val_loss", float(losses[epoch - 1]))
     trial.set_user_attr("epochs_run", result.epochs_run)
     trial.set_user_attr(f"test_{metric}", result.test["best"].get(metric))
     ctx.study.tell(trial, value)
