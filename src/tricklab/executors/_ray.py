@@ -23,6 +23,7 @@ import itertools
 import logging
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -138,21 +139,31 @@ def connect(ray: Any, address: str) -> Callable[[], None]:
 
     A loopback address (``127.0.0.1:6379``, ``localhost:6379``) stays loopback: on Linux Ray
     otherwise swaps it for this machine's routable address, where a head listening on 127.0.0.1
-    only cannot be reached (:func:`_loopback_node`).
+    only cannot be reached (:func:`_loopback_node`). A ``HOST:PORT`` where nothing accepts a
+    connection is refused at once (Ray would retry for minutes), and ``local``, with which
+    ``ray.init`` starts a Ray of its own, is refused.
     """
-    problem = _unreadable_token()
+    if address.strip().lower() == "local":  # ray.init would start a Ray of its own
+        raise TricklabError(
+            "--address local starts a new Ray instead of joining a cluster: leave --address "
+            "out for tricklab's own local Ray (on 127.0.0.1 only), or give the cluster's "
+            f"HOST:PORT, auto or ray://HOST:10001 ({SEE})."
+        )
+    problem = _unreadable_token() or _unanswered(address)
     if problem is not None:
         raise TricklabError(f"could not connect to the Ray cluster at {address}: {problem}")
     restore = _token_mode()
     try:
         with _loopback_node(ray):
             ray.init(address=address, **QUIET)
-    except Exception as exc:
+    except BaseException as exc:  # Ctrl-C included: leave this process as it was
         message = _cannot_connect(address, exc)  # with the mode and token this call used
         with contextlib.suppress(Exception):
             if ray.is_initialized():
                 ray.shutdown()
         restore()
+        if not isinstance(exc, Exception):
+            raise
         raise TricklabError(message) from exc
 
     def stop() -> None:
@@ -162,6 +173,24 @@ def connect(ray: Any, address: str) -> Callable[[], None]:
             restore()
 
     return stop
+
+
+def _unanswered(address: str, timeout: float = 10.0) -> str | None:
+    """Why nothing accepts a TCP connection at a ``HOST:PORT`` address, if nothing does (Ray
+    itself would retry for minutes); None when something does, or for ``auto`` and ``ray://``."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")  # [::1]:6379
+    if not host or "/" in host or not port.isdigit():
+        return None
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        return (
+            f"nothing answers there ({reason}); check that a Ray head runs there (`ray start "
+            f"--head --port {port}`) and that this machine reaches it ({SEE})."
+        )
+    return None
 
 
 def _unreadable_token() -> str | None:
@@ -229,10 +258,12 @@ def _cannot_connect(address: str, exc: BaseException) -> str:
             f"({SEE})."
         )
     mode, source = os.environ.get(AUTH_MODE), _token_source()
-    if mode == "token":
-        sent = f"the token from {source} was refused" if source else "no token found"
-    else:  # the cluster wants one, this process sent none
-        sent = f"no token sent ({AUTH_MODE}={mode or 'unset'}, token: {source or 'none found'})"
+    if mode == "token" and source:
+        sent = f"the cluster refused the token from {source}"
+    elif mode == "token" or (mode is None and source is None):
+        sent = "no token found"
+    else:  # a token at hand, but this process was told to send none
+        sent = f"{AUTH_MODE}={mode or 'unset'} sends none: set it to token"
     return (
         f"{head}: authentication token missing or incorrect ({sent}); give this machine the "
         f"cluster's token (`ray get-auth-token` on the head prints it) in {AUTH_TOKEN}, in a "
