@@ -74,7 +74,8 @@ CASES = [
         [
             "{file}: unknown key 'sedes'. Did you mean 'seeds'? Expected one of: baseline, "
             "cv, dataset, description, diagnostics, grid, limits, lint, model, name, "
-            "primary_metric, resplit, search, seeds, split_seed, train, validation, variants."
+            "primary_metric, references, resplit, search, seeds, split_seed, train, validation, "
+            "variants."
         ],
     ),
     (

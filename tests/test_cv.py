@@ -63,8 +63,11 @@ def test_cv_tests_every_row_once_per_repeat_and_pairs_folds_across_variants(
     index = json.loads((tmp_path / "tiny" / "study.json").read_text())
     protocol = index["resolved"]["protocol"]
     assert (protocol["kind"], protocol["folds"], protocol["repeats"]) == ("cv", FOLDS, REPEATS)
-    sizes = protocol["split_sizes"]
-    assert protocol["correction"] == pytest.approx(sizes["test"] / sizes["train"])
+    # Nadeau-Bengio's n_test/n_train: every row outside the test fold trains (validation too),
+    # averaged over the runs' folds
+    rows = len(outcome.dataset.y)
+    folds = [len(f) for r in range(REPEATS) for f in cv_folds(outcome.dataset, FOLDS, r)]
+    assert protocol["correction"] == pytest.approx(np.mean([f / (rows - f) for f in folds]))
     stored = json.loads((tmp_path / "tiny" / "bce" / "seed-4" / "spec.json").read_text())
     assert (stored["fold"], stored["folds"], stored["model_seed"]) == (1, FOLDS, 1)
     report = outcome.report()  # states the protocol and the corrected rule it implies

@@ -18,7 +18,8 @@ import pytest
 from conftest import made_up_result
 
 from tricklab.base.errors import StoreError
-from tricklab.data import Dataset, load_dataset, resolve_study
+from tricklab.data import Dataset, Target, load_dataset, resolve_study
+from tricklab.engines._scoring import score
 from tricklab.engines.contract import RunResult
 from tricklab.report import Report, chance_level, make_report, study_facts
 from tricklab.report._figures import title_and_caption
@@ -152,6 +153,51 @@ def test_every_registry_name_and_computed_score_is_catalogued() -> None:
         assert all(METRIC_CATALOGUE.get(s).source.value != "keras" for s in scores), task
 
 
+@pytest.mark.parametrize(
+    ("task", "outputs", "target"),
+    [
+        ("binary", [[0.2], [0.7], [0.9], [0.4]], Target("binary", 2)),
+        ("binary", [[0.8, 0.2], [0.3, 0.7], [0.1, 0.9], [0.6, 0.4]], Target("one_hot", 2)),
+        ("multiclass", [[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.5, 0.4, 0.1]], None),
+        ("regression", [[0.5], [1.5], [2.0], [0.0]], Target("regression", 0)),
+    ],
+)
+def test_the_engines_compute_every_computed_score_of_the_catalogue(
+    task: str, outputs: list[list[float]], target: Target | None
+) -> None:
+    """Every score the catalogue says tricklab computes for a task, the engines record, with a
+    value in the catalogue's range; and no other tricklab score."""
+    truth = np.array([0, 1, 1, 0]) if task != "multiclass" else np.array([0, 1, 2, 1])
+    scores = score({}, np.array(outputs), truth, target or Target("sparse", 3), 0.0)
+    scores.pop("confusion_matrix", None)
+    assert set(scores) == set(COMPUTED_SCORES[task]), task
+    for name, value in scores.items():
+        low, high = METRIC_CATALOGUE.get(name).bounds
+        assert value is not None and low <= value <= high, (name, value)
+
+
+@pytest.mark.parametrize(
+    ("metric", "higher"), [("pr_auc", True), ("f1", True), ("f1_macro", True), ("log_loss", False)]
+)
+def test_imbalance_scores_improve_the_right_way(metric: str, higher: bool) -> None:
+    assert higher_is_better(metric) is higher
+    assert infer_direction(metric) == ("maximize" if higher else "minimize")
+
+
+@pytest.mark.parametrize(
+    ("task", "metric"),
+    [(task, metric) for task, scores in COMPUTED_SCORES.items() for metric in scores],
+)
+def test_every_computed_score_is_a_valid_primary_metric(
+    datasets: dict[str, tuple[Dataset, Any]], task: str, metric: str
+) -> None:
+    dataset, (entry, layers, loss) = datasets[task]
+    spec = _spec(entry, layers, loss=loss, primary_metric=metric)
+    resolved = resolve_study(spec, dataset, backend="jax").check()
+    assert resolved.primary_metric == metric
+    assert resolved.primary_direction is METRIC_CATALOGUE.get(metric).direction
+
+
 def test_an_unknown_metric_is_one_clear_error() -> None:
     with pytest.raises(UnknownMetricError) as caught:
         METRIC_CATALOGUE.get("acuracy")
@@ -227,6 +273,11 @@ def test_report_figures_and_lint_agree_on_chance(
         ("majority_baseline", None),  # a baseline is not judged against itself
         ("mean_baseline_mse", None),
         ("precision", None),
+        # average precision, F1 and log loss: no chance rule claims a level for them
+        ("pr_auc", None),
+        ("f1", None),
+        ("f1_macro", None),
+        ("log_loss", None),
         ("loss", None),
     ],
 )

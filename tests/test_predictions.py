@@ -52,15 +52,19 @@ def test_runs_store_their_best_weights_test_predictions_and_each_split_its_label
         split = resolved.splits(result.seed)
         np.testing.assert_array_equal(y_true, split.y_test)
         assert predictions.dtype == np.float32 and predictions.shape == (len(split.y_test),)
-        # The stored best weights, loaded as `tricklab export` does, predict the same on the
-        # raw test rows of the stored split.
+        # The last weights' predictions are kept too; the study is evaluated at the last
+        # weights (no early stopping), and the stored last weights, loaded as `tricklab
+        # export` does, predict the same on the raw test rows of the stored split.
+        last = store.load_predictions(result.variant, result.seed, "last")
+        assert last is not None and last[1].dtype == np.float32
         model = trained_model(store.run_dir(result.variant, result.seed))
         raw = resolved.dataset.x[split.rows["test"]]
         again = np.asarray(model.predict(raw, verbose=0))[:, 0]
-        np.testing.assert_allclose(predictions, again, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(last[1], again, rtol=1e-5, atol=1e-6)
         from sklearn.metrics import roc_auc_score
 
         assert roc_auc_score(y_true, predictions) == pytest.approx(result.test["best"]["auc"])
+        assert roc_auc_score(y_true, last[1]) == pytest.approx(result.test["last"]["auc"])
 
 
 def test_predictions_hold_positive_class_scores_class_scores_or_values() -> None:

@@ -334,7 +334,9 @@ def test_report_shows_the_adjusted_intervals_of_the_verdicts(tmp_path: Path) -> 
     assert dropout.verdict == "better" and dropout.ci_low > 0
     assert unstable.p < 0.05 < unstable.p_adjusted
     assert unstable.verdict is Verdict.NO_DIFFERENCE
-    assert verdict_label(unstable) == "no detectable difference with 4 seeds"
+    assert verdict_label(unstable) == (
+        "no detectable difference with 4 seeds; about 7 seeds would decide it"
+    )
     assert unstable.ci_low < 0 < unstable.ci_high
     md = report_text(report)
     html = report.html.read_text(encoding="utf-8")
@@ -344,7 +346,7 @@ def test_report_shows_the_adjusted_intervals_of_the_verdicts(tmp_path: Path) -> 
     )
     assert rule in md and rule in html
     assert rule in " ".join(_terminal(report).split())
-    assert "| 97.5% CI (adjusted) |" in md and "| 95% bootstrap CI |" in md
+    assert "| 97.5% CI (adjusted) |" in md and "| 97.5% exact CI |" in md
     # the unstable row: its Δ interval is the adjusted one (holding 0), beside the verdict
     row = next(line for line in md.splitlines() if line.startswith("| unstable |"))
     cells = [cell.strip() for cell in row.strip("| ").split(" | ")]
@@ -356,9 +358,12 @@ def test_report_shows_the_adjusted_intervals_of_the_verdicts(tmp_path: Path) -> 
         pytest.approx(unstable.ci_high, abs=unit / 2),
     )
     assert low < 0 < high
-    assert cells[12].startswith("no detectable difference with 4 seeds (min. detectable ±")
-    # P(beats baseline): better on all 4 seeds, yet no verdict: the two answer different questions
-    assert (cells[13], cells[14]) == ("1.00", "[1.00, 1.00]")
+    assert cells[12].startswith(
+        "no detectable difference with 4 seeds; about 7 seeds would decide it (min. detectable ±"
+    )
+    # P(beats baseline): better on all 4 seeds, yet no verdict: the two answer different
+    # questions; 4 of 4 is not certain: Clopper-Pearson at 97.5%, [0.0125^(1/4), 1]
+    assert (cells[13], cells[14]) == ("1.00", "[0.33, 1.00]")
     assert comparison_sentence(unstable) in md
     assert "97.5% interval" in comparison_sentence(unstable)
 

@@ -20,8 +20,6 @@ from tricklab.engines.contract import ResultStatus, RunResult
 from tricklab.report import comparison_sentence, verdict_label
 from tricklab.spec import UnknownMetricError
 from tricklab.stats import (
-    BOOTSTRAP_RESAMPLES,
-    BOOTSTRAP_SEED,
     Comparison,
     Summary,
     Verdict,
@@ -366,7 +364,10 @@ def test_bonferroni_p_values_and_intervals_by_hand() -> None:
         assert (c.ci_low, c.ci_high) == (pytest.approx(mean - half), pytest.approx(mean + half))
     # a raw p of 0.035 is no longer significant after adjusting for four comparisons
     assert comparisons[0].verdict is Verdict.NO_DIFFERENCE
-    assert verdict_label(comparisons[0]) == "no detectable difference with 3 seeds"
+    assert verdict_label(comparisons[0]) == (
+        "no detectable difference with 3 seeds; about 5 seeds would decide it"
+    )
+    assert comparisons[0].seeds_needed == seeds_needed(3.0, 1.0, 0.0125) == 5
 
 
 def test_bonferroni_caps_at_one() -> None:
@@ -410,7 +411,8 @@ def test_decided_and_undecided_agree_with_the_adjusted_interval() -> None:
     assert borderline.ci_high == pytest.approx(3 + adjusted_t / math.sqrt(3))
     assert borderline.ci_low < 0 < borderline.ci_high
     assert borderline.verdict is Verdict.NO_DIFFERENCE
-    assert "97.5% interval [-0.583, 6.583]" in comparison_sentence(borderline)
+    # at the tables' precision: two significant digits of the half-width 3.58
+    assert "97.5% interval [-0.6, 6.6]" in comparison_sentence(borderline)
 
 
 def test_verdict_decided_exactly_when_the_adjusted_interval_excludes_zero() -> None:
@@ -470,7 +472,8 @@ def test_identical_differences_zero_means_p_one() -> None:
     assert (c.diff, c.ci_low, c.ci_high, c.p, c.p_adjusted) == (0.0, 0.0, 0.0, 1.0, 1.0)
     assert c.verdict is Verdict.NO_DIFFERENCE  # and [0, 0] holds 0
     assert c.seeds_needed is None and math.isnan(c.mde)
-    assert (c.p_beats, c.p_beats_low, c.p_beats_high) == (0.5, 0.5, 0.5)  # ties count half
+    # ties count half; the interval counts them as losses (low end), as wins (high end)
+    assert (c.p_beats, c.p_beats_low, c.p_beats_high) == (0.5, 0.0, 1.0)
 
 
 def test_identical_nonzero_differences_are_deterministic_p_zero() -> None:
@@ -487,7 +490,9 @@ def test_identical_nonzero_differences_are_deterministic_p_zero() -> None:
     assert c.tests == 2  # a deterministic difference counts as a tested comparison
     assert c.verdict == "better"  # lower loss on every seed; [-0.125, -0.125] excludes 0
     assert c.seeds_needed is None and math.isnan(c.mde)
-    assert (c.p_beats, c.p_beats_low, c.p_beats_high) == (1.0, 1.0, 1.0)
+    # 3 wins of 3, Clopper-Pearson at 1 - 0.05/2: low end (0.0125)^(1/3)
+    assert (c.p_beats, c.p_beats_high) == (1.0, 1.0)
+    assert c.p_beats_low == pytest.approx(0.0125 ** (1 / 3))
     assert "the same difference on every seed" in comparison_sentence(c)
     assert other.p_adjusted == pytest.approx(1.0)
 
@@ -506,7 +511,7 @@ def test_one_seed_is_too_few_and_stays_out_of_the_adjustment() -> None:
     assert three.p_adjusted == pytest.approx(three.p)
     assert three.ci_low == pytest.approx(3 - T2 / math.sqrt(3))  # alpha 0.05/1: 95%
     assert comparison_sentence(one) == (
-        "one vs base: accuracy +1.000 on 1 seed: too few seeds to test (1)."
+        "one vs base: accuracy +1.00 on 1 seed: too few seeds to test (1)."
     )
 
 
@@ -555,29 +560,25 @@ def test_compare_rejects_bad_input() -> None:
 
 
 # -- P(variant beats baseline on a new seed) ------------------------------------------------------
-def numpy_bootstrap(scores: list[float], seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
-    """The 95% percentile bootstrap interval of the mean, resampled explicitly with numpy."""
-    values = np.asarray(scores)
-    rng = np.random.default_rng(seed)
-    index = rng.integers(0, len(values), size=(BOOTSTRAP_RESAMPLES, len(values)))
-    low, high = np.percentile(values[index].mean(axis=1), [2.5, 97.5])
-    return float(low), float(high)
+def clopper_pearson(k: int, n: int, confidence: float) -> tuple[float, float]:
+    """The exact binomial interval of k successes in n, from its beta-quantile formula."""
+    tail = (1 - confidence) / 2
+    low = 0.0 if k == 0 else float(scipy_stats.beta.ppf(tail, k, n - k + 1))
+    high = 1.0 if k == n else float(scipy_stats.beta.ppf(1 - tail, k + 1, n - k))
+    return low, high
 
 
-def test_p_beats_by_hand_and_its_bootstrap_interval() -> None:
+def test_p_beats_by_hand_and_its_exact_interval() -> None:
     # differences 1, 1, 0, -1: two wins, a tie, a loss -> (1 + 1 + 0.5 + 0) / 4 = 0.625
     base = [10.0, 20.0, 30.0, 40.0]
     results = study("accuracy", {"base": base, "trick": [11.0, 21.0, 30.0, 39.0]})
     (c,) = compare(results, "base", "accuracy")
     assert c.p_beats == 0.625
-    assert BOOTSTRAP_RESAMPLES == 10_000
-    assert (c.p_beats_low, c.p_beats_high) == pytest.approx(numpy_bootstrap([1, 1, 0.5, 0]))
-    assert (c.p_beats_low, c.p_beats_high) == (0.25, 1.0)
-    # the mean of 4 resampled scores is a multiple of 1/8: the bounds are resampled means
-    assert c.p_beats_low * 8 == int(c.p_beats_low * 8)
+    # the low end counts the tie as a loss (2 of 4), the high end as a win (3 of 4), at 95%
+    assert c.p_beats_low == pytest.approx(clopper_pearson(2, 4, 0.95)[0])
+    assert c.p_beats_high == pytest.approx(clopper_pearson(3, 4, 0.95)[1])
+    assert (c.p_beats_low, c.p_beats_high) == pytest.approx((0.0676, 0.9937), abs=1e-4)
     assert c.p_beats_low < c.p_beats < c.p_beats_high  # the estimate lies inside its interval
-    # the same figures on every call (fixed seed)
-    assert compare(results, "base", "accuracy")[0].p_beats_low == c.p_beats_low
 
 
 def test_p_beats_follows_the_metric_direction() -> None:
@@ -586,37 +587,59 @@ def test_p_beats_follows_the_metric_direction() -> None:
     base = [10.0, 20.0, 30.0, 40.0]
     (c,) = compare(study("loss", {"base": base, "trick": [11.0, 21.0, 30.0, 39.0]}), "base", "loss")
     assert c.p_beats == 0.375
-    assert (c.p_beats_low, c.p_beats_high) == pytest.approx(numpy_bootstrap([0, 0, 0.5, 1]))
-    assert (c.p_beats_low, c.p_beats_high) == pytest.approx((0.0, 0.75))  # mirror of [0.25, 1]
+    assert c.p_beats_low == pytest.approx(clopper_pearson(1, 4, 0.95)[0])
+    assert c.p_beats_high == pytest.approx(clopper_pearson(2, 4, 0.95)[1])
+
+
+def test_p_beats_at_five_of_five_is_never_certain() -> None:
+    """5 wins of 5 is not P = 1 for sure: the exact interval at 95% is [0.025^(1/5), 1] =
+    [0.478, 1], and with 3 comparisons, at the Bonferroni level 1 - 0.05/3, [(0.05/6)^(1/5), 1]."""
+    base = [0.70, 0.72, 0.74, 0.76, 0.78]
+    results = study("auc", {"base": base, "x": [b + 0.01 for b in base]})
+    (c,) = compare(results, "base", "auc")
+    assert (c.p_beats, c.p_beats_high) == (1.0, 1.0)
+    assert c.p_beats_low == pytest.approx(0.025 ** (1 / 5)) == pytest.approx(0.4782, abs=1e-4)
+    assert "P(x beats base on a new seed) 1.00 [0.48, 1.00]" in comparison_sentence(c)
+    three = study(
+        "auc",
+        {
+            "base": base,
+            "x": [b + 0.01 for b in base],
+            "y": [b + 0.02 for b in base],
+            "z": [b - 0.01 for b in base],
+        },
+    )
+    x, _, z = compare(three, "base", "auc")
+    assert x.tests == 3 and x.p_beats_low == pytest.approx((0.05 / 6) ** (1 / 5))
+    assert (z.p_beats, z.p_beats_low) == (0.0, 0.0)  # 0 of 5: [0, 1 - (0.05/6)^(1/5)]
+    assert z.p_beats_high == pytest.approx(1 - (0.05 / 6) ** (1 / 5))
+
+
+def test_p_beats_has_no_interval_when_runs_share_training_rows() -> None:
+    """Under resplit or cv the runs are not independent trials: no interval, and the sentence
+    says why."""
+    base = [0.70, 0.72, 0.74, 0.76, 0.78]
+    results = study("auc", {"base": base, "x": [b + 0.01 for b in base]})
+    (c,) = compare(results, "base", "auc", correction=0.25, unit="runs")
+    assert c.p_beats == 1.0
+    assert math.isnan(c.p_beats_low) and math.isnan(c.p_beats_high)
+    sentence = comparison_sentence(c)
+    assert "P(x beats base on a new run) 1.00 (no interval: the runs share training rows)" in (
+        sentence
+    )
+    assert "[1.00, 1.00]" not in sentence
 
 
 def test_p_beats_interval_narrows_with_more_seeds() -> None:
-    # 7 wins of 10 seeds: 0.7; an explicit resampling gives the same interval
-    d = [1.0] * 7 + [-1.0] * 3
-    base = [float(i) for i in range(10)]
-    results = study("auc", {"base": base, "x": [b + s for b, s in zip(base, d, strict=True)]})
-    (c,) = compare(results, "base", "auc")
-    assert c.p_beats == pytest.approx(0.7)
-    assert (c.p_beats_low, c.p_beats_high) == pytest.approx(numpy_bootstrap([1.0] * 7 + [0.0] * 3))
-    # the normal approximation of the bootstrap: 0.7 -+ 1.96 sqrt(0.21 / 10) = [0.42, 0.98]
-    assert c.p_beats_low == pytest.approx(0.4, abs=0.05)
-    assert c.p_beats_high == pytest.approx(1.0, abs=0.05)
-
-
-def test_p_beats_interval_uses_the_fixed_seed() -> None:
-    # 3 wins, 5 losses: 0.375. A resample of only losing seeds has chance (5/8)^8 = 2.33%, just
-    # under 2.5%, so the low end depends on the draws: 0.0 with seed 0, 0.0625 or more with
-    # other seeds -- the figures must be those of the documented seed.
-    assert 0.023 < (5 / 8) ** 8 < 0.025
-    d = [1.0] * 3 + [-1.0] * 5
-    base = [float(i) for i in range(8)]
-    results = study("accuracy", {"base": base, "x": [b + s for b, s in zip(base, d, strict=True)]})
-    (c,) = compare(results, "base", "accuracy")
-    scores = [1.0] * 3 + [0.0] * 5
-    assert c.p_beats == 0.375
-    assert (c.p_beats_low, c.p_beats_high) == pytest.approx(numpy_bootstrap(scores))
-    assert (c.p_beats_low, c.p_beats_high) == (0.0, 0.75)
-    assert numpy_bootstrap(scores, seed=1)[0] > 0  # another seed would give another interval
+    # 7 wins of 10 seeds: 0.7, exact interval [0.348, 0.933]; 70 of 100: [0.600, 0.788]
+    for wins, n, expected in [(7, 10, (0.3475, 0.9333)), (70, 100, (0.6002, 0.7876))]:
+        d = [1.0] * wins + [-1.0] * (n - wins)
+        base = [float(i) for i in range(n)]
+        results = study("auc", {"base": base, "x": [b + s for b, s in zip(base, d, strict=True)]})
+        (c,) = compare(results, "base", "auc")
+        assert c.p_beats == pytest.approx(0.7)
+        assert (c.p_beats_low, c.p_beats_high) == pytest.approx(clopper_pearson(wins, n, 0.95))
+        assert (c.p_beats_low, c.p_beats_high) == pytest.approx(expected, abs=1e-4)
 
 
 # -- minimum detectable difference ---------------------------------------------------------------
@@ -699,15 +722,15 @@ def test_seeds_needed_in_a_comparison() -> None:
     assert c.p == pytest.approx(1 - math.sqrt(3 / 5))
     assert c.seeds_needed == 10
     assert c.mde == pytest.approx(3.264, abs=1e-3)  # effect size 3.264 at n = 3, sd 1
-    # a tie and two wins: (0.5 + 1 + 1) / 3; all three resampled as the tie has chance 1/27 >
-    # 2.5%, so the interval's low end is 0.5
-    assert (c.p_beats, c.p_beats_low, c.p_beats_high) == (pytest.approx(5 / 6), 0.5, 1.0)
+    # a tie and two wins: (0.5 + 1 + 1) / 3; the exact interval counts the tie as a loss for
+    # its low end (2 of 3) and as a win for its high end (3 of 3)
+    assert (c.p_beats, c.p_beats_high) == (pytest.approx(5 / 6), 1.0)
+    assert c.p_beats_low == pytest.approx(clopper_pearson(2, 3, 0.95)[0])  # 0.094
     assert c.verdict is Verdict.NO_DIFFERENCE
     assert comparison_sentence(c) == (
-        "trick vs base: accuracy +1.000, 95% interval [-1.484, 3.484], p=0.23 (1 comparison, "
-        "alpha 0.05): no detectable difference with 3 seeds; about 10 seeds would detect a "
-        "difference this size; minimum detectable difference ±3.264; P(trick beats base on a "
-        "new seed) 0.83 [0.50, 1.00]."
+        "trick vs base: accuracy +1.0, 95% interval [-1.5, 3.5], p=0.23 (1 comparison, "
+        "alpha 0.05): no detectable difference with 3 seeds; about 10 seeds would decide it; "
+        "minimum detectable difference ±3.3; P(trick beats base on a new seed) 0.83 [0.09, 1.00]."
     )
 
 
@@ -727,8 +750,8 @@ def test_sentence_states_the_rule() -> None:
     assert comparison_sentence(comparison()) == (
         "mse vs baseline: auc -0.021, 98.33% interval [-0.061, 0.019], p=0.12, adjusted p=0.36 "
         "(Bonferroni across 3 comparisons, alpha 0.05/3): no detectable difference with 3 seeds; "
-        "about 9 seeds would detect a difference this size; minimum detectable difference "
-        "±0.034; P(mse beats baseline on a new seed) 0.33 [0.00, 1.00]."
+        "about 9 seeds would decide it; minimum detectable difference ±0.034; P(mse beats "
+        "baseline on a new seed) 0.33 [0.00, 1.00]."
     )
 
 
@@ -736,12 +759,12 @@ def test_sentence_small_values_and_small_p() -> None:
     c = comparison(
         variant="bn", baseline="base", metric="loss", n=5, diff=-0.00042, ci_low=-0.0006,
         ci_high=-0.0002, p=0.0002, p_adjusted=0.0004, tests=2, verdict=Verdict.BETTER,
-        mde=0.00031, seeds_needed=4, p_beats=1.0, p_beats_low=1.0, p_beats_high=1.0,
+        mde=0.00031, seeds_needed=4, p_beats=1.0, p_beats_low=0.0125 ** 0.2, p_beats_high=1.0,
     )  # fmt: skip
     assert comparison_sentence(c) == (
         "bn vs base: loss -0.00042, 97.5% interval [-0.00060, -0.00020], p<0.001, adjusted "
         "p<0.001 (Bonferroni across 2 comparisons, alpha 0.05/2): better; minimum detectable "
-        "difference ±0.00031; P(bn beats base on a new seed) 1.00 [1.00, 1.00]."
+        "difference ±0.00031; P(bn beats base on a new seed) 1.00 [0.42, 1.00]."
     )
 
 
@@ -765,7 +788,7 @@ def test_comparison_frame() -> None:
     assert list(frame.columns) == [
         "variant", "baseline", "metric", "weights", "n", "diff", "ci_low", "ci_high",
         "p", "p_adjusted", "tests", "alpha", "verdict", "mde", "seeds_needed",
-        "p_beats", "p_beats_low", "p_beats_high", "correction", "unit",
+        "p_beats", "p_beats_low", "p_beats_high", "correction", "unit", "floor",
     ]  # fmt: skip
     assert list(frame["variant"]) == ["one", "three"]
     # the verdict as its value string (a plain str), readable in the frame

@@ -26,10 +26,14 @@ def test_result_holds_what_a_user_checks(tiny: dict) -> None:
     assert result.epochs_run == 4
     assert set(result.history) == {"loss", "val_loss", "accuracy", "val_accuracy"}
     assert all(len(v) == 4 for v in result.history.values())
-    # binary target: accuracy with ROC AUC, balanced accuracy and the majority-class baseline
+    # binary target: accuracy with ROC AUC, average precision, F1, log loss, balanced accuracy
+    # and the majority-class baseline
     for weights in ("best", "last"):
         scores = result.test[weights]
-        assert set(scores) == {"loss", "accuracy", "auc", "balanced_accuracy", "majority_baseline"}
+        assert set(scores) == {
+            *("loss", "accuracy", "auc", "pr_auc", "f1", "log_loss"),
+            *("balanced_accuracy", "majority_baseline"),
+        }
     assert result.test["best"]["majority_baseline"] == pytest.approx(80 / 94)
     assert result.params == model.count_params() == 16 * 8 + 8 + 8 + 1
     assert result.backend == "jax" and result.engine == "solo"

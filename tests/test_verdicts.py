@@ -78,15 +78,15 @@ def test_regression_verdicts_use_test_mse_not_each_variants_own_loss(
     )
 
 
-BINARY = "loss, accuracy, auc, balanced_accuracy, majority_baseline"
-MULTICLASS = "loss, accuracy, balanced_accuracy, majority_baseline"
+BINARY = "loss, accuracy, auc, pr_auc, f1, log_loss, balanced_accuracy, majority_baseline"
+MULTICLASS = "loss, accuracy, balanced_accuracy, f1_macro, log_loss, majority_baseline"
 REGRESSION = "loss, mean_absolute_error, mse, mae, r2, mean_baseline_mse"
 
 
 @pytest.mark.parametrize(
     ("study", "metric", "expected"),
     [
-        ("binary", "f1", rf"on a binary target .*'f1'\. Expected one of: {BINARY}\."),
+        ("binary", "f1_macro", rf"on a binary target .*'f1_macro'\. Expected one of: {BINARY}\."),
         ("binary", "acuracy", r"on a binary target .*'acuracy'\. Did you mean 'accuracy'\?"),
         ("multiclass", "auc", rf"on a multiclass target .*Expected one of: {MULTICLASS}\."),
         ("regression", "accuracy", rf"on a regression target .*Expected one of: {REGRESSION}\."),

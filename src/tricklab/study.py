@@ -18,6 +18,7 @@ from typing import Any
 from tricklab import engines, executors
 from tricklab.data import Dataset, ResolvedStudy, resolve
 from tricklab.engines import Assignment
+from tricklab.engines import references as references_module
 from tricklab.engines.contract import RunPlan, RunResult
 from tricklab.executors import EventKind, Listener, RunEvent
 from tricklab.spec import RunOptions, StudySpec, load_study
@@ -79,6 +80,9 @@ class Trained:
     dataset: Dataset
     #: Runs left to live workers (``wait=False``), with who holds them.
     skipped: list[tuple[RunPlan, str]] = field(default_factory=list)
+    #: Run seeds whose reference models were fit now, and reused from the store (not runs).
+    references_fitted: int = 0
+    references_reused: int = 0
 
     @property
     def root(self) -> Path:
@@ -96,6 +100,7 @@ def train_study(
     listener: Listener | None = None,
     stop_requested: Callable[[], bool] | None = None,
     findings: Sequence[Mapping[str, Any]] | None = None,
+    references: bool = True,
 ) -> Trained:
     """Train every run of ``study`` not already in ``out/<study>/``; return all results.
 
@@ -105,6 +110,10 @@ def train_study(
     each claims what it trains (a population, or one solo run); runs claimed by live workers
     are waited for, or skipped with ``options.wait=False``. ``stop_requested`` (Ctrl-C) stops at
     the next epoch boundary with a checkpoint and raises :class:`~tricklab.engines.Interrupted`.
+
+    Then, for the seeds with finished runs, the reference models (:func:`fit_references`) are
+    fit on a table's run rows unless the study says ``references = false`` or ``references``
+    is False (a worker process leaves them to its parent).
     """
     options = options or RunOptions()
     runner = executors.get(options)
@@ -170,7 +179,13 @@ def train_study(
     # How a worker process of the process executor trains this same selection, here.
     local = options.model_copy(update={"executor": "local", "workers": None, "address": None})
     job = functools.partial(
-        _work, definition, out=out, variants=variants, seeds=seeds, options=local
+        _work,
+        definition,
+        out=out,
+        variants=variants,
+        seeds=seeds,
+        options=local,
+        references=False,
     )
     done = executors.schedule(
         runner,
@@ -187,6 +202,9 @@ def train_study(
     )
 
     ordered = [results[(p.variant, p.seed)] for p in plans if (p.variant, p.seed) in results]
+    fitted = reused = 0
+    if references and definition.references:
+        fitted, reused = fit_references(store, resolved, sorted({r.seed for r in ordered}))
     return Trained(
         selected,
         store,
@@ -196,7 +214,25 @@ def train_study(
         done.failed,
         resolved.dataset,
         skipped=done.skipped,
+        references_fitted=fitted,
+        references_reused=reused,
     )
+
+
+def fit_references(store: RunStore, study: ResolvedStudy, seeds: Sequence[int]) -> tuple[int, int]:
+    """Fit the reference models of run ``seeds`` that the store does not hold for these rows
+    (:mod:`tricklab.engines.references`; a table only); (seeds fit, seeds reused)."""
+    if not references_module.takes_references(study.dataset.input_shape):
+        return 0, 0
+    fitted = reused = 0
+    for seed in seeds:
+        key = references_module.reference_key(study, seed)
+        if store.read_references(seed, key) is not None:
+            reused += 1
+            continue
+        store.write_references(references_module.fit_references(study, seed))
+        fitted += 1
+    return fitted, reused
 
 
 def _work(

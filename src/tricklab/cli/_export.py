@@ -1,4 +1,5 @@
-"""``tricklab export`` and ``tricklab predict``: use one run's best model outside the study."""
+"""``tricklab export`` and ``tricklab predict``: use one run's model outside the study (its weights
+at the study's checkpoint, ``train.evaluate``: best or last)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ def add_parser(sub: Subparsers) -> None:
     export = sub.add_parser(
         "export",
         parents=[backend_option()],
-        help="write a run's best model as a .keras file",
-        description="Write the best weights of one run as a .keras model file that plain "
+        help="write a run's model as a .keras file",
+        description="Write one run's weights at the study's checkpoint (train.evaluate: best "
+        "or last) as a .keras model file that plain "
         "keras.saving.load_model loads; it takes raw feature values (the run's preprocessing "
         "is part of the model).",
     )
@@ -30,8 +32,9 @@ def add_parser(sub: Subparsers) -> None:
     predict = sub.add_parser(
         "predict",
         parents=[backend_option()],
-        help="predict the rows of a CSV with a run's best model",
-        description="Print the predictions of one run's best model for each row of a CSV of "
+        help="predict the rows of a CSV with a run's model",
+        description="Print the predictions of one run's model (its weights at the study's "
+        "checkpoint, train.evaluate) for each row of a CSV of "
         "raw feature values, as CSV (row, prediction, and a probability per class).",
     )
     predict.add_argument("run_dir", type=Path, help="runs/<study>/<variant>/seed-<n>")

@@ -2,7 +2,8 @@
 
 A study file says what to train; what that means depends on the data: the task (and why it was
 detected), the primary metric (checked against the task and the metrics every variant logs) and
-which way it improves (the metric catalogue's, :mod:`tricklab.spec`), the rows each run trains,
+which way it improves (the metric catalogue's, :mod:`tricklab.spec`), the checkpoint whose test
+scores are compared (``train.evaluate``, one for the study), the rows each run trains,
 validates and tests on, and the statistics that follow from that protocol.
 :func:`resolve_study` works all of it out once, from (spec, dataset, backend); the command line,
 lint, the scheduler, lr-find, statistics and reports read it from here, and ``run`` stores
@@ -17,9 +18,13 @@ Protocols (README, "Splits and seeds"):
 
 Under ``resplit`` and ``cv`` the training sets of the runs overlap, so the paired differences
 are correlated and a plain paired t-test is too confident: comparisons use the Nadeau-Bengio
-corrected resampled t-test, whose variance factor 1/n + n_test/n_train is stored here as
-``correction`` = n_test/n_train (0 under ``split``: every run is scored on the same rows, and
-the verdict is about that test set).
+corrected resampled t-test, whose variance factor 1/J + n_test/n_train (J runs) is stored here
+as ``correction`` = n_test/n_train, and the interval of each variant's mean over runs uses the
+same factor. n_train counts every row outside the run's test part (its training and validation
+rows: the validation rows choose the checkpoint, so they are part of training), and the ratio is
+the mean over the study's runs of n_test / (n - n_test), n the rows of the run (folds of unequal
+size give unequal ratios). 0 under ``split``: every run is scored on the same rows, the verdict
+is about that test set, and the intervals are plain t-intervals.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from tricklab.base.errors import SpecError
 from tricklab.data._dataset import Dataset, describe_intake
 from tricklab.data._rules import check_compatible, logged_names, primary_metric
 from tricklab.data._splits import Splits, cv_folds, make_splits
-from tricklab.spec import METRIC_CATALOGUE, Direction
+from tricklab.spec import METRIC_CATALOGUE, Direction, Evaluate, study_evaluation
 
 if TYPE_CHECKING:  # the spec imports tricklab.data for its dataset entry
     from tricklab.spec import StudySpec
@@ -58,21 +63,29 @@ class Protocol:
     split_seed: int | None = None  # under "split"
     folds: int | None = None  # under "cv"
     repeats: int | None = None
-    correction: float = 0.0  # Nadeau-Bengio: n_test / n_train; 0 under "split"
+    #: Nadeau-Bengio's n_test / n_train: the mean over the runs of n_test / (n - n_test), n the
+    #: rows of the run (train + validation + test); 0 under "split"
+    correction: float = 0.0
 
     def describe(self) -> str:
         """One sentence for the run header and the report."""
         sizes = self.split_sizes
         rows = f"{sizes['train']} train / {sizes['validation']} validation / {sizes['test']} test"
+        corrected = (
+            "; Nadeau-Bengio corrected t-tests and intervals (runs share training rows; "
+            f"n_test/n_train {self.correction:.3g})"
+        )
         if self.kind == "cv":
             return (
                 f"{self.repeats} x {self.folds}-fold cross-validation ({rows} rows per run; "
-                "repeat r draws its folds and models with seed r); Nadeau-Bengio corrected "
-                "t-test"
+                f"repeat r draws its folds and models with seed r){corrected}"
             )
         if self.kind == "resplit":
-            return f"each seed draws its own split ({rows} rows); Nadeau-Bengio corrected t-test"
-        return f"one split for every run, drawn with seed {self.split_seed} ({rows} rows)"
+            return f"each seed draws its own split ({rows} rows){corrected}"
+        return (
+            f"one split for every run, drawn with seed {self.split_seed} ({rows} rows); "
+            "paired t-tests and t-intervals"
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -102,6 +115,9 @@ class ResolvedStudy:
     metrics: dict[str, list[str]]
     #: Why the study cannot run on this data (:meth:`check` raises them); empty when it can.
     problems: tuple[SpecError, ...] = ()
+    #: The checkpoint whose test scores the study compares ("best" or "last"), one for every
+    #: variant (:func:`tricklab.spec.study_evaluation`); stored as ``evaluate``.
+    evaluate: Evaluate = "last"
     _splits: dict[tuple[int, int | None], Splits] = field(default_factory=dict, repr=False)
 
     @property
@@ -158,6 +174,8 @@ class ResolvedStudy:
             "primary_metric": self.primary_metric,
             # stored so that report reads the direction the study ran with ("maximize", ...)
             "primary_metric_direction": None if direction is None else direction.value,
+            # the checkpoint the report compares ("best" or "last"), as the study resolved it
+            "evaluate": self.evaluate,
             "protocol": self.protocol.to_json(),
             "metrics": self.metrics,
             "backend": self.backend,
@@ -192,6 +210,11 @@ def resolve_study(spec: StudySpec, dataset: Dataset, *, backend: str) -> Resolve
     except SpecError as exc:
         problems.append(exc)
         metric = spec.primary_metric or ""
+    evaluate: Evaluate = "last"
+    try:
+        evaluate = study_evaluation(spec.variants)
+    except SpecError as exc:
+        problems.append(exc.located(file=spec.source))
     # The protocol reports the first run's split sizes: draw that split once, and keep it.
     where = _run_split(spec, spec.seeds[0])
     first = _draw(spec, dataset, where)
@@ -200,9 +223,10 @@ def resolve_study(spec: StudySpec, dataset: Dataset, *, backend: str) -> Resolve
         dataset=dataset,
         backend=backend,
         primary_metric=metric,
-        protocol=_protocol(spec, first),
+        protocol=_protocol(spec, first, dataset),
         metrics={name: logged_names(r, dataset) for name, r in spec.variants.items()},
         problems=tuple(problems),
+        evaluate=evaluate,
         _splits={(where.split_seed, where.fold): first},
     )
 
@@ -224,12 +248,12 @@ def _draw(spec: StudySpec, dataset: Dataset, where: RunSplit) -> Splits:
     )
 
 
-def _protocol(spec: StudySpec, first: Splits) -> Protocol:
+def _protocol(spec: StudySpec, first: Splits, dataset: Dataset) -> Protocol:
     cv = spec.cv
     sizes = first.sizes()
     validated_on = "test set" if first.validation_is_test else "validation split"
     kind = "cv" if cv is not None else "resplit" if spec.resplit else "split"
-    correction = sizes["test"] / sizes["train"] if kind != "split" else 0.0
+    correction = _correction(_run_rows(spec, dataset, first)) if kind != "split" else 0.0
     return Protocol(
         kind=kind,
         validation=spec.validation,
@@ -240,3 +264,26 @@ def _protocol(spec: StudySpec, first: Splits) -> Protocol:
         repeats=cv.repeats if cv else None,
         correction=correction,
     )
+
+
+def _run_rows(spec: StudySpec, dataset: Dataset, first: Splits) -> list[tuple[int, int]]:
+    """``(n_test, n)`` of every run of the study: its test rows and all its rows (train +
+    validation + test; validation rows that are the test rows counted once). Under cv from each
+    run's fold (folds may differ by a row); otherwise every run has the first run's sizes (a
+    hold-out fraction, or the official test split, fixes them)."""
+    if spec.cv is None:
+        sizes = first.sizes()
+        validation = 0 if first.validation_is_test else sizes["validation"]
+        return [(sizes["test"], sizes["train"] + validation + sizes["test"])] * len(spec.seeds)
+    rows = []
+    for seed in spec.seeds:
+        where = _run_split(spec, seed)
+        fold = cv_folds(dataset, where.folds or 0, where.split_seed)[where.fold or 0]
+        rows.append((len(fold), len(dataset.y)))
+    return rows
+
+
+def _correction(runs: list[tuple[int, int]]) -> float:
+    """Nadeau-Bengio's n_test / n_train over the runs ``(n_test, n)``: the mean of the runs'
+    n_test / (n - n_test), every row outside the test part counting as training."""
+    return sum(test / (rows - test) for test, rows in runs) / len(runs)

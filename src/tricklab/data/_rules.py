@@ -89,6 +89,7 @@ def check_compatible(recipe: Recipe, dataset: Dataset) -> list[str]:
             f"dataset '{dataset.name}'. Received: units={output.units}."
         )
     problems += _check_monitors(recipe, dataset)
+    problems += _check_class_weight(recipe, dataset)
     spe = recipe.train.steps_per_execution
     if _backend.name() == "torch" and spe not in (None, 1):
         problems.append(
@@ -96,6 +97,33 @@ def check_compatible(recipe: Recipe, dataset: Dataset) -> list[str]:
             f"Received: steps_per_execution={spe}."
         )
     return problems
+
+
+def _check_class_weight(recipe: Recipe, dataset: Dataset) -> list[str]:
+    """``train.class_weight`` needs classes, and its labels must be the data's."""
+    weights = recipe.train.class_weight
+    if weights is None:
+        return []
+    received = f"Received: class_weight={messages.show(weights)}."
+    if dataset.task == "regression":
+        target = dataset.intake.target if dataset.intake and dataset.intake.target else None
+        what = target or f"dataset '{dataset.name}'"
+        return [
+            "train.class_weight: class weights need a classification target; "
+            f"{what} is regression. {received}"
+        ]
+    if weights == "balanced":
+        return []
+    unknown = [label for label in weights if label not in dataset.class_names]
+    if not unknown:
+        return []
+    names = list(dataset.class_names)
+    hint = messages.did_you_mean(unknown[0], names) if len(unknown) == 1 else ""
+    return [
+        f"train.class_weight: unknown class {', '.join(map(repr, unknown))} for dataset "
+        f"'{dataset.name}' (keys are the class labels as written in the data).{hint} "
+        f"Expected one of: {', '.join(map(repr, names))}. {received}"
+    ]
 
 
 def logged_names(recipe: Recipe, dataset: Dataset) -> list[str]:

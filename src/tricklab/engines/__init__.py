@@ -32,6 +32,7 @@ from tricklab.engines._protocol import (
     RunPruned,
     RunTask,
 )
+from tricklab.engines._scoring import class_weights
 from tricklab.engines._weights import WeightsFile, WeightsLayout, weights_layout
 from tricklab.spec import ENGINES
 
@@ -53,6 +54,7 @@ __all__ = [
     "WeightsFile",
     "WeightsLayout",
     "assign",
+    "class_weights",
     "get",
     "population_key",
     "weights_layout",

@@ -2,8 +2,11 @@
 
 ``epoch(states, active, data, batches)`` scans each cohort's vmapped Keras ``train_step`` over the
 epoch's full batches, takes the short last batch as ``fit`` does, freezes stopped members, then
-runs the vmapped ``test_step`` over the validation batches. ``evaluate(weights, data)`` gives the
-test loss and metrics (Keras ``evaluate`` semantics) and the predictions of every member.
+runs the vmapped ``test_step`` over the validation batches. A member with class weights trains
+on batches ``(x, y, sample_weight)``, its class's weight per row, as ``fit(class_weight=...)``
+builds them; validation and test batches are never weighted, as in ``fit`` and ``evaluate``.
+``evaluate(weights, data)`` gives the test loss and metrics (Keras ``evaluate`` semantics) and
+the predictions of every member.
 """
 
 from __future__ import annotations
@@ -33,12 +36,17 @@ def compile_programs(cohorts: Sequence[Any], batch_size: int) -> tuple[Any, Any]
             return result
 
     def member_train_step(model: Any, runs: list[Any]) -> Any:
-        def step(state: Any, pool: Any, y: Any, mean: Any, std: Any, rows: Any) -> Any:
+        def step(
+            state: Any, pool: Any, y: Any, mean: Any, std: Any, rows: Any, weights: Any, labels: Any
+        ) -> Any:
+            batch: tuple[Any, ...] = inputs(pool, y, mean, std, rows)
+            if weights is not None:  # fit's class_weight: a row's sample weight is its class's
+                batch = (*batch, weights[labels[rows]])
             with concerning(runs):  # what Keras warns about while tracing names the cohort
-                _, state = model.train_step(state, inputs(pool, y, mean, std, rows))
+                _, state = model.train_step(state, batch)
             return state
 
-        return jax.vmap(step, in_axes=(0, None, None, 0, 0, 0))
+        return jax.vmap(step, in_axes=(0, None, None, 0, 0, 0, 0, None))
 
     def member_test_step(model: Any, runs: list[Any]) -> Any:
         def step(state: Any, pool: Any, y: Any, mean: Any, std: Any, rows: Any) -> Any:
@@ -53,17 +61,20 @@ def compile_programs(cohorts: Sequence[Any], batch_size: int) -> tuple[Any, Any]
     train_steps = [member_train_step(c.model, r) for c, r in zip(cohorts, runs, strict=True)]
     test_steps = [member_test_step(c.model, r) for c, r in zip(cohorts, runs, strict=True)]
 
-    def scan_steps(step: Any, state: Any, pool: Any, y: Any, c: Any, batches: Any) -> Any:
-        """Full batches through ``lax.scan``, then the short last batch, like fit."""
+    def scan_steps(
+        step: Any, state: Any, pool: Any, y: Any, c: Any, batches: Any, *weighting: Any
+    ) -> Any:
+        """Full batches through ``lax.scan``, then the short last batch, like fit.
+        ``weighting``: the training steps' per-member class weights and the pool's labels."""
         full, tail = batches
         if full.shape[1]:
             state, _ = jax.lax.scan(
-                lambda s, rows: (step(s, pool, y, c["mean"], c["std"], rows), None),
+                lambda s, rows: (step(s, pool, y, c["mean"], c["std"], rows, *weighting), None),
                 state,
                 jnp.swapaxes(full, 0, 1),
             )
         if tail.shape[1]:
-            state = step(state, pool, y, c["mean"], c["std"], tail)
+            state = step(state, pool, y, c["mean"], c["std"], tail, *weighting)
         return state
 
     def evaluate_cohort(i: int, tv: Any, ntv: Any, pool: Any, y: Any, c: Any, rows: Any) -> Any:
@@ -82,7 +93,10 @@ def compile_programs(cohorts: Sequence[Any], batch_size: int) -> tuple[Any, Any]
             tv, ntv, ov, _ = states[i]
             k = active[i].shape[0]
             mv = [jnp.broadcast_to(v, (k, *v.shape)) for v in cohort.init_metrics]
-            new = scan_steps(train_steps[i], (tv, ntv, ov, mv), pool, c["y"], c, batches[i])
+            weighting = (c["class_weights"], c["labels"])  # validation is never weighted
+            new = scan_steps(
+                train_steps[i], (tv, ntv, ov, mv), pool, c["y"], c, batches[i], *weighting
+            )
             train_logs.append(
                 jax.vmap(lambda m, model=cohort.model: metrics_result(model, m))(new[3])
             )

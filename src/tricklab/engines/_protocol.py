@@ -50,18 +50,26 @@ class PopulationEpoch:
 class RunDone:
     """A run finished; ``weights`` are its best weights in ``model.get_weights()`` order,
     ``predictions`` their test-set outputs (``_scoring.test_predictions``: a float32 array) and
-    ``layout`` where each weight goes in the model's ``.weights.h5`` (:func:`weights_layout`)."""
+    ``layout`` where each weight goes in the model's ``.weights.h5`` (:func:`weights_layout`);
+    ``last_weights`` and ``last_predictions`` the same of the weights training ended with."""
 
     key: str
     result: RunResult
     weights: list[np.ndarray] = field(repr=False)
     predictions: np.ndarray = field(repr=False)
     layout: WeightsLayout = field(repr=False)
+    last_weights: list[np.ndarray] | None = field(default=None, repr=False)
+    last_predictions: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def weights_file(self) -> WeightsFile:
         """The best weights as the store writes them (best.weights.h5)."""
         return self.layout.file(self.weights)
+
+    @property
+    def last_weights_file(self) -> WeightsFile | None:
+        """The last weights as the store writes them (last.weights.h5); None when not given."""
+        return None if self.last_weights is None else self.layout.file(self.last_weights)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@
   "Reproducibility"); both engines draw them the way ``model.fit`` does.
 - Test scoring: Keras ``evaluate`` semantics for the loss and compiled metrics (regularization
   penalties included), plus, from the model's test outputs, what accuracy hides on imbalanced
-  data (ROC AUC, balanced accuracy, the majority baseline, the confusion matrix) or, for
+  data (ROC AUC, average precision, F1, log loss, balanced accuracy, the majority baseline, the
+  confusion matrix) or, for
   regression, errors on the target's own scale that every loss can be compared on (MSE, MAE,
   R^2 and the mean predictor's MSE).
 - Predictions: the best weights' outputs on the test rows, kept so that ROC curves and later
@@ -16,13 +17,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tricklab.base import backend as _backend
 from tricklab.data import Dataset, Splits, Target
 from tricklab.engines.contract import RunPlan, RunResult
+
+if TYPE_CHECKING:
+    from tricklab.spec import Recipe
 
 
 def seed_everything(seed: int) -> None:
@@ -50,6 +54,33 @@ def reference(splits: Splits, target: Target) -> float:
     return float(np.bincount(splits.y_train).argmax())
 
 
+def class_weights(recipe: Recipe, dataset: Dataset, splits: Splits) -> dict[int, float] | None:
+    """The run's ``class_weight`` for ``fit``: class index -> weight; None without class weights.
+
+    ``"balanced"`` is scikit-learn's rule, n_samples / (n_classes * bincount(y)), on the run's
+    training rows (a class missing from them keeps Keras's weight for a class without one, 1);
+    a table's class labels (checked by ``data.check_compatible``) become the data's class indices.
+    """
+    weights = recipe.train.class_weight
+    if weights is None:
+        return None
+    if weights == "balanced":
+        from sklearn.utils.class_weight import compute_class_weight
+
+        classes = np.unique(splits.y_train)
+        balanced = compute_class_weight("balanced", classes=classes, y=splits.y_train)
+        return {int(c): float(w) for c, w in zip(classes, balanced, strict=True)}
+    return {dataset.class_names.index(label): float(w) for label, w in weights.items()}
+
+
+def class_weight_vector(weights: dict[int, float] | None, n_classes: int) -> np.ndarray | None:
+    """``weights`` as one float32 weight per class index, the sample weights Keras gives each
+    row of a class (``class_weight_to_sample_weights``: 1 for a class without a weight)."""
+    if weights is None:
+        return None
+    return np.array([weights.get(c, 1.0) for c in range(n_classes)], dtype="float32")
+
+
 def score(
     keras_scores: dict[str, float],
     outputs: np.ndarray,
@@ -60,14 +91,20 @@ def score(
     """Test scores of one set of weights: Keras's loss and metrics (``evaluate`` semantics),
     plus what they hide, computed from the model's ``outputs`` on the test rows.
 
-    Classification: balanced accuracy, ROC AUC (binary), the majority baseline (``baseline`` is
-    the majority class) and the confusion matrix. Regression, on the target's own scale whatever
-    the loss: mean squared error ``mse``, ``mae``, ``r2`` and ``mean_baseline_mse``, the error of
-    always predicting the training mean (``baseline``).
+    Classification: balanced accuracy, ROC AUC and average precision ``pr_auc`` (binary), F1
+    (binary ``f1`` of the positive class at the threshold 0.5; multiclass ``f1_macro``), the
+    ``log_loss`` of the outputs as class probabilities (None when they are not), the majority
+    baseline (``baseline`` is the majority class) and the confusion matrix. The scores that read
+    probabilities are computed from the stored predictions (:func:`test_predictions`), so that
+    scikit-learn gives the same on ``predictions.npy``. Regression, on the target's own scale
+    whatever the loss: mean squared error ``mse``, ``mae``, ``r2`` and ``mean_baseline_mse``, the
+    error of always predicting the training mean (``baseline``).
     """
     from sklearn.metrics import (
+        average_precision_score,
         balanced_accuracy_score,
         confusion_matrix,
+        f1_score,
         mean_absolute_error,
         mean_squared_error,
         r2_score,
@@ -75,6 +112,7 @@ def score(
     )
 
     scores: dict[str, Any] = {k: float(v) for k, v in keras_scores.items()}
+    stored = test_predictions(outputs, target)  # float32, as predictions.npy keeps them
     outputs = np.asarray(outputs, dtype=np.float64)
     finite = bool(np.isfinite(outputs).all())
     if target.format == "regression":
@@ -96,12 +134,36 @@ def score(
         predicted = outputs.argmax(axis=-1)
     scores["balanced_accuracy"] = float(balanced_accuracy_score(truth, predicted))
     scores["majority_baseline"] = float(np.mean(truth == int(baseline)))
+    labels = list(range(target.n_classes))
     if target.n_classes == 2 and positive is not None:
         two_classes = len(np.unique(truth)) == 2
         scores["auc"] = float(roc_auc_score(truth, positive)) if finite and two_classes else None
-    labels = list(range(target.n_classes))
+        ranked = finite and two_classes
+        scores["pr_auc"] = float(average_precision_score(truth, stored)) if ranked else None
+        scores["f1"] = float(f1_score(truth, predicted, zero_division=0.0))
+    else:
+        scores["f1_macro"] = float(f1_score(truth, predicted, average="macro", zero_division=0.0))
+    scores["log_loss"] = _log_loss(truth, stored, labels)
     scores["confusion_matrix"] = confusion_matrix(truth, predicted, labels=labels).tolist()
     return scores
+
+
+def _log_loss(truth: np.ndarray, probabilities: np.ndarray, labels: list[int]) -> float | None:
+    """scikit-learn's log loss of the stored predictions (the positive class's probabilities, or
+    a row of class probabilities per test row); None where they are not probabilities: not
+    finite, outside [0, 1] (a tanh output for a hinge loss) or rows that do not sum to 1 by
+    scikit-learn's own check."""
+    from sklearn.metrics import log_loss
+
+    if probabilities.size == 0 or not np.isfinite(probabilities).all():
+        return None
+    if probabilities.min() < 0 or probabilities.max() > 1:
+        return None
+    if probabilities.ndim == 2:
+        tolerance = float(np.sqrt(np.finfo(probabilities.dtype).eps))
+        if not np.isclose(probabilities.sum(axis=1), 1, rtol=tolerance, atol=0).all():
+            return None
+    return float(log_loss(truth, probabilities, labels=labels))
 
 
 def test_predictions(outputs: np.ndarray, target: Target) -> np.ndarray:
@@ -159,6 +221,7 @@ def run_result(
         validated_on="test set" if splits.validation_is_test else "validation split",
         split_sizes=splits.sizes(),
         confusion_matrix=best.get("confusion_matrix"),
+        confusion_matrix_last=last.get("confusion_matrix"),
         input_shape=list(splits.x_train.shape[1:]),
         preprocessing=preprocessing(dataset, splits),
         history={k: [float(v) for v in values] for k, values in history.items()},

@@ -79,6 +79,11 @@ class RunPlan:
     def key(self) -> str:
         """Hash of what determines the numbers (the engine included), not the names."""
         content = {k: v for k, v in self.resolved().items() if k not in ("study", "variant")}
+        # train.evaluate picks which stored scores a report compares: no number of the run
+        # depends on it, so changing it retrains nothing
+        recipe = content["recipe"]
+        train = {k: v for k, v in recipe["train"].items() if k != "evaluate"}
+        content["recipe"] = {**recipe, "train": train}
         blob = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -122,6 +127,8 @@ class RunResult:
     validated_on: str  # "validation split" or "test set"
     split_sizes: dict[str, int]
     confusion_matrix: list[list[int]] | None = None  # best weights, rows = true class
+    #: the same of the last weights (None in results stored before it was kept)
+    confusion_matrix_last: list[list[int]] | None = None
     input_shape: list[int] = field(default_factory=list)
     #: How raw inputs became model inputs: {"scale": s} and/or {"mean": [...], "std": [...]}
     #: (standardisation with training-split statistics); exported models include it.

@@ -15,7 +15,10 @@ How members stay independent and reproduce their solo runs:
   ``set_random_seed(seed)``, derived from the cohort's one model without building its own
   (``_initial``), and its batch order comes from numpy's RNG with that seed, exactly as in
   ``fit`` (see ``_scoring.batch_order_rng``); each member gathers its own rows from one copy of the
-  data and standardises them with its own split's mean and std inside the step.
+  data and standardises them with its own split's mean and std inside the step. A member with
+  ``train.class_weight`` trains on ``(x, y, sample_weight)`` batches, its own class weights per
+  row (``"balanced"`` from its own training rows), as ``fit(class_weight=...)`` builds them; so
+  members differing in class weights share the program, and their validation is unweighted.
 - Per-member callbacks run on the host after each epoch on a small proxy model: Keras's own
   ``EarlyStopping`` (patience, ``min_delta``, ``restore_best_weights``) and the best-weights
   snapshot. A stopped member is frozen (its state is no longer updated); a member whose loss
@@ -61,6 +64,8 @@ from tricklab.engines._protocol import (
 )
 from tricklab.engines._scoring import (
     batch_order_rng,
+    class_weight_vector,
+    class_weights,
     reference,
     run_result,
     score,
@@ -240,6 +245,16 @@ class Population:
             splits = [m.task.splits for m in cohort.members]
             standardize = splits[0].feature_mean is not None
             cohort.train_rows = np.stack([s.rows["train"] for s in splits])
+            # fit's class_weight, per member (a cohort shares its recipe, not its training rows)
+            vectors = [
+                class_weight_vector(
+                    class_weights(m.task.plan.recipe, dataset, m.task.splits),
+                    cohort.target.n_classes,
+                )
+                for m in cohort.members
+            ]
+            weights = [v for v in vectors if v is not None]
+            weighted = len(weights) == len(vectors)  # one recipe: all members, or none
             out["cohorts"].append(
                 {
                     "y": jnp.asarray(cohort.target.encode(dataset.y)),
@@ -248,6 +263,8 @@ class Population:
                     "std": jnp.asarray([s.feature_std for s in splits]) if standardize else None,
                     "val_rows": jnp.asarray([s.rows["validation"] for s in splits]),
                     "test_rows": jnp.asarray([s.rows["test"] for s in splits]),
+                    "class_weights": jnp.asarray(np.stack(weights)) if weighted else None,
+                    "labels": jnp.asarray(dataset.y, dtype="int32") if weighted else None,
                 }
             )
         return out
@@ -439,13 +456,19 @@ class Population:
                     seconds_total=total / k,
                     engine=ENGINE,
                 )
-                weights = member.best.weights or self.member_weights(member)
+                last_weights = self.member_weights(member)
+                weights = member.best.weights or last_weights
                 # Without a best epoch, "best" was evaluated with the last weights, as in solo.
                 outputs = np.asarray(best_outputs[member.cohort][j])
                 predictions = test_predictions(outputs, cohort.target)
+                last_predictions = test_predictions(
+                    np.asarray(last_outputs[member.cohort][j]), cohort.target
+                )
                 self.finished.add(plan.key)
                 layout = weights_layout(plan.recipe, splits.x_train.shape[1:])  # once per cohort
-                yield RunDone(plan.key, result, weights, predictions, layout)
+                yield RunDone(
+                    plan.key, result, weights, predictions, layout, last_weights, last_predictions
+                )
 
     def _scores(self, member: Member, logs: Any, outputs: Any, baseline: float) -> dict[str, Any]:
         """One member's test scores from the population's vectorised evaluation."""

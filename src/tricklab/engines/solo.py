@@ -29,6 +29,7 @@ from tricklab.engines._protocol import (
     RunTask,
 )
 from tricklab.engines._scoring import (
+    class_weights,
     reference,
     run_result,
     score,
@@ -62,7 +63,7 @@ class SoloEngine:
                 report(EpochEnd(key, epoch, logs))
 
             try:
-                result, weights, predictions = train_run(
+                result, weights, predictions, last = _train(
                     task.plan,
                     dataset,
                     task.splits,
@@ -78,7 +79,7 @@ class SoloEngine:
                 yield RunFailed.from_exception(key, exc)
                 continue
             layout = weights_layout(task.plan.recipe, task.splits.x_train.shape[1:])
-            yield RunDone(key, result, weights, predictions, layout)
+            yield RunDone(key, result, weights, predictions, layout, *last)
 
 
 def train_run(
@@ -95,6 +96,20 @@ def train_run(
     With ``control``, the run saves checkpoints and resumes from the last one (README, "The run
     store"); a resumed run ends with the history of an uninterrupted one.
     """
+    result, weights, predictions, _ = _train(plan, dataset, splits, on_epoch, callbacks, control)
+    return result, weights, predictions
+
+
+def _train(
+    plan: RunPlan,
+    dataset: Dataset,
+    splits: Splits,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    callbacks: Sequence[Any] = (),
+    control: Control | None = None,
+) -> tuple[RunResult, list[np.ndarray], np.ndarray, tuple[list[np.ndarray], np.ndarray]]:
+    """:func:`train_run`, and the last weights (what ``fit`` returned) with their test
+    predictions."""
     keras = _backend.keras()
     from tricklab.engines import _callbacks  # defines Keras callback classes: imports Keras
 
@@ -144,6 +159,7 @@ def train_run(
         initial_epoch=resumed["epoch"] if resumed is not None else 0,
         validation_data=(splits.x_val, target.encode(splits.y_val)),
         shuffle=train.shuffle,
+        class_weight=class_weights(recipe, dataset, splits),  # weights the training loss only
         callbacks=[*fit_callbacks, *callbacks, resumable],
         verbose=0,
     ).history
@@ -156,6 +172,7 @@ def train_run(
     # "Last" is the model fit() returns; "best" is the snapshot of the best monitored epoch.
     baseline = reference(splits, target)
     last, predictions = _evaluate(model, splits, target, train.batch_size, baseline)
+    last_weights, last_predictions = model.get_weights(), predictions
     diverged = not all(math.isfinite(v) for v in history.get("loss", [float("nan")]))
     if best.weights is not None:
         weights = best.weights
@@ -182,7 +199,7 @@ def train_run(
         diagnostics=probe.rows if probe is not None else [],
         diagnostics_seconds=probe.seconds if probe is not None else 0.0,
     )
-    return result, weights, predictions
+    return result, weights, predictions, (last_weights, last_predictions)
 
 
 class _Pruned(Exception):

@@ -255,6 +255,8 @@ def _commit(book: _Book, unit: Unit, outcomes: list[RunDone]) -> None:
             o.weights_file,
             o.predictions,
             splits[o.key].y_test,  # the store keeps them once per split
+            o.last_weights_file,
+            o.last_predictions,
         )
         for o in outcomes
     ]

@@ -34,9 +34,10 @@ from tricklab.engines.contract import RunResult
 from tricklab.report._figures import report_figures, title_and_caption
 from tricklab.report._format import DASH
 from tricklab.report._headline import headline, recipe_changes
-from tricklab.report._sentences import comparison_sentence
+from tricklab.report._sentences import FLOOR_NOTE, beats_note, comparison_sentence, interval_note
 from tricklab.report._tables import (
     caption,
+    checkpoints,
     confidence,
     diagnostics_summary,
     metrics_table,
@@ -44,7 +45,7 @@ from tricklab.report._tables import (
     summary_rows,
     training_table,
 )
-from tricklab.stats import BOOTSTRAP_RESAMPLES, CONFIDENCE, POWER, percent
+from tricklab.stats import POWER, percent
 from tricklab.store import write_bytes
 
 if TYPE_CHECKING:
@@ -224,15 +225,15 @@ def protocol(report: Report) -> list[tuple[str, str]]:
     add(
         "Weights",
         f"best = the checkpoint of the epoch with the best {monitors or 'monitored value'}; "
-        "last = after the final epoch",
+        f"last = after the final epoch; compared: the {report.weights} weights "
+        "(train.evaluate)",
     )
-    statistics = f"mean ± sample std over seeds, {CONFIDENCE:.0%} t-intervals"
+    statistics = f"mean ± sample std over seeds, {interval_note(facts.correction)}"
     if report.rule:
         statistics += (
-            f"; variants paired with the baseline by seed, {report.rule}; P(beats baseline on "
-            f"a new seed) with a {CONFIDENCE:.0%} percentile bootstrap interval "
-            f"({BOOTSTRAP_RESAMPLES:,} resamples of the seeds, fixed seed); minimum detectable "
-            f"difference at power {POWER:g} and the adjusted alpha"
+            f"; variants paired with the baseline by seed, {report.rule}; "
+            f"{beats_note(report.comparisons[0])}; minimum detectable difference at power "
+            f"{POWER:g} and the adjusted alpha" + ("; " + FLOOR_NOTE if facts.correction else "")
         )
     statistics += (
         "; numbers are rounded to two significant digits of their interval's half-width; "
@@ -269,7 +270,8 @@ def _comparison_lead(report: Report) -> str:
         return "No comparison: the study has a single variant."
     head = (
         f"Each variant is compared with the baseline variant ({report.baseline}) on the primary "
-        f"metric, test {metric} of the best weights: the difference variant − baseline, paired "
+        f"metric, test {metric} of the {report.weights} weights: the difference variant − "
+        "baseline, paired "
         "by seed."
     )
     tested = report.comparisons[0].tests
@@ -283,10 +285,11 @@ def _comparison_lead(report: Report) -> str:
     return (
         f"{head} The rule — {report.rule}. A verdict is “better” or “worse” exactly when its "
         f"{percent(report.comparisons[0].confidence)} interval excludes 0{untested}. "
-        "For information: P(variant beats baseline on a new seed), the share of seeds on which "
-        f"the variant was better (ties count half), with its {CONFIDENCE:.0%} bootstrap "
-        "interval; the minimum detectable difference, the smallest difference the rule detects "
-        f"with power {POWER:g} at this many seeds and the observed spread."
+        f"For information: {beats_note(report.comparisons[0])}; the minimum detectable "
+        f"difference, the smallest difference the rule detects with power {POWER:g} at this "
+        "many seeds and the observed spread"
+        + ("; " + FLOOR_NOTE if report.facts.correction else "")
+        + "."
     )
 
 
@@ -298,6 +301,8 @@ def _context(report: Report, images: dict[str, dict[str, str]]) -> dict[str, Any
         "description": report.facts.description,
         "test_set": report.validated_on_test,
         "primary_metric": metric,
+        "weights": report.weights,
+        "other_weights": checkpoints(report)[1],
         "direction": report.direction.better,
         "baseline": report.baseline,
         "headline": lines[0],

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from tricklab.report import _plots
 from tricklab.report._model import chance_level
+from tricklab.report._references import reference_names, reference_table
+from tricklab.report._tables import primary_caption
 from tricklab.spec import METRIC_CATALOGUE, Chance
 from tricklab.stats import diagnostics_frame
 
@@ -25,10 +29,10 @@ CAPTIONS = {
     "variant on its own scale (losses differ in scale): the mean over seeds, with a band from "
     "the lowest to the highest seed; runs stopped early leave the mean at the epoch they "
     "stopped. The last panel puts every variant's validation curve on one axis.",
-    "accuracy_intervals": "Test accuracy (best weights): the mean, its 95% interval and each "
+    "accuracy_intervals": "Test accuracy ({weights} weights): the mean, its 95% interval and each "
     "seed (dots). The dashed line is the accuracy of always answering the majority class: a "
     "model on it has learned nothing accuracy can show.",
-    "roc_curves": "ROC curves on the test rows (best weights) of the baseline and the best "
+    "roc_curves": "ROC curves on the test rows ({weights} weights) of the baseline and the best "
     "other variant: each seed thin, all seeds' predictions pooled bold.",
     "confusion_matrix": "Rows are the true classes of the test rows, columns the predictions; "
     "each cell gives the count and its share of the row.",
@@ -41,6 +45,8 @@ CAPTIONS = {
     "every sample of the batch: dead units get no gradient.",
     "diagnostics_mean_abs_activation": "Mean absolute output of each hidden layer.",
 }
+#: Figures of test results (besides ``<metric>_intervals``): their captions name the checkpoint.
+RESULTS = ("roc_curves", "confusion_matrix")
 TITLES = {
     "learning_curves": "Learning curves",
     "roc_curves": "ROC curves",
@@ -62,9 +68,14 @@ def _chance_line(report: Report, metric: str) -> float | None:
 
 
 def _best_variant_matrix(report: Report) -> tuple[str, list[list[int]], int] | None:
-    """The best variant (primary metric) with confusion matrices, their sum and their count."""
+    """The best variant (primary metric) with confusion matrices of the report's weights, their
+    sum and their count."""
+    last = report.weights == "last"
     for variant in report.ranked():
-        matrices = [r.confusion_matrix for r in report.runs_of(variant) if r.confusion_matrix]
+        runs = report.runs_of(variant)
+        matrices = [
+            m for m in (r.confusion_matrix_last if last else r.confusion_matrix for r in runs) if m
+        ]
         if matrices:
             total = [
                 [sum(m[i][j] for m in matrices) for j in range(len(matrices[0]))]
@@ -75,38 +86,59 @@ def _best_variant_matrix(report: Report) -> tuple[str, list[list[int]], int] | N
 
 
 def _seed_values(report: Report, metric: str) -> dict[str, list[float]]:
-    return {
+    values = {
         variant: [
             float(v)
             for r in report.runs_of(variant)
-            if (v := r.test.get("best", {}).get(metric)) is not None
+            if (v := r.test.get(report.weights, {}).get(metric)) is not None
         ]
         for variant in report.table.index
     }
+    for r in report.references if reference_names(report) else []:
+        if (v := r.test.get("best", {}).get(metric)) is not None:
+            values.setdefault(r.variant, []).append(float(v))
+    return values
+
+
+def _with_references(report: Report, table: pd.DataFrame) -> pd.DataFrame:
+    """The variants' rows, then the reference models' (drawn below them)."""
+    references = reference_table(report)
+    return table if references.empty else pd.concat([table, references])
+
+
+def _mark_references(report: Report, figure: Figure) -> Figure:
+    """The reference models' labels in grey italics: rows, not variants."""
+    names = set(reference_names(report))
+    for ax in figure.axes:
+        for tick in ax.get_yticklabels():
+            if tick.get_text() in names:
+                tick.set_color("#7f8c8d")
+                tick.set_fontstyle("italic")
+    return figure
 
 
 def report_figures(report: Report) -> dict[str, Figure]:
     """The report's figures by name (the order the documents show them in)."""
     order = report.ranked()
-    metric = report.primary_metric
+    metric, weights = report.primary_metric, report.weights
     classification = report.facts.classification
-    table = report.table.loc[order]
+    table = _with_references(report, report.table.loc[order])
     figures: dict[str, Figure] = {
         "learning_curves": _plots.learning_curves(report.results, list(report.table.index), metric),
         f"{metric}_intervals": _plots.metric_intervals(
             table,
             metric,
-            "best",
+            weights,
             report.baseline,
             _chance_line(report, metric),
             _seed_values(report, metric),
         ),
     }
-    if classification and metric != "accuracy" and "accuracy_best_mean" in table.columns:
+    if classification and metric != "accuracy" and f"accuracy_{weights}_mean" in table.columns:
         figures["accuracy_intervals"] = _plots.metric_intervals(
             table,
             "accuracy",
-            "best",
+            weights,
             report.baseline,
             _chance_line(report, "accuracy"),
             _seed_values(report, "accuracy"),
@@ -119,7 +151,7 @@ def report_figures(report: Report) -> dict[str, Figure]:
             variant, matrix, n = best
             title = (
                 f"Confusion matrix of {variant} (best {metric})\n"
-                f"test rows, best weights, summed over {n} seed{'s' if n != 1 else ''}"
+                f"test rows, {weights} weights, summed over {n} seed{'s' if n != 1 else ''}"
             )
             figures["confusion_matrix"] = _plots.confusion_matrix(
                 matrix, list(report.facts.classes), title
@@ -130,21 +162,33 @@ def report_figures(report: Report) -> dict[str, Figure]:
             figures[f"diagnostics_{quantity}"] = _plots.diagnostics_grid(
                 frame, list(report.table.index), quantity
             )
+    for name in (f"{metric}_intervals", "accuracy_intervals"):
+        if name in figures:
+            _mark_references(report, figures[name])
     return figures
 
 
 def title_and_caption(report: Report, name: str) -> tuple[str, str]:
-    """A figure's section title and caption."""
+    """A figure's section title and caption; the captions of test results begin with the
+    primary metric and its weights (``Primary metric: test auc, last weights; ...``)."""
     metric = report.primary_metric
-    caption = CAPTIONS.get(name, "")
+    caption = CAPTIONS.get(name, "").replace("{weights}", report.weights)
     if name == f"{metric}_intervals":
         caption = (
-            f"Test {metric} (best weights, the primary metric): the mean over seeds, its 95% "
+            f"Test {metric} ({report.weights} weights, the primary metric): the mean over "
+            "seeds, its 95% "
             f"interval and each seed (dots), best first; the baseline variant "
             f"({report.baseline}) is in red. The axis is zoomed on the variants; intervals are "
             "clipped to the metric's range (a triangle marks a clipped end)."
         )
         if _chance_line(report, metric) is not None:
             caption += " The dashed line: always answering the majority class."
+        if reference_names(report):
+            caption += (
+                " Below the variants, in grey italics: the reference models (scikit-learn), "
+                "fit on the same runs' rows."
+            )
     title = TITLES.get(name, f"Test {name.removesuffix('_intervals')} per variant")
+    if name in RESULTS or name.endswith("_intervals"):
+        caption = f"{primary_caption(report)}. {caption}"
     return title, caption

@@ -2,7 +2,8 @@
 
 An estimate with an interval keeps two significant digits of the interval's half-width, and the
 mean and both ends are rounded to that same decimal place (``0.62 [0.58, 0.66]``,
-``2.2e6 [1.3e6, 3.1e6]``), so a column never shows more digits than the seeds support. Intervals
+``2.2e6 [1.3e6, 3.1e6]``), so a column never shows more digits than the seeds support; an
+interval that excludes 0 gets more decimals until neither end shows as 0. Intervals
 of bounded metrics (accuracy, AUC, ...) are clipped to the metric's range (from the metric
 catalogue, :data:`tricklab.spec.METRIC_CATALOGUE`) and the clipped end is marked with
 :data:`CLIP_MARK`.
@@ -90,7 +91,9 @@ def estimate(
     """A mean and its interval as ``("0.62", "[0.58, 0.66]")``, both rounded to two significant
     digits of the interval's half-width; the interval clipped to the range of ``metric``, a
     clipped end marked. Without an interval: the mean with 3 significant digits and ``""``; an
-    interval of no width (every seed the same): the mean with 4 significant digits, twice."""
+    interval of no width (every seed the same): the mean with 4 significant digits, twice. An
+    interval that excludes 0 (a decided verdict) gets more decimals until neither end shows as 0
+    (``[-0.2394, -0.0003]``, never ``[-0.239, -0.000]``)."""
     if not finite(mean):
         return DASH, ""
     if not (finite(low) and finite(high)):
@@ -111,6 +114,19 @@ def estimate(
     left = fixed(low, decimals) + (CLIP_MARK if low_clipped else "")
     right = fixed(high, decimals) + (CLIP_MARK if high_clipped else "")
     return fixed(mean, decimals, sign=sign), f"[{left}, {right}]"
+
+
+def beside(value: Any, low: Any, high: Any) -> str:
+    """A size that stands beside the interval ``[low, high]`` (a detectable difference, a floor)
+    at that interval's precision: two significant digits of its half-width, or of ``value``
+    itself where that precision would show it as 0 (or the interval has no width)."""
+    if not finite(value):
+        return DASH
+    if finite(low) and finite(high) and high > low:
+        decimals = decimals_for((high - low) / 2)
+        if value == 0 or round(value, decimals) != 0:
+            return fixed(value, decimals)
+    return significant(value, 2)
 
 
 def mean_std(mean: Any, std: Any, low: Any = None, high: Any = None) -> str:

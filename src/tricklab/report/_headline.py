@@ -2,7 +2,9 @@
 
 :func:`headline` states the verdicts of a :class:`~tricklab.report.Report` in a sentence (what
 is better, what is worse, what cannot be told apart, what did not learn, and, when nothing is
-decided, how many seeds would decide the largest observed difference). :func:`recipe_changes`
+decided, how many seeds would decide the largest observed difference, or that no number would
+under the protocol's floor), then, for a table, the
+best variant against the logistic (ridge) regression reference. :func:`recipe_changes`
 lists, per variant, the structural difference of its resolved recipe from the baseline's:
 ``train.loss: binary_crossentropy -> mean_absolute_error``,
 ``model.layers[1]: + dropout(rate=0.5)``.
@@ -17,7 +19,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tricklab.report._format import estimate
-from tricklab.report._sentences import short_verdict, untested_phrase
+from tricklab.report._references import reference_line
+from tricklab.report._sentences import outlook, short_verdict, untested_phrase
 from tricklab.stats import Comparison, Verdict, percent
 
 if TYPE_CHECKING:
@@ -30,15 +33,21 @@ _LAYER_DEFAULTS = {"repeat": 1, "use_bias": True}
 
 
 def headline(report: Report) -> list[str]:
-    """The verdict in a sentence; then what its numbers are, and why the variants that did not
-    learn are said to (a line each)."""
+    """The verdict in a sentence; then what its numbers are, why the variants that did not
+    learn are said to, and the Reference line of a table's study (a line each)."""
+    reference = reference_line(report)
+    return _verdicts(report) + ([reference] if reference else [])
+
+
+def _verdicts(report: Report) -> list[str]:
     metric = report.primary_metric
     base, unit = report.baseline, report.facts.unit
     if not report.comparisons:
         only = len(report.table.index) == 1
         mean, interval = _primary(report, base) if base in report.table.index else ("", "")
         if only:
-            return [f"{base}: test {metric} {mean} {interval}".rstrip() + " (a single variant)."]
+            scores = f"{base}: test {metric}, {report.weights} weights, {mean} {interval}"
+            return [scores.rstrip() + " (a single variant)."]
         return [f"Nothing compared: the baseline variant ({base}) has no finished run."]
     stalled = report.not_learned()
     better = [c for c in report.comparisons if c.verdict is Verdict.BETTER]
@@ -80,15 +89,24 @@ def headline(report: Report) -> list[str]:
                 f"about {largest.seeds_needed} {unit} would decide the largest observed "
                 f"difference ({largest.variant}, {diff})"
             )
+        elif largest is not None and outlook(largest) and largest.below_floor:
+            diff, _ = estimate(largest.diff, largest.ci_low, largest.ci_high, sign=True)
+            parts.append(
+                f"no number of {unit} would decide the largest observed difference "
+                f"({largest.variant}, {diff}), as {outlook(largest)}"
+            )
     lines = ["; ".join(parts) + "."]
     first = report.comparisons[0]
     corrected = "Nadeau-Bengio corrected, " if first.correction else ""
+    measured = f"Δ = variant − {base} in test {metric}, {report.weights} weights, paired by "
     if first.tests:
         lines.append(
-            f"Δ = variant − {base} in test {metric} (best weights), paired by {unit[:-1]}; "
+            f"{measured}{unit[:-1]}; "
             f"{percent(first.confidence)} intervals, {corrected}Bonferroni-adjusted across "
             f"{first.tests} comparison{'s' if first.tests != 1 else ''}."
         )
+    else:
+        lines.append(f"{measured}{unit[:-1]}; no comparison has two pairs to test.")
     if stalled:
         reasons: dict[str, list[str]] = {}
         for variant in report.table.index:
@@ -104,7 +122,7 @@ def headline(report: Report) -> list[str]:
 
 def _primary(report: Report, variant: str) -> tuple[str, str]:
     row = report.table.loc[variant]
-    prefix = f"{report.primary_metric}_best"
+    prefix = f"{report.primary_metric}_{report.weights}"
     return estimate(
         row.get(f"{prefix}_mean"),
         row.get(f"{prefix}_low"),

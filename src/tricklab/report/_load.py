@@ -3,7 +3,8 @@
 It reads the study index and the finished runs it lists (a run counts only when its stored key
 is the one the index plans: results of removed or changed variants are left out), each variant's
 resolved recipe (``spec.json`` of a finished run) and, where the store keeps them, the test-set
-predictions of the variants whose ROC curves are drawn.
+predictions of the variants whose ROC curves are drawn, and the reference models' fits that
+``run`` stored (``references/``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def load_report(root: str | Path) -> Report:
     store = RunStore(root)
     index = store.read_index()
     results, missing = _load_runs(store)
-    report = make_report(root, index, results, missing, _recipes(store, results))
+    references = _references(store, results)
+    report = make_report(root, index, results, missing, _recipes(store, results), references)
     if report.facts.task == "binary":
         report.predictions = _predictions(store, report)
     return report
@@ -52,6 +54,13 @@ def _load_runs(store: RunStore) -> tuple[list[RunResult], list[dict[str, Any]]]:
     return results, missing
 
 
+def _references(store: RunStore, results: list[RunResult]) -> list[RunResult]:
+    """The stored reference fits of the finished runs' seeds, as results (never fit here:
+    ``run`` fits them, and a report reads the store only)."""
+    seeds = {r.seed for r in results}
+    return [r for s in store.stored_references() if s.seed in seeds for r in s.as_results()]
+
+
 def _recipes(store: RunStore, results: list[RunResult]) -> dict[str, dict[str, Any]]:
     """Each variant's resolved recipe, from the spec.json of its first finished run."""
     recipes: dict[str, dict[str, Any]] = {}
@@ -72,8 +81,8 @@ def roc_variants(report: Report) -> list[str]:
 
 
 def _predictions(store: RunStore, report: Report) -> dict[str, list[tuple[Any, Any]]]:
-    """Test-set predictions (y_true, P(positive class)) per seed of :func:`roc_variants`, where
-    the store keeps them."""
+    """Test-set predictions (y_true, P(positive class)) of the report's weights per seed of
+    :func:`roc_variants`, where the store keeps them."""
     load = getattr(store, "load_predictions", None)
     if load is None:
         return {}
@@ -82,7 +91,7 @@ def _predictions(store: RunStore, report: Report) -> dict[str, list[tuple[Any, A
         pairs = []
         for run in report.runs_of(variant):
             with contextlib.suppress(StoreError, OSError, ValueError, KeyError):
-                loaded = load(variant, run.seed)
+                loaded = load(variant, run.seed, report.weights)
                 if loaded is not None:
                     pairs.append(loaded)
         if pairs:

@@ -19,7 +19,13 @@ import pandas as pd
 
 from tricklab.base.errors import StoreError
 from tricklab.engines.contract import RunResult
-from tricklab.spec import METRIC_CATALOGUE, Direction, UnknownMetricError, default_primary_metric
+from tricklab.spec import (
+    EVALUATE_CHOICES,
+    METRIC_CATALOGUE,
+    Direction,
+    UnknownMetricError,
+    default_primary_metric,
+)
 from tricklab.spec import chance_level as catalogue_chance_level
 from tricklab.stats import (
     COUNTED_STATUSES,
@@ -63,11 +69,20 @@ class StudyFacts:
     #: lint findings as stored (None when the index has no lint entry)
     lint: list[dict[str, Any]] | None
     backend: str
+    #: the checkpoint whose test scores are compared ("best" or "last"), as the study resolved
+    #: it (``train.evaluate``); "best" in an index written before it was stored
+    evaluate: str = "best"
 
     @property
     def unit(self) -> str:
         """What a variant's runs are counted in: "runs" under cv (folds x repeats), "seeds"."""
         return "runs" if self.protocol.get("kind") == "cv" else "seeds"
+
+    @property
+    def correction(self) -> float:
+        """Nadeau-Bengio's n_test/n_train of the protocol (resplit, cv): the comparisons and
+        every per-variant interval use it; 0 under one split (plain t-tests and intervals)."""
+        return float(self.protocol.get("correction") or 0.0)
 
     @property
     def validated_on_test(self) -> bool:
@@ -102,7 +117,23 @@ def study_facts(index: StudyIndex, root: Path) -> StudyFacts:
         runs_planned=len(index.runs),
         lint=list(index.lint) if index.lint is not None else None,
         backend=str(index.resolved.get("backend", "?")),
+        evaluate=_evaluate(index.resolved, root),
     )
+
+
+def _evaluate(resolved: dict[str, Any], root: Path) -> str:
+    """The checkpoint ``run`` stored (``evaluate``); "best", the checkpoint every report used
+    before, in an index written before it was stored."""
+    stored = resolved.get("evaluate")
+    if stored is None:
+        return "best"
+    if stored not in EVALUATE_CHOICES:
+        raise StoreError(
+            f"{root}: the study index's checkpoint must be one of "
+            f"{', '.join(EVALUATE_CHOICES)}. Received: evaluate={stored!r}. Run `tricklab run "
+            "STUDY.toml` again to rewrite it."
+        )
+    return str(stored)
 
 
 def _primary_metric(
@@ -134,18 +165,16 @@ def _primary_metric(
 def comparisons_of(
     facts: StudyFacts, results: Sequence[RunResult], variants: Sequence[str], baseline: str
 ) -> list[Comparison]:
-    """Every variant against the baseline on the primary metric of the best weights."""
+    """Every variant against the baseline on the primary metric of the study's checkpoint."""
     if baseline not in {r.variant for r in results if r.status in COUNTED_STATUSES}:
         return []
-    # Nadeau-Bengio's n_test/n_train when runs train on overlapping rows (resplit, cv)
-    correction = float(facts.protocol.get("correction") or 0.0)
     return compare(
         results,
         baseline,
         facts.primary_metric,
-        "best",
+        facts.evaluate,
         variants=variants,
-        correction=correction,
+        correction=facts.correction,  # Nadeau-Bengio's, when runs share training rows
         unit=facts.unit,
     )
 
@@ -155,8 +184,9 @@ class Report:
     """A study's report: the numbers, verdicts and figures its files show.
 
     ``table`` is :func:`tricklab.stats.variant_table` (index order = the study's variants);
-    ``comparisons`` compare every variant with the baseline on the primary metric of the best
-    weights (:func:`tricklab.stats.compare`: paired t-tests, Bonferroni-adjusted across them).
+    ``comparisons`` compare every variant with the baseline on the primary metric of the
+    study's checkpoint, :attr:`weights` (:func:`tricklab.stats.compare`: paired t-tests,
+    Bonferroni-adjusted across them).
     ``results`` are the finished runs counted, ``missing`` the planned runs that are not (with
     why), ``recipes`` each variant's resolved recipe and ``predictions`` test-set predictions
     ``(y_true, proba)`` per seed of the variants whose ROC curves are drawn. :attr:`markdown`
@@ -173,6 +203,9 @@ class Report:
     predictions: dict[str, list[tuple[Any, Any]]] = field(default_factory=dict)
     #: the study index as read
     index: StudyIndex | None = field(default=None, repr=False)
+    #: the reference models' fits (scikit-learn, stored by ``run``): one result per model x run
+    #: seed, the model's name as its variant; rows of the report, never variants
+    references: list[RunResult] = field(default_factory=list)
 
     @property
     def markdown(self) -> Path:
@@ -189,6 +222,11 @@ class Report:
     @property
     def primary_metric(self) -> str:
         return self.facts.primary_metric
+
+    @property
+    def weights(self) -> str:
+        """The checkpoint whose test scores are the report's numbers: "best" or "last"."""
+        return self.facts.evaluate
 
     @property
     def direction(self) -> Direction:
@@ -212,8 +250,8 @@ class Report:
         return decision_rule(first.tests, first.alpha, first.correction)
 
     def ranked(self) -> list[str]:
-        """Variants by the primary metric of the best weights, best first (no value last)."""
-        column = self.table[f"{self.primary_metric}_best_mean"]
+        """Variants by the primary metric of :attr:`weights`, best first (no value last)."""
+        column = self.table[f"{self.primary_metric}_{self.weights}_mean"]
         sign = -1.0 if self.direction.higher_is_better else 1.0
 
         def key(variant: str) -> tuple[bool, float]:
@@ -237,8 +275,10 @@ def make_report(
     results: list[RunResult],
     missing: list[dict[str, Any]] | None = None,
     recipes: dict[str, dict[str, Any]] | None = None,
+    references: list[RunResult] | None = None,
 ) -> Report:
-    """The report of the finished ``results`` of the study indexed by ``index``.
+    """The report of the finished ``results`` of the study indexed by ``index`` (and the
+    ``references``' fits on the same runs' rows).
 
     Raises :class:`StoreError` when no run has finished.
     """
@@ -251,7 +291,9 @@ def make_report(
     finished = {r.variant for r in results}  # variants with no finished run get no row
     variants = [v for v in facts.variants or [r.variant for r in results] if v in finished]
     primary = facts.primary_metric
-    table = variant_table(results, variants, metric_names(results, primary))
+    table = variant_table(
+        results, variants, metric_names(results, primary), correction=facts.correction
+    )
     baseline = facts.baseline or variants[0]
     return Report(
         root=root,
@@ -262,6 +304,7 @@ def make_report(
         missing=list(missing or []),
         recipes=dict(recipes or {}),
         index=index,
+        references=list(references or []),
     )
 
 
@@ -290,10 +333,11 @@ def chance_level(report: Report, metric: str | None = None) -> tuple[float, str]
 
 
 def _seed_mean(report: Report, score: str) -> float | None:
-    """The mean over seeds of a test score every variant of a seed shares (best weights)."""
+    """The mean over seeds of a test score every variant of a seed shares (the report's
+    weights)."""
     by_seed: dict[int, list[float]] = {}
     for result in report.results:
-        value = result.test.get("best", {}).get(score)
+        value = result.test.get(report.weights, {}).get(score)
         if result.status in COUNTED_STATUSES and value is not None and math.isfinite(value):
             by_seed.setdefault(result.seed, []).append(float(value))
     if not by_seed:
@@ -328,7 +372,8 @@ def not_learned(report: Report) -> dict[str, str]:
             continue
         level, name = chance
         row = report.table.loc[variant]
-        mean, low, high = (row.get(f"{metric}_best_{s}") for s in ("mean", "low", "high"))
+        prefix = f"{metric}_{report.weights}"
+        mean, low, high = (row.get(f"{prefix}_{s}") for s in ("mean", "low", "high"))
         reach = low if higher else high
         if reach is None or not math.isfinite(reach):
             reach = mean

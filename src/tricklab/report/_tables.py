@@ -15,14 +15,27 @@ import pandas as pd
 from tricklab.report._format import (
     CLIP_MARK,
     DASH,
+    beside,
     count,
-    decimals_for,
     estimate,
     fixed,
     mean_std,
 )
 from tricklab.report._model import metric_names
-from tricklab.report._sentences import BASELINE, NOT_COMPARED, short_verdict, verdict_label
+from tricklab.report._references import (
+    REFERENCE,
+    reference_names,
+    reference_seconds,
+    reference_table,
+)
+from tricklab.report._sentences import (
+    BASELINE,
+    NOT_COMPARED,
+    beats_note,
+    interval_note,
+    short_verdict,
+    verdict_label,
+)
 from tricklab.stats import CONFIDENCE, POWER, Comparison, diagnostics_table, percent
 
 if TYPE_CHECKING:
@@ -94,13 +107,13 @@ def _verdict_cell(comparison: Comparison) -> dict[str, Any]:
     label = verdict_label(comparison)
     if comparison.mde != comparison.mde:  # NaN: no spread or too few seeds
         return cell(label, numeric=False)
-    half = (comparison.ci_high - comparison.ci_low) / 2
-    decimals = decimals_for(half)
-    return cell(label, f"(min. detectable ±{fixed(comparison.mde, decimals)})", False)
+    mde = beside(comparison.mde, comparison.ci_low, comparison.ci_high)
+    return cell(label, f"(min. detectable ±{mde})", False)
 
 
 def _beats_cell(comparison: Comparison) -> dict[str, Any]:
-    """P(variant beats baseline on a new seed) and its bootstrap interval."""
+    """P(variant beats baseline on a new seed) and its exact interval (none when the runs share
+    training rows: the column's header says so)."""
     if comparison.p_beats != comparison.p_beats:
         return cell(DASH)
     interval = ""
@@ -113,17 +126,19 @@ def _beats_cell(comparison: Comparison) -> dict[str, Any]:
 def summary_columns(report: Report, *, wide: bool = True) -> list[Column]:
     """The summary's columns; ``wide=False``: those of the HTML results (no majority, balanced
     accuracy, epochs and gap: the tables below it hold them)."""
-    metric = report.primary_metric
+    metric, weights = report.primary_metric, report.weights
     columns = [
         Column("variant", "variant", numeric=False),
         Column("seeds", "seeds"),
-        Column("best", f"{metric} best weights", ci=True),
-        Column("last", f"{metric} last weights", ci=True),
+        # the study's checkpoint first: its numbers are the ones compared
+        *(Column(w, f"{metric} {w} weights", ci=True) for w in checkpoints(report)),
     ]
     table = report.table
-    if wide and "majority_baseline_best_mean" in table.columns and metric != "majority_baseline":
+    majority = f"majority_baseline_{weights}_mean"
+    if wide and majority in table.columns and metric != "majority_baseline":
         columns.append(Column("majority", "majority class"))
-    if wide and "balanced_accuracy_best_mean" in table.columns and metric != "balanced_accuracy":
+    balanced = f"balanced_accuracy_{weights}_mean"
+    if wide and balanced in table.columns and metric != "balanced_accuracy":
         columns.append(Column("balanced", "balanced accuracy"))
     if wide:
         columns += [Column("epochs", "epochs (best)"), Column("gap", "train−val gap")]
@@ -139,15 +154,22 @@ def summary_columns(report: Report, *, wide: bool = True) -> list[Column]:
             "beats",
             f"P(beats {report.baseline})",
             ci=True,
-            ci_header=f"{CONFIDENCE:.0%} bootstrap CI",
+            ci_header=_beats_header(report),
         ),
     ]
     return columns
 
 
+def _beats_header(report: Report) -> str:
+    """What the P(beats baseline) column's interval is: exact at the adjusted level, or none."""
+    if report.facts.correction:
+        return "no CI: runs share training rows"
+    return f"{percent(confidence(report))} exact CI"
+
+
 def summary_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
     """One row per variant, best primary metric first: cells by column key."""
-    metric = report.primary_metric
+    metric, weights = report.primary_metric, report.weights
     by_variant = {c.variant: c for c in report.comparisons}
     stalled = report.not_learned()
     rows = []
@@ -161,8 +183,10 @@ def summary_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
             "seeds": _seeds_cell(report, variant, row),
             "best": _mean_std_cell(row, f"{metric}_best", metric),
             "last": _mean_std_cell(row, f"{metric}_last", metric),
-            "majority": cell(fixed(row.get("majority_baseline_best_mean"), 3)),
-            "balanced": cell(mean_std(*(row.get(f"balanced_accuracy_best_{s}") for s in STATS))),
+            "majority": cell(fixed(row.get(f"majority_baseline_{weights}_mean"), 3)),
+            "balanced": cell(
+                mean_std(*(row.get(f"balanced_accuracy_{weights}_{s}") for s in STATS))
+            ),
             "epochs": cell(epochs),
             "gap": cell(mean_std(*(row.get(f"gap_{s}") for s in STATS))),
         }
@@ -177,24 +201,53 @@ def summary_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
             cells["verdict"] = _verdict_cell(comparison)
             cells["beats"] = _beats_cell(comparison)
         rows.append(cells)
+    return rows + _reference_rows(report)
+
+
+def _reference_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
+    """A row per reference model (below the variants, in their fixed order): its scores on
+    the same runs' rows, its fit time, no Δ or verdict (see the Reference line)."""
+    metric, weights = report.primary_metric, report.weights
+    table = reference_table(report)
+    rows = []
+    for name in table.index:
+        row = table.loc[name]
+        cells = {c.key: cell(DASH) for c in summary_columns(report)}
+        seconds = reference_seconds(report, str(name))
+        cells.update(
+            {
+                "variant": cell(str(name), f"(reference; fit {seconds} s)", False),
+                "seeds": cell(str(int(row["seeds"]))),
+                "best": _mean_std_cell(row, f"{metric}_best", metric),
+                "last": _mean_std_cell(row, f"{metric}_last", metric),
+                "majority": cell(fixed(row.get(f"majority_baseline_{weights}_mean"), 3)),
+                "balanced": cell(
+                    mean_std(*(row.get(f"balanced_accuracy_{weights}_{s}") for s in STATS))
+                ),
+                "verdict": cell(REFERENCE, numeric=False),
+            }
+        )
+        rows.append(cells)
     return rows
 
 
 def compact_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
-    """The compact table: variant, the primary metric (best weights) with its interval, Δ vs
-    the baseline with its adjusted interval, and the verdict in one word (better, worse,
-    unclear, untested; baseline and not compared as in the summary)."""
+    """The compact table: variant, the primary metric of the study's checkpoint (key "primary")
+    with its interval, Δ vs the baseline with its adjusted interval, and the verdict in one word
+    (better, worse, unclear, untested; baseline and not compared as in the summary)."""
     by_variant = {c.variant: c for c in report.comparisons}
     rows = []
-    for variant, cells in zip(report.ranked(), summary_rows(report), strict=True):
+    names = [*report.ranked(), *reference_names(report)]  # the reference rows come last
+    for variant, cells in zip(names, summary_rows(report), strict=True):
         comparison = by_variant.get(variant)
         verdict = cells["verdict"]["text"]
         if comparison is not None and variant != report.baseline:
             verdict = short_verdict(comparison.verdict)
+        primary = cells[report.weights]
         rows.append(
             {
                 "variant": cells["variant"],
-                "best": cell(cells["best"]["text"].split(" ± ")[0], cells["best"]["sub"]),
+                "primary": cell(primary["text"].split(" ± ")[0], primary["sub"]),
                 "diff": cells["diff"],
                 "verdict": cell(verdict, numeric=False),
             }
@@ -208,21 +261,32 @@ def clipped_note(report: Report) -> str:
     return f"{CLIP_MARK} clipped to the metric's range" if CLIP_MARK in text else ""
 
 
+def checkpoints(report: Report) -> tuple[str, str]:
+    """The weights whose test scores the tables show: the study's checkpoint, then the other."""
+    return (report.weights, "last" if report.weights == "best" else "best")
+
+
+def primary_caption(report: Report) -> str:
+    """What every results caption begins with: ``Primary metric: test auc, last weights``."""
+    return f"Primary metric: test {report.primary_metric}, {report.weights} weights"
+
+
 def caption(report: Report) -> str:
     rule = f"; {report.rule}" if report.rule else ""
     if report.validated_on_test:
-        return TEST_SET_CAPTION + rule
+        return f"{primary_caption(report)}; {TEST_SET_CAPTION}{rule}"
     seeds = len(report.facts.seeds) or int(report.table["seeds"].max())
     if rule:
         rule += (
-            f"; P(beats {report.baseline}) = share of seeds where the variant is better (ties "
-            f"half), {CONFIDENCE:.0%} bootstrap interval; min. detectable = smallest Δ the "
-            f"verdict detects with power {POWER:g}"
+            f"; {beats_note(report.comparisons[0])}; min. detectable = smallest Δ the verdict "
+            f"detects with power {POWER:g}"
         )
     note = clipped_note(report)
     return (
+        f"{primary_caption(report)}; "
         "validated on a validation split carved from the training data; mean ± std over "
-        f"{seeds} seed{'s' if seeds != 1 else ''}, {CONFIDENCE:.0%} t-intervals in brackets; "
+        f"{seeds} seed{'s' if seeds != 1 else ''}, {interval_note(report.facts.correction)} in "
+        "brackets; "
         f"Δ = variant − {report.baseline}, paired by seed{rule}; epochs = epochs run (best "
         "epoch); gap = train loss − validation loss at the best epoch"
         + (f"; {note}" if note else "")
@@ -232,7 +296,8 @@ def caption(report: Report) -> str:
 def compact_caption(report: Report) -> str:
     seeds = len(report.facts.seeds) or int(report.table["seeds"].max())
     unit = report.facts.unit if seeds != 1 else report.facts.unit[:-1]
-    text = f"mean [{CONFIDENCE:.0%} CI] over {seeds} {unit}"
+    corrected = ", Nadeau-Bengio corrected" if report.facts.correction else ""
+    text = f"mean [{CONFIDENCE:.0%} CI{corrected}] over {seeds} {unit}"
     if report.validated_on_test:
         text = TEST_SET_CAPTION + "; " + text
     else:
@@ -246,26 +311,32 @@ def compact_caption(report: Report) -> str:
             + f"Bonferroni-adjusted across {first.tests}"
         )
     note = clipped_note(report)
+    text = f"{primary_caption(report)}; {text}"
     return text + (f"; {note}" if note else "") + "; --wide: every column"
 
 
 # -- the other tables -----------------------------------------------------------------------------
 def metrics_table(report: Report) -> dict[str, Any]:
-    """Every test metric, best and last weights: mean ± std and interval, a row per variant x
-    weights."""
+    """Every test metric, best and last weights (the study's checkpoint first): mean ± std and
+    interval, a row per variant x weights."""
     metrics = metric_names(report.results, report.primary_metric)
     headers = [Column("variant", "variant", False), Column("weights", "weights", False)]
     headers += [Column(m, m) for m in metrics]
     rows = []
     for variant in report.ranked():
         row = _row(report, variant)
-        for weights in ("best", "last"):
+        for weights in checkpoints(report):
             cells = [
-                cell(variant if weights == "best" else "", numeric=False),
+                cell(variant if weights == report.weights else "", numeric=False),
                 cell(weights, numeric=False),
             ]
             cells += [_mean_std_cell(row, f"{m}_{weights}", m) for m in metrics]
             rows.append(cells)
+    references = reference_table(report)
+    for name in references.index:  # a reference's scores: one fit, no checkpoint
+        row = references.loc[name]
+        cells = [cell(str(name), numeric=False), cell(REFERENCE, numeric=False)]
+        rows.append(cells + [_mean_std_cell(row, f"{m}_best", m) for m in metrics])
     return {"columns": headers, "rows": rows}
 
 
@@ -302,6 +373,14 @@ def training_table(report: Report) -> dict[str, Any]:
                 _mean_std_cell(row, "gap"),
                 cell(mean_std(row.get("seconds_mean"), row.get("seconds_std"))),
             ]
+        )
+    references = reference_table(report)
+    for name in references.index:  # seconds: the fit time of a reference model
+        row = references.loc[name]
+        rows.append(
+            [cell(str(name), REFERENCE, False), cell(str(int(row["seeds"])))]
+            + [cell(DASH)] * 4
+            + [cell(mean_std(row.get("seconds_mean"), row.get("seconds_std")))]
         )
     return {"columns": headers, "rows": rows}
 

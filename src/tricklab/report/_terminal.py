@@ -82,9 +82,10 @@ def _title(report: Report) -> str:
 def terminal_table(report: Report, *, wide: bool = False) -> Table:
     """The study in one rich table, a row per variant, best primary metric first.
 
-    By default the compact table: the variant (names wrap), the primary metric of the best
-    weights with its 95% interval, Δ vs the baseline with its adjusted interval, and the verdict
-    in one word; numbers never wrap. ``wide=True``: every column of the Markdown report.
+    By default the compact table: the variant (names wrap), the primary metric of the study's
+    checkpoint (best or last weights, as its caption says) with its 95% interval, Δ vs the
+    baseline with its adjusted interval, and the verdict in one word; numbers never wrap.
+    ``wide=True``: every column of the Markdown report.
     """
     if wide:
         return _wide_table(report)
@@ -108,7 +109,7 @@ def terminal_table(report: Report, *, wide: bool = False) -> Table:
     for cells in compact_rows(report):
         verdict = cells["verdict"]["text"]
         values = []
-        for key in ("variant", "best", "diff", "verdict"):
+        for key in ("variant", "primary", "diff", "verdict"):
             text = Text(
                 cells[key]["text"],
                 style=VERDICT_STYLES.get(verdict, "") if key == "verdict" else "",

@@ -57,6 +57,7 @@ from tricklab.spec._metrics import (
 )
 from tricklab.spec._options import ENGINES, EXECUTORS, RunOptions
 from tricklab.spec._recipe import (
+    EVALUATE_CHOICES,
     LAYER_TYPES,
     ActivationLayer,
     BatchNormLayer,
@@ -64,11 +65,13 @@ from tricklab.spec._recipe import (
     DenseLayer,
     DropoutLayer,
     EarlyStoppingSpec,
+    Evaluate,
     FlattenLayer,
     GaussianNoiseLayer,
     ModelSpec,
     Recipe,
     TrainSpec,
+    study_evaluation,
 )
 from tricklab.spec._registry import Component, ComponentError, Registry
 from tricklab.spec._study import CvSpec, DiagnosticsSpec, LintSpec, StudySpec, load_study
@@ -78,6 +81,7 @@ __all__ = [
     "DATASETS",
     "DEFAULT_PRIMARY_METRIC",
     "ENGINES",
+    "EVALUATE_CHOICES",
     "EXECUTORS",
     "FASHION_CITATION",
     "FLOAT32_MAX",
@@ -110,6 +114,7 @@ __all__ = [
     "Direction",
     "DropoutLayer",
     "EarlyStoppingSpec",
+    "Evaluate",
     "FashionMnistSpec",
     "FlattenLayer",
     "GaussianNoiseLayer",
@@ -135,4 +140,5 @@ __all__ = [
     "messages",
     "parse_dataset",
     "split_path",
+    "study_evaluation",
 ]

@@ -206,6 +206,16 @@ METRIC_CATALOGUE = MetricCatalogue(
         MetricFacts(
             "balanced_accuracy", _MAX, 0.0, 1.0, Chance.GUESSING, _TRICKLAB, "balanced accuracy"
         ),
+        # Average precision (the area under the precision-recall curve): chance is the positive
+        # class's share of the test rows, which no chance rule gives (the majority share need
+        # not be the negatives'), so none is claimed.
+        MetricFacts("pr_auc", _MAX, 0.0, 1.0, Chance.NONE, _TRICKLAB, "PR AUC"),
+        # F1 of the positive class at the threshold 0.5 (binary), and its mean over the classes
+        # (multiclass); a constant answer scores 0 or the positives' share: no single level.
+        MetricFacts("f1", _MAX, 0.0, 1.0, Chance.NONE, _TRICKLAB, "F1"),
+        MetricFacts("f1_macro", _MAX, 0.0, 1.0, Chance.NONE, _TRICKLAB, "macro F1"),
+        # The outputs' log loss as class probabilities (the prior's entropy is not recorded).
+        MetricFacts("log_loss", _MIN, 0.0, _OPEN, Chance.NONE, _TRICKLAB, "log loss"),
         # The majority class's accuracy is itself the chance level: no chance rule of its own.
         MetricFacts("majority_baseline", _MAX, 0.0, 1.0, Chance.NONE, _TRICKLAB, "majority class"),
         MetricFacts("mse", _MIN, 0.0, _OPEN, Chance.MEAN_MSE, _TRICKLAB, "MSE"),
@@ -221,8 +231,8 @@ METRIC_CATALOGUE = MetricCatalogue(
 #: Test scores the engines compute for every run of a task, besides its loss and compiled
 #: metrics (``engines._scoring.score``).
 COMPUTED_SCORES: Mapping[str, tuple[str, ...]] = {
-    "binary": ("auc", "balanced_accuracy", "majority_baseline"),
-    "multiclass": ("balanced_accuracy", "majority_baseline"),
+    "binary": ("auc", "pr_auc", "f1", "log_loss", "balanced_accuracy", "majority_baseline"),
+    "multiclass": ("balanced_accuracy", "f1_macro", "log_loss", "majority_baseline"),
     "regression": ("mse", "mae", "r2", "mean_baseline_mse"),
 }
 #: The primary metric of a study that names none: one every variant records, whatever its loss.

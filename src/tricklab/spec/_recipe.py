@@ -8,11 +8,13 @@ on the data (input shape, target encoding, default metrics) are derived when a r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
 
+from tricklab.base.errors import SpecError
 from tricklab.spec import _validation, components
 from tricklab.spec._registry import Component, ComponentError, Registry
 
@@ -158,6 +160,9 @@ class ModelSpec(_Spec):
 
 # -- training -----------------------------------------------------------------------------------
 Mode = Literal["auto", "min", "max"]
+#: The checkpoint whose test scores a study compares (``train.evaluate``).
+Evaluate = Literal["best", "last"]
+EVALUATE_CHOICES: tuple[Evaluate, ...] = ("best", "last")
 
 
 class EarlyStoppingSpec(_Spec):
@@ -178,6 +183,26 @@ class CheckpointSpec(_Spec):
     mode: Mode = "auto"
 
 
+def _class_weight(value: Any) -> Any:
+    """``train.class_weight``: "balanced", or weights >= 0 by class label as written in the data
+    (TOML keys are strings: ``{"0" = 1.0, "1" = 11.0}``, ``{yes = 3.0}``)."""
+    if value is None or value == "balanced":
+        return value
+    if isinstance(value, dict) and value:
+        weights = list(value.values())
+        if all(isinstance(w, int | float) and not isinstance(w, bool) and w >= 0 for w in weights):
+            return {str(label): float(w) for label, w in value.items()}
+    raise _validation.own_error(
+        'must be "balanced" or a table of weights >= 0 by class label as written in the data '
+        f'({{"0" = 1.0, "1" = 11.0}}). Received: class_weight={_validation.show(value)}.'
+    )
+
+
+ClassWeight = Annotated[
+    Literal["balanced"] | dict[str, float] | None, BeforeValidator(_class_weight)
+]
+
+
 class TrainSpec(_Spec):
     """How the model is compiled and fitted."""
 
@@ -191,11 +216,29 @@ class TrainSpec(_Spec):
     #: Steps per compiled call; None: 50, or 1 on PyTorch (which supports no other value).
     steps_per_execution: PosInt | None = None
     shuffle: bool = True
+    #: ``fit``'s class_weight: "balanced" (scikit-learn's rule on the run's training rows) or a
+    #: weight per class label as written in the data; the labels are checked against the data's
+    #: classes when the study is resolved (``data._rules.check_compatible``).
+    class_weight: ClassWeight = None
+    #: Which weights' test scores are the study's numbers: "best" (the checkpoint of the best
+    #: monitored epoch) or "last" (what training returns); None: :meth:`evaluation`'s default.
+    #: Both are always scored and stored; this picks the one the comparisons use. Not part of
+    #: a run's key (it changes no number a run produces).
+    evaluate: Evaluate | None = None
 
     def checkpoint_monitor(self) -> str:
         if self.checkpoint.monitor:
             return self.checkpoint.monitor
         return self.early_stopping.monitor if self.early_stopping else "val_loss"
+
+    def evaluation(self) -> Evaluate:
+        """The checkpoint this recipe is evaluated at: ``evaluate`` as written, else "best"
+        only when early stopping restores the best weights (the always-kept best-weights file
+        does not count), else "last"."""
+        if self.evaluate is not None:
+            return self.evaluate
+        stopping = self.early_stopping
+        return "best" if stopping is not None and stopping.restore_best_weights else "last"
 
 
 class Recipe(_Spec):
@@ -203,3 +246,30 @@ class Recipe(_Spec):
 
     model: ModelSpec
     train: TrainSpec
+
+
+def study_evaluation(variants: Mapping[str, Recipe]) -> Evaluate:
+    """The one checkpoint a study compares its variants at: a paired comparison needs the same
+    checkpoint for every variant.
+
+    A value written (``train.evaluate``, in ``[train]`` or a variant) is the study's; variants
+    that write different values are a :class:`SpecError` located at the second one. Where none
+    is written: "best" when every variant defaults to it (early stopping that restores the best
+    weights), else "last": the weights each variant's training returns (a variant that restores
+    its best weights returns those).
+    """
+    declared = {n: r.train.evaluate for n, r in variants.items() if r.train.evaluate is not None}
+    first = next(iter(declared.items()), None)
+    for name, value in declared.items():
+        if first is not None and value != first[1]:
+            raise SpecError(
+                f"train.evaluate: a study compares every variant at one checkpoint (the "
+                f"differences are paired by seed), but this variant says {value!r} and "
+                f"variants.{first[0]} says {first[1]!r}. Received: evaluate={value!r}. Write "
+                'train.evaluate once in [train] ("best" or "last"), or the same in every variant.',
+                where=f"variants.{name}",
+            )
+    if first is not None:
+        return first[1]
+    defaults = {recipe.train.evaluation() for recipe in variants.values()}
+    return "best" if defaults == {"best"} else "last"

@@ -118,6 +118,9 @@ class StudySpec(_Spec):
     lint: LintSpec = LintSpec()
     limits: LimitsSpec = LimitsSpec()
     diagnostics: Annotated[DiagnosticsSpec | None, BeforeValidator(_diagnostics)] = None
+    #: Reference models (scikit-learn) fit on every run's rows of a table (README, "Statistics
+    #: and reports"); ``false`` turns them off.
+    references: bool = True
     #: ``[search]`` as written: override paths -> distributions (``tricklab.tools.search``).
     search: dict[str, Any] | None = None
     variants: dict[str, Recipe]
@@ -127,8 +130,8 @@ class StudySpec(_Spec):
     #: The keys a study file may use (``overrides`` and ``source`` are filled in by tricklab).
     USER_KEYS: ClassVar[tuple[str, ...]] = (
         "baseline", "cv", "dataset", "description", "diagnostics", "grid", "limits", "lint",
-        "model", "name", "primary_metric", "resplit", "search", "seeds", "split_seed", "train",
-        "validation", "variants",
+        "model", "name", "primary_metric", "references", "resplit", "search", "seeds",
+        "split_seed", "train", "validation", "variants",
     )  # fmt: skip
 
     @field_validator("name")

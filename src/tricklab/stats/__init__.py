@@ -6,14 +6,17 @@ noise from the comparison. Everything here reads
 :class:`~tricklab.engines.contract.RunResult` objects only (no Keras), and every figure comes
 with the number of seeds behind it.
 
-* :func:`summarize` -- mean, spread and 95% interval of one quantity over seeds.
+* :func:`summarize` -- mean, spread and 95% interval of one quantity over seeds (Nadeau-Bengio
+  corrected when the runs' training sets overlap: resplit, cross-validation).
 * :func:`variant_table` -- one row per variant: test metrics, best validation value, best epoch,
   overfitting gap and time, each as mean/std (and interval) over seeds.
 * :func:`compare` -- each variant against a baseline, decided by one rule: a paired t-test,
   Bonferroni-adjusted across the m comparisons (alpha/m each), shown with the matching adjusted
   interval (confidence 1 - alpha/m) -- it excludes 0 exactly when the verdict is better/worse.
-  Beside it, for information: P(variant beats baseline on a new seed) with a bootstrap interval,
-  the minimum detectable difference and the seeds a difference this size would need.
+  Beside it, for information: P(variant beats baseline on a new seed) with an exact interval
+  (none when runs share training rows), the minimum detectable difference, the seeds a
+  difference this size would need, and the floor no number of runs goes below
+  (:func:`detectable_floor`).
 * :class:`Verdict` -- what a comparison concluded (better, worse, no detectable difference, too
   few to test): a category, which :mod:`tricklab.report` puts in words.
 """
@@ -25,14 +28,11 @@ from tricklab.stats._compare import (
     compare,
     comparison_frame,
     decision_rule,
-    minimum_detectable_difference,
     percent,
-    seeds_needed,
 )
 from tricklab.stats._diagnostics import diagnostics_frame, diagnostics_table
+from tricklab.stats._power import detectable_floor, minimum_detectable_difference, seeds_needed
 from tricklab.stats._summary import (
-    BOOTSTRAP_RESAMPLES,
-    BOOTSTRAP_SEED,
     CONFIDENCE,
     COUNTED_STATUSES,
     POWER,
@@ -46,8 +46,6 @@ from tricklab.stats._summary import (
 from tricklab.stats._verdict import Verdict
 
 __all__ = [
-    "BOOTSTRAP_RESAMPLES",
-    "BOOTSTRAP_SEED",
     "CONFIDENCE",
     "COUNTED_STATUSES",
     "POWER",
@@ -58,6 +56,7 @@ __all__ = [
     "compare",
     "comparison_frame",
     "decision_rule",
+    "detectable_floor",
     "diagnostics_frame",
     "diagnostics_table",
     "generalization_gap",

@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import inspect
 import math
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
 from scipy import stats as _scipy_stats
-from scipy.optimize import brentq
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.power import TTestPower
-from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 if TYPE_CHECKING:
     from tricklab.engines.contract import RunResult
+from tricklab.stats._power import (
+    detectable_floor,
+    minimum_detectable_difference,
+    seeds_needed,
+)
 from tricklab.stats._summary import (
-    BOOTSTRAP_RESAMPLES,
-    BOOTSTRAP_SEED,
-    CONFIDENCE,
-    POWER,
     WEIGHTS,
     Summary,
     group_runs,
@@ -51,11 +47,16 @@ class Comparison:
 
     For information, beside the rule: ``p_beats`` is the share of seeds on which the variant beat
     the baseline (a tie counts half), an estimate of P(variant beats baseline on a new seed),
-    with ``[p_beats_low, p_beats_high]`` its 95% percentile bootstrap interval over the seeds;
-    ``mde`` is the minimum detectable difference: the smallest |difference| the rule detects
-    with power 0.8 at ``n`` seeds and the observed spread of the differences; ``seeds_needed``
-    is how many seeds the rule would need to detect a difference the size of ``diff`` (power
-    0.8), a planning figure that takes the observed values at face value.
+    with ``[p_beats_low, p_beats_high]`` its exact (Clopper-Pearson) interval at the adjusted
+    confidence :attr:`confidence` under one split, and NaN (no interval) when the runs' training
+    sets overlap (``correction`` > 0: runs are not independent trials); ``mde`` is the minimum
+    detectable difference: the smallest |difference| the rule detects with power 0.8 at ``n``
+    seeds and the observed spread of the differences; ``seeds_needed`` is how many seeds the
+    rule would need to detect a difference the size of ``diff`` (power 0.8), a planning figure
+    that takes the observed values at face value; ``floor`` is what ``mde`` tends to with
+    unlimited seeds: 0 for a plain t-test, and under the correction the smallest |difference|
+    any number of runs detects with power 0.8 (``seeds_needed`` is None when ``|diff|`` is at
+    or below it, :attr:`below_floor`).
     """
 
     variant: str
@@ -81,6 +82,15 @@ class Comparison:
     correction: float = 0.0
     #: What the paired runs are counted in: "seeds", or "runs" under cross-validation.
     unit: str = "seeds"
+    #: :func:`detectable_floor`: the smallest |difference| the rule detects (power 0.8) with any
+    #: number of runs; 0 for a plain paired t-test, NaN where untested or without spread.
+    floor: float = 0.0
+
+    @property
+    def below_floor(self) -> bool:
+        """Whether ``|diff|`` is at or below a positive :attr:`floor`: no number of runs of
+        this protocol detects a difference this size (a larger test fraction would)."""
+        return self.floor > 0 and abs(self.diff) <= self.floor
 
     @property
     def alpha_adjusted(self) -> float:
@@ -147,7 +157,9 @@ def compare(
     When every paired difference is exactly identical the t-test is undefined (zero spread):
     then p is 1.0 if the difference is zero (the variant changed nothing; the interval is
     [0, 0]), and 0.0 otherwise (a deterministic difference, reproduced by every seed; the
-    interval is that difference, excluding 0); ``mde`` is NaN and ``seeds_needed`` None in both.
+    interval is that difference, excluding 0); ``mde`` and ``floor`` are NaN and
+    ``seeds_needed`` None in both. P(beats baseline)'s interval is at the same adjusted level,
+    exact under one split and left out under a ``correction`` (see :func:`_beats`).
     """
     if weights not in WEIGHTS:
         raise ValueError(f"weights must be 'best' or 'last', not {weights!r}")
@@ -170,7 +182,9 @@ def compare(
     ):
         low, high = _adjusted_interval(summary, result, 1 - alpha_adjusted)
         tested = result is not None  # a t-test with spread: power figures apply
-        beats, beats_low, beats_high = _beats(variant - reference, higher)
+        beats, beats_low, beats_high = _beats(
+            variant - reference, higher, 1 - alpha_adjusted, correction
+        )
         comparisons.append(
             Comparison(
                 variant=name,
@@ -203,6 +217,11 @@ def compare(
                 p_beats_high=beats_high,
                 correction=correction,
                 unit=unit,
+                floor=(
+                    detectable_floor(summary.std, alpha_adjusted, correction=correction)
+                    if tested
+                    else math.nan
+                ),
             )
         )
     return comparisons
@@ -214,7 +233,7 @@ def comparison_frame(comparisons: Sequence[Comparison]) -> pd.DataFrame:
     columns = list(Comparison.__dataclass_fields__)
     rows = [{**asdict(c), "verdict": c.verdict.value} for c in comparisons]
     frame = pd.DataFrame(rows, columns=columns)
-    for column in ("p", "p_adjusted", "mde", "p_beats", "p_beats_low", "p_beats_high"):
+    for column in ("p", "p_adjusted", "mde", "p_beats", "p_beats_low", "p_beats_high", "floor"):
         frame[column] = frame[column].astype(float)
     frame["seeds_needed"] = frame["seeds_needed"].astype("Int64")
     return frame
@@ -312,145 +331,29 @@ def _bonferroni(p_values: Sequence[float | None]) -> list[float | None]:
     return [None if p is None else float(next(adjusted)) for p in p_values]
 
 
-def _beats(differences: np.ndarray, higher: bool) -> tuple[float, float, float]:
-    """P(variant beats baseline on a new seed) and its 95% percentile bootstrap interval.
+def _beats(
+    differences: np.ndarray, higher: bool, confidence: float, correction: float = 0.0
+) -> tuple[float, float, float]:
+    """P(variant beats baseline on a new seed) and its exact interval at ``confidence``.
 
     Each seed scores 1 when the variant is better, 0.5 on a tie and 0 when it is worse; the
-    estimate is the mean score. The interval resamples the seeds :data:`BOOTSTRAP_RESAMPLES`
-    times with ``numpy.random.default_rng(BOOTSTRAP_SEED)`` (the same figures on every call).
-    NaN without seeds; the interval is NaN with a single seed.
+    estimate is the mean score. Under one split (``correction`` 0) the seeds are independent
+    trials, and the interval is Clopper-Pearson's (scipy's ``binomtest(k, n).proportion_ci``,
+    ``method="exact"``) at ``confidence``, the comparisons' Bonferroni-adjusted level: its low
+    end for k = the wins (ties counted as losses), its high end for k = wins + ties (ties
+    counted as wins); with no tie, the Clopper-Pearson interval of the wins (5 wins of 5 at
+    95%: [0.478, 1]). When the runs' training sets overlap (``correction`` > 0) the runs are
+    not independent trials and no interval is given (NaN). NaN without seeds; the interval is
+    NaN with a single seed.
     """
     if len(differences) == 0:
         return math.nan, math.nan, math.nan
     oriented = differences if higher else -differences
     scores = np.where(oriented > 0, 1.0, np.where(oriented == 0, 0.5, 0.0))
     estimate = float(scores.mean())
-    if len(scores) < 2:
+    if len(scores) < 2 or correction > 0:
         return estimate, math.nan, math.nan
-    # Any values: mypy checks a **dict against every keyword bootstrap takes.
-    seeded: dict[str, Any] = {_BOOTSTRAP_RNG: np.random.default_rng(BOOTSTRAP_SEED)}
-    interval = _scipy_stats.bootstrap(
-        (scores,),
-        np.mean,
-        n_resamples=BOOTSTRAP_RESAMPLES,
-        confidence_level=CONFIDENCE,
-        method="percentile",
-        vectorized=True,
-        **seeded,
-    ).confidence_interval
-    return estimate, float(interval.low), float(interval.high)
-
-
-# scipy >= 1.15 takes the generator as ``rng``; older versions as ``random_state``.
-_BOOTSTRAP_RNG = (
-    "rng" if "rng" in inspect.signature(_scipy_stats.bootstrap).parameters else "random_state"
-)
-
-
-class _Power(Protocol):
-    """What is used of statsmodels' :class:`TTestPower` (whose methods are not annotated)."""
-
-    def power(
-        self, effect_size: float, nobs: float, alpha: float, alternative: str = ...
-    ) -> float | np.ndarray: ...
-
-    def solve_power(
-        self,
-        effect_size: float | None = ...,
-        nobs: float | None = ...,
-        alpha: float | None = ...,
-        power: float | None = ...,
-    ) -> float | np.ndarray: ...
-
-
-def _t_test_power() -> _Power:
-    # cast: statsmodels is unannotated (strict mypy calls no unannotated function); see _Power.
-    return cast(Callable[[], _Power], TTestPower)()
-
-
-def minimum_detectable_difference(
-    sd: float, n: int, alpha: float = 0.05, power: float = POWER, *, correction: float = 0.0
-) -> float:
-    """The smallest |mean difference| a two-sided paired t-test over ``n`` seeds detects with
-    probability ``power`` at level ``alpha``, when the differences have standard deviation ``sd``.
-
-    The effect size (in units of ``sd``) comes from statsmodels' :class:`TTestPower`
-    (``solve_power(nobs=n, alpha=alpha, power=power)``; e.g. 0.996 for n=10, alpha 0.05, power
-    0.8), checked and, where the solver fails (very few seeds), found by root finding on
-    statsmodels' power function. NaN with fewer than two seeds or no positive finite ``sd``.
-    With Nadeau-Bengio's ``correction`` the spread that matters is sd sqrt(1 + n correction).
-    """
-    if n < 2 or not math.isfinite(sd) or sd <= 0:
-        return math.nan
-    return _detectable_effect(n, alpha, power) * sd * math.sqrt(1 + n * correction)
-
-
-def _detectable_effect(n: int, alpha: float, power: float) -> float:
-    analysis = _t_test_power()
-
-    def reached(effect: float) -> float:
-        value = float(analysis.power(effect_size=effect, nobs=n, alpha=alpha))
-        if not math.isfinite(value):  # scipy's noncentral t fails far in its lower tail
-            value = float(
-                analysis.power(effect_size=effect, nobs=n, alpha=alpha / 2, alternative="larger")
-            )
-        return value
-
-    with warnings.catch_warnings():
-        # The solver's failures are handled below; statsmodels' own filter shows them "always".
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        effect = float(np.squeeze(analysis.solve_power(nobs=n, alpha=alpha, power=power)))
-        if math.isfinite(effect) and effect > 0 and abs(reached(effect) - power) < 1e-6:
-            return effect
-        high = 1.0
-        while reached(high) < power and high < 1e6:
-            high *= 2
-        return float(brentq(lambda e: reached(e) - power, 0.0, high, xtol=1e-12))
-
-
-def seeds_needed(
-    diff: float, sd: float, alpha: float = 0.05, power: float = POWER, *, correction: float = 0.0
-) -> int | None:
-    """Seeds a two-sided paired t-test needs to detect a mean difference ``diff`` at spread ``sd``.
-
-    :func:`compare` asks it at the adjusted level alpha/m of its rule. Uses statsmodels'
-    :class:`TTestPower` with effect size ``|diff| / sd`` (e.g. effect 1.0 at alpha 0.05 and power
-    0.8 needs 9.94, so 10 seeds). None when ``diff`` is 0 or ``sd`` is not a positive finite
-    number. Very large effects, where the solver does not converge, are answered by the smallest
-    n >= 2 whose upper-tail power reaches ``power`` (the lower tail is negligible there).
-
-    With Nadeau-Bengio's ``correction`` more runs shrink the standard error only down to
-    sd sqrt(correction): the smallest n up to 1000 whose power reaches ``power``, else None.
-    """
-    if not (math.isfinite(diff) and math.isfinite(sd)) or diff == 0 or sd <= 0:
-        return None
-    if correction:  # power grows with n (so does n / (1 + n c)): bisect on it
-
-        def reached(n: int) -> bool:
-            effect = abs(diff) / (sd * math.sqrt(1 + n * correction))
-            return bool(_t_test_power().power(effect_size=effect, nobs=n, alpha=alpha) >= power)
-
-        low, high = 1, 1000
-        if not reached(high):
-            return None
-        while high - low > 1:
-            middle = (low + high) // 2
-            low, high = (low, middle) if reached(middle) else (middle, high)
-        return high
-    effect = abs(diff) / sd
-    analysis = _t_test_power()
-    with warnings.catch_warnings():
-        # The solver's failures are handled below; statsmodels' own filter shows them "always".
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        nobs = float(np.squeeze(analysis.solve_power(effect_size=effect, alpha=alpha, power=power)))
-        if math.isfinite(nobs) and nobs > 2:
-            return math.ceil(nobs)
-        for n in range(2, 101):
-            achieved = analysis.power(
-                effect_size=effect, nobs=n, alpha=alpha / 2, alternative="larger"
-            )
-            if achieved >= power:
-                return n
-    return None
+    n, wins, ties = len(scores), int((oriented > 0).sum()), int((oriented == 0).sum())
+    low = _scipy_stats.binomtest(wins, n).proportion_ci(confidence, method="exact").low
+    high = _scipy_stats.binomtest(wins + ties, n).proportion_ci(confidence, method="exact").high
+    return estimate, float(low), float(high)

@@ -18,13 +18,11 @@ if TYPE_CHECKING:
     from tricklab.engines.contract import RunResult
 
 
-#: Confidence level of every interval reported here.
+#: Confidence level of every interval of one variant reported here.
 CONFIDENCE = 0.95
-#: Power that :attr:`Comparison.mde` and :attr:`Comparison.seeds_needed` are computed for.
+#: Power that :attr:`Comparison.mde`, :attr:`Comparison.seeds_needed` and
+#: :attr:`Comparison.floor` are computed for.
 POWER = 0.8
-#: Resamples of the bootstrap interval of :attr:`Comparison.p_beats`, and the generator's seed.
-BOOTSTRAP_RESAMPLES = 10_000
-BOOTSTRAP_SEED = 0
 #: Statuses of runs that count as trained seeds (a diverged run is a result, not a failure).
 COUNTED_STATUSES = frozenset({ResultStatus.OK, ResultStatus.DIVERGED})
 WEIGHTS = ("best", "last")
@@ -42,7 +40,8 @@ def higher_is_better(metric: str) -> bool:
 # -- one quantity over seeds ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class Summary:
-    """One quantity over seeds: ``mean`` and its 95% t-interval ``[low, high]``.
+    """One quantity over seeds: ``mean`` and its 95% t-interval ``[low, high]`` (Nadeau-Bengio
+    corrected when the runs' training sets overlap, see :func:`summarize`).
 
     ``n`` counts the seeds that gave a finite value; ``std`` is the sample standard deviation
     (ddof=1). With fewer than two values there is no spread, so ``std``, ``low`` and ``high`` are
@@ -56,8 +55,16 @@ class Summary:
     high: float
 
 
-def summarize(values: Iterable[float | None]) -> Summary:
-    """Mean, sample std and 95% t-interval of the mean, ignoring None, NaN and inf values."""
+def summarize(values: Iterable[float | None], correction: float = 0.0) -> Summary:
+    """Mean, sample std and 95% t-interval of the mean, ignoring None, NaN and inf values.
+
+    The interval is mean +- t_{0.975, J-1} s sqrt(1/J + ``correction``) over the J values: with
+    ``correction`` 0 the plain t-interval s/sqrt(J); with the protocol's n_test/n_train (runs
+    whose training sets overlap: resplit, cross-validation) Nadeau and Bengio's variance of a
+    mean over such runs (Machine Learning 52, 2003), which more runs shrink only down to
+    s sqrt(correction).
+    """
+    _check_correction(correction)
     finite = _finite_array(values)
     n = len(finite)
     if n == 0:
@@ -68,8 +75,13 @@ def summarize(values: Iterable[float | None]) -> Summary:
     if np.ptp(finite) == 0:  # identical values: exactly no spread (no rounding residue)
         return Summary(n, float(finite[0]), 0.0, float(finite[0]), float(finite[0]))
     std = float(finite.std(ddof=1))
-    half = _t_quantile(n - 1) * std / math.sqrt(n)
+    half = _t_quantile(n - 1) * std * math.sqrt(1 / n + correction)
     return Summary(n, mean, std, mean - half, mean + half)
+
+
+def _check_correction(correction: float) -> None:
+    if not (math.isfinite(correction) and correction >= 0):
+        raise ValueError(f"correction must be a finite number >= 0, not {correction!r}")
 
 
 def _finite_array(values: Iterable[float | None]) -> np.ndarray:
@@ -89,6 +101,8 @@ def variant_table(
     results: Sequence[RunResult],
     variants: Sequence[str] | None = None,
     metrics: Sequence[str] | None = None,
+    *,
+    correction: float = 0.0,
 ) -> pd.DataFrame:
     """One row per variant (index ``variant``): each figure as mean/std (and interval) over seeds.
 
@@ -98,17 +112,22 @@ def variant_table(
     monitored quantity); ``best_epoch_mean/std``; ``epochs_run_mean/std``; ``gap_*`` (train loss
     minus validation loss at the best epoch: negative when train loss is the larger, e.g. with
     dropout; large positive values mean overfitting); ``seconds_mean/std`` (total training time).
-    ``low``/``high`` are the 95% t-interval of the mean; NaN with fewer than two seeds.
+    ``low``/``high`` are the 95% t-interval of the mean (:func:`summarize`), Nadeau-Bengio
+    corrected with ``correction`` (the protocol's n_test/n_train, :class:`tricklab.data.Protocol`;
+    0, a plain t-interval, under one fixed split); NaN with fewer than two seeds.
     """
+    _check_correction(correction)
     by_variant = group_runs(results)
     names = list(variants) if variants is not None else list(by_variant)
     chosen = list(metrics) if metrics is not None else _metric_names(results)
-    rows = [_variant_row(by_variant.get(name, []), chosen) for name in names]
-    columns = list(_variant_row([], chosen))
+    rows = [_variant_row(by_variant.get(name, []), chosen, correction) for name in names]
+    columns = list(_variant_row([], chosen, correction))
     return pd.DataFrame(rows, index=pd.Index(names, name="variant"), columns=columns)
 
 
-def _variant_row(runs: Sequence[RunResult], metrics: Sequence[str]) -> dict[str, float]:
+def _variant_row(
+    runs: Sequence[RunResult], metrics: Sequence[str], correction: float = 0.0
+) -> dict[str, float]:
     row: dict[str, float] = {
         "seeds": len(runs),
         "diverged": sum(r.status is ResultStatus.DIVERGED for r in runs),
@@ -116,11 +135,12 @@ def _variant_row(runs: Sequence[RunResult], metrics: Sequence[str]) -> dict[str,
     for metric in metrics:
         for weights in WEIGHTS:
             values = [r.test.get(weights, {}).get(metric) for r in runs]
-            row.update(_columns(f"{metric}_{weights}", summarize(values), with_n=True))
-    row.update(_columns("best_val", summarize(r.best_monitor_value for r in runs)))
+            summary = summarize(values, correction)
+            row.update(_columns(f"{metric}_{weights}", summary, with_n=True))
+    row.update(_columns("best_val", summarize((r.best_monitor_value for r in runs), correction)))
     row.update(_columns("best_epoch", summarize(r.best_epoch for r in runs), interval=False))
     row.update(_columns("epochs_run", summarize(r.epochs_run for r in runs), interval=False))
-    row.update(_columns("gap", summarize(generalization_gap(r) for r in runs)))
+    row.update(_columns("gap", summarize((generalization_gap(r) for r in runs), correction)))
     row.update(_columns("seconds", summarize(r.seconds_total for r in runs), interval=False))
     return row
 

@@ -4,8 +4,8 @@ Every reader and writer of ``runs/<study>/`` goes through this package: it hands
 :mod:`._store` holds :class:`RunStore` and the layout; :mod:`._files` the formats of a run's
 files (the weights: HDF5 in Keras 3's ``.weights.h5`` layout, written without Keras);
 :mod:`._claims` the leases of workers; :mod:`._commits` the commits of finished runs, a
-population's in one batch; :mod:`._checkpoints` the mid-run checkpoints. Importing it imports
-neither Keras nor JAX.
+population's in one batch; :mod:`._checkpoints` the mid-run checkpoints; :mod:`._references` the
+reference models' fits. Importing it imports neither Keras nor JAX.
 """
 
 from tricklab.store._commits import Commit, Finished
@@ -22,6 +22,7 @@ from tricklab.store._files import (
     write_bytes,
 )
 from tricklab.store._index import IndexedRun, StudyIndex
+from tricklab.store._references import REFERENCES
 from tricklab.store._store import (
     INDEX,
     STORE_SCHEMA,
@@ -35,6 +36,7 @@ __all__ = [
     "HISTORY",
     "INDEX",
     "PREDICTIONS",
+    "REFERENCES",
     "RESULT",
     "SPEC",
     "STORE_SCHEMA",

@@ -37,6 +37,8 @@ from tricklab.store._files import (
     DIAGNOSTICS,
     FAILED,
     HISTORY,
+    LAST_PREDICTIONS,
+    LAST_WEIGHTS,
     OPTIONAL_FILES,
     PREDICTIONS,
     RESULT,
@@ -69,13 +71,17 @@ class Commit:
 @dataclass(frozen=True)
 class Finished:
     """A finished run to commit: its result, its best ``weights`` (best.weights.h5), their test
-    ``predictions`` (predictions.npy) and ``labels``, the true test labels of its split."""
+    ``predictions`` (predictions.npy) and ``labels``, the true test labels of its split; and,
+    when given, the weights training ended with and their test predictions (last.weights.h5,
+    last.predictions.npy)."""
 
     plan: RunPlan
     result: RunResult
     weights: WeightsFile
     predictions: np.ndarray
     labels: np.ndarray
+    last_weights: WeightsFile | None = None
+    last_predictions: np.ndarray | None = None
 
 
 class Commits(Claims):
@@ -217,6 +223,10 @@ def _files(run: Finished, committed_by: dict[str, Any]) -> dict[str, bytes]:
     }
     if result.diagnostics:
         files[DIAGNOSTICS] = rows_csv(result.diagnostics).encode("utf-8")
+    if run.last_weights is not None:
+        files[LAST_WEIGHTS] = weights_bytes(run.last_weights)
+    if run.last_predictions is not None:
+        files[LAST_PREDICTIONS] = npy_bytes(np.asarray(run.last_predictions, "float32"))
     files[RESULT] = _json_bytes({**result.to_json(), "committed_by": committed_by})
     return files
 

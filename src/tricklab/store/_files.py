@@ -35,8 +35,11 @@ PREDICTIONS = "predictions.npy"
 FAILED = "failed.json"  # the last failure of a run that has not finished
 #: What a finished run holds besides result.json (predictions.npy: from result schema 3 on).
 RUN_FILES = (SPEC, HISTORY, WEIGHTS, PREDICTIONS)
-#: What it may hold: diagnostics.csv when the study asks for diagnostics.
-OPTIONAL_FILES = (DIAGNOSTICS,)
+#: The weights training ended with and their test outputs (runs trained since train.evaluate).
+LAST_WEIGHTS = "last.weights.h5"
+LAST_PREDICTIONS = "last.predictions.npy"
+#: What it may hold: diagnostics.csv when the study asks for diagnostics; the last weights.
+OPTIONAL_FILES = (DIAGNOSTICS, LAST_WEIGHTS, LAST_PREDICTIONS)
 
 
 class Damaged(StoreError):

@@ -17,6 +17,7 @@ Layout (``runs/<study>/``, store format :data:`STORE_SCHEMA`)::
     splits/<split>-<data>.labels.npy  the true test labels of a split (RunPlan.split_id) of the
                                    data (fingerprint prefix), once for all runs that share it
     study.log                      library warnings raised while training, with their runs
+    references/seed-<n>.json       the reference models (scikit-learn) fit on run n's rows
     search/optuna.journal          the trials of ``tricklab search`` (its default storage)
     <variant>/seed-<n>/spec.json   the resolved run spec (what determines the numbers)
     <variant>/seed-<n>/history.csv one row per epoch: epoch, loss, val_loss and every metric
@@ -24,6 +25,8 @@ Layout (``runs/<study>/``, store format :data:`STORE_SCHEMA`)::
     <variant>/seed-<n>/diagnostics.csv  per hidden layer and epoch, when the study asks for it
     <variant>/seed-<n>/predictions.npy  the best weights' test outputs (float32): (n,) positive-
                                    class scores, (n, k) for k > 2 classes, (n,) for regression
+    <variant>/seed-<n>/last.weights.h5, last.predictions.npy  the same of the weights training
+                                   ended with (train.evaluate = "last"; runs trained since)
     <variant>/seed-<n>/result.json written last: the run is done when it exists with its key
     <variant>/seed-<n>/failed.json the last failure (error and traceback); retried next time
     <variant>/seed-<n>/claim.json  while a worker trains the run: host, pid, owner, lease
@@ -84,6 +87,8 @@ from tricklab.store._claims import CLAIM, alive, holder_of
 from tricklab.store._commits import Commits
 from tricklab.store._files import (  # a run's files: names, formats, reading
     FAILED,
+    LAST_PREDICTIONS,
+    LAST_WEIGHTS,
     OPTIONAL_FILES,
     PREDICTIONS,
     RESULT,
@@ -100,6 +105,7 @@ from tricklab.store._files import (  # a run's files: names, formats, reading
 from tricklab.store._files import read_json as _read_json
 from tricklab.store._files import write_bytes as _write_bytes
 from tricklab.store._index import StudyIndex
+from tricklab.store._references import References
 
 #: Bump when the layout or the meaning of a file changes.
 STORE_SCHEMA = 1
@@ -135,7 +141,7 @@ class RunStatus:
     labels_only: bool = False
 
 
-class RunStore(Commits):
+class RunStore(Commits, References):
     """The runs of one study under ``root`` (``runs/<study>``)."""
 
     def __init__(self, root: str | Path, *, lease: float = 60.0, renew: float = 10.0) -> None:
@@ -339,16 +345,21 @@ class RunStore(Commits):
             )
         return status.result, _read_json(run_dir / SPEC)
 
-    def weights_path(self, variant: str, seed: int) -> Path:
-        """Where a finished run's best weights are: ``build_model(recipe, input_shape)
-        .load_weights(path)`` loads them (see the module docstring for the format)."""
-        return self.run_dir(variant, seed) / WEIGHTS
+    def weights_path(self, variant: str, seed: int, weights: str = "best") -> Path:
+        """Where a finished run's best (or, ``weights="last"``, last) weights are:
+        ``build_model(recipe, input_shape).load_weights(path)`` loads them (see the module
+        docstring for the format). Runs trained before the last weights were kept have none."""
+        return self.run_dir(variant, seed) / _weights_file(weights, WEIGHTS, LAST_WEIGHTS)
 
-    def load_predictions(self, variant: str, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """A finished run's true test labels and its best weights' test predictions, for ROC
-        curves and metrics without retraining; None when the run is not finished (or damaged)
-        or stored no predictions. Raises :class:`StoreError` if its split's labels are damaged.
+    def load_predictions(
+        self, variant: str, seed: int, weights: str = "best"
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """A finished run's true test labels and its best (``weights="last"``: last) weights'
+        test predictions, for ROC curves and metrics without retraining; None when the run is
+        not finished (or damaged) or stored no such predictions. Raises :class:`StoreError` if
+        its split's labels are damaged.
         """
+        stored = _weights_file(weights, PREDICTIONS, LAST_PREDICTIONS)
         run_dir = self.run_dir(variant, seed)
         status = self.status(variant, seed, None)
         if status.labels_only:
@@ -356,11 +367,11 @@ class RunStore(Commits):
                 f"{variant} seed {seed}: damaged: {status.detail}. "
                 "Run `tricklab run` on the study to store them again."
             )
-        if status.result is None:
+        if status.result is None or not (run_dir / stored).is_file():
             return None
         path = self._labels_path(_read_json(run_dir / SPEC))
         try:
-            y_true, predictions = read_npy(path), read_npy(run_dir / PREDICTIONS)
+            y_true, predictions = read_npy(path), read_npy(run_dir / stored)
         except (OSError, ValueError) as exc:
             raise StoreError(f"{path}: damaged or unreadable ({exc}).") from None
         if len(y_true) != len(predictions):
@@ -450,3 +461,10 @@ class RunStore(Commits):
 # -- files (every write goes through _write_bytes) ---------------------------------------------
 def _write_json(path: Path, data: Any) -> None:  # as _files.write_json, through _write_bytes
     _write_bytes(path, (json.dumps(data, indent=1) + "\n").encode("utf-8"))
+
+
+def _weights_file(weights: str, best: str, last: str) -> str:
+    """The file of a run's ``weights`` ("best" or "last"): ``best`` or ``last``."""
+    if weights not in ("best", "last"):
+        raise ValueError(f"weights must be 'best' or 'last', not {weights!r}")
+    return best if weights == "best" else last

@@ -1,7 +1,9 @@
 """Trained models out of the store: a ``.keras`` file plain Keras loads, and predictions.
 
-The exported model starts with the preprocessing the run was trained with (rescaling of pixels,
-standardisation with the training split's mean and std), so it takes raw feature values:
+The exported model holds the weights of the checkpoint the study is evaluated at
+(``train.evaluate``: "best" or "last", as its index stores it; :func:`checkpoint`) and starts
+with the preprocessing the run was trained with (rescaling of pixels, standardisation with the
+training split's mean and std), so it takes raw feature values:
 
     >>> model = keras.saving.load_model("model.keras")      # no tricklab needed
     >>> model.predict(raw_rows)
@@ -22,7 +24,7 @@ from tricklab.base.errors import DataError, StoreError
 from tricklab.data import read_csv_text
 from tricklab.engines.build import build_model
 from tricklab.engines.contract import RunResult
-from tricklab.spec import Recipe
+from tricklab.spec import EVALUATE_CHOICES, Recipe
 from tricklab.store import RunStore, StudyIndex
 
 
@@ -38,14 +40,39 @@ def load_run(run_dir: str | Path) -> tuple[RunResult, Recipe, StudyIndex]:
     return result, Recipe.model_validate(spec["recipe"]), index
 
 
+def checkpoint(index: StudyIndex, recipe: Recipe) -> str:
+    """Which weights of a run export and predict use: the study's checkpoint (``evaluate`` in
+    its index's ``resolved``); "best" in an index written before ``train.evaluate`` existed
+    (what those versions used); for a run copied out of its study (no index), its recipe's."""
+    if not index.resolved:
+        return recipe.train.evaluation()
+    stored = index.resolved.get("evaluate") or "best"
+    if stored not in EVALUATE_CHOICES:
+        raise StoreError(
+            f"the study index's checkpoint must be one of {', '.join(EVALUATE_CHOICES)}. "
+            f"Received: evaluate={stored!r}. Run `tricklab run STUDY.toml` to rewrite it."
+        )
+    return str(stored)
+
+
 def trained_model(run_dir: str | Path) -> Any:
-    """The run's best weights in a Keras model that takes raw inputs (see module docstring)."""
+    """The run's weights at the study's checkpoint (:func:`checkpoint`) in a Keras model that
+    takes raw inputs (see module docstring)."""
     keras = _backend.keras()
-    result, recipe, _ = load_run(run_dir)
+    result, recipe, index = load_run(run_dir)
     store, variant, seed = RunStore.of_run(run_dir)
     shape = tuple(result.input_shape)
     core = build_model(recipe, shape)
-    core.load_weights(str(store.weights_path(variant, seed)))
+    weights = checkpoint(index, recipe)
+    path = store.weights_path(variant, seed, weights)
+    if weights == "last" and not path.is_file():
+        raise StoreError(
+            f'{run_dir}: the study is evaluated at the last weights (train.evaluate = "last"), '
+            f"but this run has no {path.name}: it was trained before tricklab kept the last "
+            "weights. Retrain it (delete the folder, then `tricklab run STUDY.toml`), or set "
+            'train.evaluate = "best" and run `tricklab run STUDY.toml` (nothing retrains).'
+        )
+    core.load_weights(str(path))
     layers: list[Any] = [keras.Input(shape=shape)]
     prep = result.preprocessing
     if "scale" in prep:
@@ -63,7 +90,8 @@ def trained_model(run_dir: str | Path) -> Any:
 
 
 def export_model(run_dir: str | Path, path: str | Path | None = None) -> Path:
-    """Write the run's best model as a ``.keras`` file (default: ``<run_dir>/model.keras``)."""
+    """Write the run's model (:func:`trained_model`) as a ``.keras`` file (default:
+    ``<run_dir>/model.keras``)."""
     target = Path(path) if path is not None else Path(run_dir) / "model.keras"
     if target.suffix != ".keras":
         raise StoreError(f"{target}: the model file name must end in .keras.")
@@ -73,7 +101,8 @@ def export_model(run_dir: str | Path, path: str | Path | None = None) -> Path:
 
 
 def predict_csv(run_dir: str | Path, csv_path: str | Path, *, header: bool = True) -> pd.DataFrame:
-    """Predictions of the run's best model for every row of a CSV of raw features."""
+    """Predictions of the run's model (:func:`trained_model`) for every row of a CSV of raw
+    features."""
     result, _, index = load_run(run_dir)
     features = _features(Path(csv_path), index, result.input_shape, header)
     outputs = np.asarray(trained_model(run_dir).predict(features, verbose=0))

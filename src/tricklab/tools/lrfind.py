@@ -249,6 +249,7 @@ def lr_find(
     when the loss is not finite.
     """
     from tricklab.data import resolve, target_for
+    from tricklab.engines import class_weights
     from tricklab.engines.build import build_model, compile_model
 
     _check_arguments(steps, min_lr, max_lr, seed, stop_factor)
@@ -275,6 +276,7 @@ def lr_find(
         batch_size=batch_size,
         epochs=math.ceil(steps / per_epoch),
         shuffle=recipe.train.shuffle,
+        class_weight=class_weights(recipe, dataset, splits),  # as the variant's runs train
         callbacks=[recorder],
         verbose=0,
     )

@@ -36,6 +36,8 @@ RULES: dict[str, str] = {
     "TL014": "one_cycle's total_steps does not match epochs x steps per epoch",
     "TL015": "one run needs more memory (weights, gradients, optimizer slots, one batch's "
     "activations) than the machine has available (an error), or over half of it (a warning)",
+    "TL016": 'train.evaluate = "best" (written or by default) on a validation split too small to '
+    "choose the checkpoint: under 50 rows, or under 10 rows of some class",
 }
 #: Crossentropy losses that expect probabilities (unless from_logits = true).
 CROSSENTROPY_LOSSES = frozenset(
@@ -70,6 +72,9 @@ KERAS_DEFAULTS = {
 MIN_ID_ROWS = 10
 #: Majority share from which accuracy as the primary metric is flagged (TL011).
 MAJORITY_LIMIT = 0.8
+#: The fewest validation rows, and rows of each class, to choose the best checkpoint on (TL016).
+MIN_VALIDATION_ROWS = 50
+MIN_VALIDATION_CLASS_ROWS = 10
 RECIPE_ROOTS = ("model.", "train.")
 
 

@@ -16,7 +16,14 @@ from tricklab.spec import (
     ThoracicSpec,
     default_primary_metric,
 )
-from tricklab.tools.lint._findings import MAJORITY_LIMIT, MIN_ID_ROWS, Finding, finding
+from tricklab.tools.lint._findings import (
+    MAJORITY_LIMIT,
+    MIN_ID_ROWS,
+    MIN_VALIDATION_CLASS_ROWS,
+    MIN_VALIDATION_ROWS,
+    Finding,
+    finding,
+)
 
 
 # -- study-level rules ----------------------------------------------------------------------------
@@ -36,6 +43,7 @@ def study_findings(spec: StudySpec, resolved: ResolvedStudy | None) -> Iterator[
     yield from _id_columns(spec, resolved.dataset)
     yield from _majority_accuracy(spec, resolved.dataset)
     yield from _one_cycle_steps(spec, resolved)
+    yield from _best_on_few_rows(spec, resolved)
 
 
 def _losses_on_their_own_scales(spec: StudySpec) -> Iterator[Finding]:
@@ -79,6 +87,42 @@ def _one_cycle_steps(spec: StudySpec, resolved: ResolvedStudy) -> Iterator[Findi
             f"set total_steps = {steps}.",
             variant=name,
         )
+
+
+def _best_on_few_rows(spec: StudySpec, resolved: ResolvedStudy) -> Iterator[Finding]:
+    """TL016: the best checkpoint is what the comparisons use, chosen on a validation split of
+    under 50 rows or under 10 rows of some class (the first run's split, as runs draw it)."""
+    if resolved.evaluate != "best":
+        return
+    dataset = resolved.dataset
+    rows = resolved.protocol.split_sizes["validation"]
+    few: list[str] = []
+    if dataset.task in ("binary", "multiclass"):
+        y_val = resolved.splits(spec.seeds[0]).y_val
+        counts = np.bincount(y_val.astype(np.int64), minlength=len(dataset.class_names))
+        few = [
+            f"{int(n)} of class '{dataset.class_names[c]}'"
+            for c, n in enumerate(counts)
+            if n < MIN_VALIDATION_CLASS_ROWS
+        ]
+    if rows >= MIN_VALIDATION_ROWS and not few:
+        return
+    declared = any(r.train.evaluate is not None for r in spec.variants.values())
+    chosen = (
+        'train.evaluate = "best"'
+        if declared
+        else 'train.evaluate is "best" by default (early stopping restores the best weights)'
+    )
+    shown = f"{rows} validation rows" + (f", {', '.join(few)}" if few else "")
+    yield finding(
+        "TL016",
+        "train.evaluate",
+        f"{chosen}: each run's scores are those of the epoch that looked best on {shown} "
+        f"(fewer than {MIN_VALIDATION_ROWS} rows, or {MIN_VALIDATION_CLASS_ROWS} of a class): "
+        "on so few rows that choice is mostly noise, and it can change the verdicts.",
+        'set train.evaluate = "last" in [train], or validate on more rows (a larger '
+        "validation fraction).",
+    )
 
 
 def _id_columns(spec: StudySpec, dataset: Dataset) -> Iterator[Finding]:
