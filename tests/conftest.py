@@ -162,13 +162,14 @@ def write_finished_run(
     result: Any,
     recipe: dict[str, Any] | None = None,
     input_shape: tuple[int, ...] = (4,),
+    predictions: Any = None,
 ) -> Any:
     """Commit ``result`` (a RunResult) as a finished run of the study at ``root`` without
     training, through the store's own writer: the run is claimed, then saved under the claim
     (spec.json with ``recipe``, by default the tiny study's; history.csv; the weights; test
     predictions; the split's labels; result.json last). The weights are zeros for the recipe's
     model on ``input_shape`` inputs (placed as the engines place them), the predictions made-up
-    scores, the labels alternate between the classes. Returns the result as stored: its key is
+    scores (or ``predictions``), the labels alternate between the classes. Returns the result as stored: its key is
     the run plan's, its params and input shape the model's."""
     import dataclasses
 
@@ -198,6 +199,8 @@ def write_finished_run(
     )
     tested = result.split_sizes["test"]
     scores = np.random.default_rng(result.seed).uniform(size=tested).astype("float32")
+    if predictions is not None:
+        scores = np.asarray(predictions, dtype="float32")
     store = RunStore(root)
     try:
         assert store.claim([plan]) == [plan], f"{plan.variant} seed {plan.seed}: not free"

@@ -21,7 +21,7 @@ from tricklab.report import (
     recipe_changes,
     verdict_label,
 )
-from tricklab.stats import Verdict
+from tricklab.stats import FailureMode, Verdict
 from tricklab.store import RunStore, StudyIndex
 
 BASE_RECIPE: dict[str, Any] = {
@@ -110,7 +110,7 @@ def mixed(tmp_path: Path) -> Path:
     )
 
 
-def test_the_headline_says_what_won_lost_tied_and_did_not_learn(mixed: Path) -> None:
+def test_the_headline_says_what_won_lost_tied_and_how_a_variant_failed(mixed: Path) -> None:
     report = load_report(mixed)
     verdicts = {c.variant: c.verdict for c in report.comparisons}
     assert verdicts["winner"] == "better" and verdicts["loser"] == "worse"
@@ -119,11 +119,14 @@ def test_the_headline_says_what_won_lost_tied_and_did_not_learn(mixed: Path) -> 
     parts = first.rstrip(".").split("; ")
     assert parts[0].startswith("winner (auc +0.1") and parts[0].endswith("is better than baseline")
     assert parts[1].startswith("loser (auc -0.1") and parts[1].endswith("is worse than baseline")
-    # the stuck variant (auc like the baseline's) is said not to have learned, not to be a tie
-    assert parts[2] == "tie cannot be told apart from baseline with 6 seeds"
-    assert parts[3] == "stuck did not learn"
+    # the stuck variant's comparison stays visible; how it failed is said beside it
+    assert parts[2] == "tie and stuck cannot be told apart from baseline with 6 seeds"
+    assert parts[3] == "stuck training loss never moved"
     assert len(parts) == 4
-    assert "stuck (training loss never fell 1% below its first epoch's)" in headline(report)[2]
+    assert (
+        "stuck training loss never moved (in each of its 6 runs, never 1% below its first "
+        "epoch's)" in headline(report)[2]
+    )
     # each number in the headline is the comparison's, rounded to its interval
     winner = next(c for c in report.comparisons if c.variant == "winner")
     shown = first.split("winner (auc ")[1].split(")")[0]
@@ -137,13 +140,15 @@ def test_the_headline_says_what_won_lost_tied_and_did_not_learn(mixed: Path) -> 
     )
 
 
-def test_a_primary_metric_at_chance_did_not_learn(tmp_path: Path) -> None:
+def test_a_primary_metric_at_chance_is_not_shown_better_than_chance(tmp_path: Path) -> None:
     report = load_report(
         write_study(tmp_path / "chance", {"baseline": {"auc": 0.70}, "coin": {"auc": 0.50}})
     )
-    assert report.not_learned() == {"coin": "test auc at chance level, AUC 0.5"}
-    assert "coin did not learn" in headline(report)[0]
-    assert "baseline" not in report.not_learned()
+    failed = report.failures()
+    assert list(failed) == ["coin"]  # the learning baseline is not flagged
+    assert failed["coin"].mode is FailureMode.AT_CHANCE
+    assert failed["coin"].evidence == "its test auc interval reaches AUC 0.5"
+    assert "coin not shown better than chance" in headline(report)[0]
 
 
 def test_when_nothing_is_decided_it_says_how_many_seeds_would_decide(tmp_path: Path) -> None:

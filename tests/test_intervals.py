@@ -66,8 +66,8 @@ def test_corrected_interval_of_a_mean_by_hand() -> None:
     alone = summarize(values)
     assert (alone.low, alone.high) == (pytest.approx(mean - plain), pytest.approx(mean + plain))
     assert (alone.low, alone.high) == pytest.approx((0.526042, 0.617958), abs=1e-6)
-    # the variant table's _low/_high columns (what the tables, the figure and "did not learn"
-    # read) are the same intervals
+    # the variant table's _low/_high columns (what the tables, the figure and "not shown better
+    # than chance" read) are the same intervals
     table = variant_table(runs("auc", {"a": values}), correction=0.25)
     row = table.loc["a"]
     assert (row["auc_best_low"], row["auc_best_high"]) == (got.low, got.high)
@@ -255,8 +255,8 @@ def test_the_report_reads_the_corrected_intervals(tmp_path: Path) -> None:
     row = cv.table.loc["weak"]
     assert (row["auc_best_low"], row["auc_best_high"]) == pytest.approx(corrected)
     assert tuple(split.table.loc["weak", ["auc_best_low", "auc_best_high"]]) == pytest.approx(plain)
-    # "did not learn" reads the same interval: it reaches AUC 0.5 only once corrected
-    assert "weak" in cv.not_learned() and "weak" not in split.not_learned()
+    # "not shown better than chance" reads the same interval: it reaches AUC 0.5 only once corrected
+    assert "weak" in cv.failures() and "weak" not in split.failures()
     # the tables show it, and say which interval it is
     cells = {c["variant"]["text"]: c for c in summary_rows(cv)}
     assert cells["weak"]["best"]["sub"] == estimate(mean, *corrected, "auc")[1]

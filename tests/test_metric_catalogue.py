@@ -233,7 +233,7 @@ def test_mean_baseline_mse_is_an_error_stats_and_search_minimize(tmp_path: Path)
     assert _report(tmp_path, "mean_baseline_mse").ranked() == ["low", "high"]
 
 
-# -- chance: report (not_learned, figures) and lint agree ------------------------------------------
+# -- chance: report (failures, figures) and lint agree -------------------------------------------
 @pytest.mark.parametrize("metric", NAMES)
 def test_report_figures_and_lint_agree_on_chance(
     tmp_path: Path, thoracic: Dataset, metric: str
@@ -246,8 +246,8 @@ def test_report_figures_and_lint_agree_on_chance(
     assert ("The dashed line" in caption) is majority
     # lint warns about an 85 % majority exactly for the metrics judged against it
     assert _tl011(thoracic, metric) is majority
-    # not_learned judges a variant on the same chance level
-    stalled = report.not_learned()
+    # "not shown better than chance" judges a variant on the same chance level
+    stalled = {v: f.evidence for v, f in report.failures().items()}
     if chance is None:
         assert stalled == {}
     else:
@@ -257,7 +257,7 @@ def test_report_figures_and_lint_agree_on_chance(
             at_chance = value <= level if higher else value >= level
             assert (variant in stalled) is at_chance, (variant, chance, stalled)
             if at_chance:
-                assert stalled[variant] == f"test {metric} at chance level, {name} {level:.3g}"
+                assert stalled[variant] == f"its test {metric} interval reaches {name} {level:.3g}"
 
 
 @pytest.mark.parametrize(
@@ -286,8 +286,8 @@ def test_chance_levels(tmp_path: Path, metric: str, expected: Any) -> None:
 
 
 def test_one_chance_level_per_study_each_seed_counted_once(tmp_path: Path) -> None:
-    """The figure's line and not_learned use one level: the mean over seeds, whichever variants
-    finished (here the low variant lacks seed 2, whose majority share differs)."""
+    """The figure's line and the failure modes use one level: the mean over seeds, whichever
+    variants finished (here the low variant lacks seed 2, whose majority share differs)."""
     shares = {0: 0.8, 1: 0.8, 2: 0.95}
     results = [
         _result(v, s, {"accuracy": a, "majority_baseline": shares[s]})
@@ -415,9 +415,9 @@ def test_a_changed_chance_rule_reaches_report_figures_and_lint(
     assert chance_level(report) == (0.85, "majority class")
     assert "The dashed line" in title_and_caption(report, "balanced_accuracy_intervals")[1]
     assert _tl011(thoracic, "balanced_accuracy")
-    assert report.not_learned() == {
-        "low": "test balanced_accuracy at chance level, majority class 0.85",
-        "high": "test balanced_accuracy at chance level, majority class 0.85",
+    assert {v: f.evidence for v, f in report.failures().items()} == {
+        "low": "its test balanced_accuracy interval reaches majority class 0.85",
+        "high": "its test balanced_accuracy interval reaches majority class 0.85",
     }
 
 

@@ -30,17 +30,24 @@ from tricklab.report._figures import report_figures
 from tricklab.report._headline import diff_recipes, headline, recipe_changes
 from tricklab.report._load import load_report
 from tricklab.report._model import (
+    Failure,
     Report,
     StudyFacts,
     chance_level,
+    failures,
     make_report,
-    not_learned,
     study_facts,
 )
-from tricklab.report._sentences import comparison_sentence, short_verdict, verdict_label
+from tricklab.report._sentences import (
+    comparison_sentence,
+    failure_words,
+    short_verdict,
+    verdict_label,
+)
 from tricklab.report._terminal import diagnostics_terminal_table, print_report, terminal_table
 
 __all__ = [
+    "Failure",
     "Report",
     "StudyFacts",
     "build_report",
@@ -48,10 +55,11 @@ __all__ = [
     "comparison_sentence",
     "diagnostics_terminal_table",
     "diff_recipes",
+    "failure_words",
+    "failures",
     "headline",
     "load_report",
     "make_report",
-    "not_learned",
     "print_report",
     "recipe_changes",
     "report_figures",

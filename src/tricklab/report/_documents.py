@@ -308,7 +308,6 @@ def _context(report: Report, images: dict[str, dict[str, str]]) -> dict[str, Any
         "headline": lines[0],
         "headline_notes": lines[1:],
         "changes": recipe_changes(report),
-        "stalled": report.not_learned(),
         "summary": {"columns": summary_columns(report), "rows": summary_rows(report)},
         "results": {"columns": summary_columns(report, wide=False), "rows": summary_rows(report)},
         "confidence": percent(confidence(report)),

@@ -1,7 +1,7 @@
 """What a study found, in words: the headline, and what each variant changes.
 
 :func:`headline` states the verdicts of a :class:`~tricklab.report.Report` in a sentence (what
-is better, what is worse, what cannot be told apart, what did not learn, and, when nothing is
+is better, what is worse, what cannot be told apart, how variants failed, and, when nothing is
 decided, how many seeds would decide the largest observed difference, or that no number would
 under the protocol's floor), then, for a table, the
 best variant against the logistic (ridge) regression reference. :func:`recipe_changes`
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from tricklab.report._format import estimate
 from tricklab.report._references import reference_line
-from tricklab.report._sentences import outlook, short_verdict, untested_phrase
+from tricklab.report._sentences import failure_words, outlook, short_verdict, untested_phrase
 from tricklab.stats import Comparison, Verdict, percent
 
 if TYPE_CHECKING:
@@ -49,21 +49,16 @@ def _verdicts(report: Report) -> list[str]:
             scores = f"{base}: test {metric}, {report.weights} weights, {mean} {interval}"
             return [scores.rstrip() + " (a single variant)."]
         return [f"Nothing compared: the baseline variant ({base}) has no finished run."]
-    stalled = report.not_learned()
+    failed = report.failures()
     better = [c for c in report.comparisons if c.verdict is Verdict.BETTER]
     worse = [c for c in report.comparisons if c.verdict is Verdict.WORSE]
-    # A variant that did not learn is said to have not learned rather than to be undecided.
-    undecided = [
-        c
-        for c in report.comparisons
-        if c.verdict is Verdict.NO_DIFFERENCE and c.variant not in stalled
-    ]
-    untested = [
-        c for c in report.comparisons if c.verdict is Verdict.TOO_FEW and c.variant not in stalled
-    ]
+    # Every undecided comparison stays visible, a failed variant's too: how it failed is said
+    # beside it, never instead of it.
+    undecided = [c for c in report.comparisons if c.verdict is Verdict.NO_DIFFERENCE]
+    untested = [c for c in report.comparisons if c.verdict is Verdict.TOO_FEW]
     parts = []
-    if base in stalled:
-        parts.append(f"the baseline {base} did not learn")
+    if base in failed:
+        parts.append(f"the baseline {base} {failure_words(failed[base].mode)}")
     for group, verdict in ((better, Verdict.BETTER), (worse, Verdict.WORSE)):
         if group:
             word = short_verdict(verdict)
@@ -78,9 +73,12 @@ def _verdicts(report: Report) -> list[str]:
         parts.append(f"{who} cannot be told apart from {base} with {seeds} {unit}")
     if untested:
         parts.append(f"{_and([c.variant for c in untested])}: {untested_phrase(unit)}")
-    others = [v for v in report.table.index if v in stalled and v != base]
-    if others:
-        parts.append(f"{_and(others)} did not learn")
+    by_mode: dict[str, list[str]] = {}
+    for variant in report.table.index:
+        if variant in failed and variant != base:
+            by_mode.setdefault(failure_words(failed[variant].mode), []).append(variant)
+    for words, names in by_mode.items():
+        parts.append(f"{_and(names)} {words}")
     if not better and not worse:
         largest = max(undecided, key=lambda c: abs(c.diff), default=None)
         if largest is not None and largest.seeds_needed and largest.seeds_needed > largest.n:
@@ -107,14 +105,14 @@ def _verdicts(report: Report) -> list[str]:
         )
     else:
         lines.append(f"{measured}{unit[:-1]}; no comparison has two pairs to test.")
-    if stalled:
-        reasons: dict[str, list[str]] = {}
-        for variant in report.table.index:
-            if variant in stalled:
-                reasons.setdefault(stalled[variant], []).append(variant)
+    if failed:
         lines.append(
-            "Did not learn: "
-            + "; ".join(f"{_and(names)} ({why})" for why, names in reasons.items())
+            "How variants failed: "
+            + "; ".join(
+                f"{variant} {failure_words(f.mode)} ({f.evidence})"
+                for variant in report.table.index
+                if (f := failed.get(variant)) is not None
+            )
             + "."
         )
     return lines

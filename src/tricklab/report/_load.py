@@ -3,7 +3,8 @@
 It reads the study index and the finished runs it lists (a run counts only when its stored key
 is the one the index plans: results of removed or changed variants are left out), each variant's
 resolved recipe (``spec.json`` of a finished run) and, where the store keeps them, the test-set
-predictions of the variants whose ROC curves are drawn, and the reference models' fits that
+predictions of the variants whose ROC curves are drawn (and of every run, to see whether a
+variant predicts one class or value for every row), and the reference models' fits that
 ``run`` stored (``references/``).
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 from tricklab.base.errors import StoreError
 from tricklab.engines.contract import RunResult
 from tricklab.report._model import Report, make_report
+from tricklab.stats import FailureMode, predicts_one_class, predicts_one_value
 from tricklab.store import RunState, RunStore
 
 
@@ -31,9 +33,37 @@ def load_report(root: str | Path) -> Report:
     results, missing = _load_runs(store)
     references = _references(store, results)
     report = make_report(root, index, results, missing, _recipes(store, results), references)
+    report.constant = _constant(store, report)
     if report.facts.task == "binary":
         report.predictions = _predictions(store, report)
     return report
+
+
+def _constant(store: RunStore, report: Report) -> dict[str, FailureMode]:
+    """The variants whose every finished run predicts one class (classification) or one value
+    (regression) for every test row, at the report's weights; a run without stored predictions
+    leaves its variant unflagged."""
+    if report.facts.task is None:
+        return {}
+    classes = report.facts.task in ("binary", "multiclass")
+    mode = FailureMode.ONE_CLASS if classes else FailureMode.ONE_VALUE
+    out: dict[str, FailureMode] = {}
+    for variant in report.table.index:
+        verdicts = []
+        for run in report.runs_of(variant):
+            loaded = None
+            with contextlib.suppress(StoreError, OSError, ValueError, KeyError):
+                loaded = store.load_predictions(variant, run.seed, report.weights)
+            if loaded is None:
+                break
+            y_true, outputs = loaded
+            verdicts.append(
+                predicts_one_class(outputs) if classes else predicts_one_value(outputs, y_true)
+            )
+        else:
+            if verdicts and all(verdicts):
+                out[str(variant)] = mode
+    return out
 
 
 def _load_runs(store: RunStore) -> tuple[list[RunResult], list[dict[str, Any]]]:

@@ -1,7 +1,7 @@
 """The report's model: what a study's finished runs say, computed without writing anything.
 
 :func:`make_report` turns the study index and the finished runs into a :class:`Report`: the
-variant table, the comparisons with the baseline, and which variants did not learn. Everything
+variant table, the comparisons with the baseline, and which variants failed, and how. Everything
 the report takes from the index is read by :func:`study_facts`, and the comparisons are computed
 by :func:`comparisons_of`; both are the single places to change when the index or the statistics
 gain something. No file is read or written here.
@@ -30,16 +30,16 @@ from tricklab.spec import chance_level as catalogue_chance_level
 from tricklab.stats import (
     COUNTED_STATUSES,
     Comparison,
+    FailureMode,
     compare,
     decision_rule,
+    loss_stalled,
     variant_table,
 )
 from tricklab.store import StudyIndex
 
 MARKDOWN = "report.md"
 HTML = "report.html"
-#: A run learned when its training loss fell more than this share below its first epoch's.
-LEARNING_DROP = 0.01
 
 
 @dataclass(frozen=True)
@@ -206,6 +206,9 @@ class Report:
     #: the reference models' fits (scikit-learn, stored by ``run``): one result per model x run
     #: seed, the model's name as its variant; rows of the report, never variants
     references: list[RunResult] = field(default_factory=list)
+    #: variants whose every finished run gives every test row one class (one value, in
+    #: regression) at :attr:`weights`: read from the stored predictions by ``load_report``
+    constant: dict[str, FailureMode] = field(default_factory=dict)
 
     @property
     def markdown(self) -> Path:
@@ -264,9 +267,9 @@ class Report:
         """The counted runs of ``variant`` (status ok or diverged)."""
         return [r for r in self.results if r.variant == variant and r.status in COUNTED_STATUSES]
 
-    def not_learned(self) -> dict[str, str]:
-        """The variants that did not learn, with why (see :func:`not_learned`)."""
-        return not_learned(self)
+    def failures(self) -> dict[str, Failure]:
+        """The variants that failed, with how (see :func:`failures`)."""
+        return failures(self)
 
 
 def make_report(
@@ -345,28 +348,33 @@ def _seed_mean(report: Report, score: str) -> float | None:
     return sum(sum(v) / len(v) for v in by_seed.values()) / len(by_seed)
 
 
-def loss_stalled(history: dict[str, list[float]]) -> bool:
-    """Whether the training loss never fell more than 1% below its first epoch's value
-    (judged from the second epoch on; a single epoch says nothing)."""
-    loss = [v for v in history.get("loss", []) if v is not None and math.isfinite(v)]
-    if len(loss) < 2:
-        return False
-    first = loss[0]
-    return min(loss[1:]) >= first - LEARNING_DROP * abs(first)
+@dataclass(frozen=True)
+class Failure:
+    """How a variant failed (a :class:`~tricklab.stats.FailureMode`), and what shows it."""
+
+    mode: FailureMode
+    evidence: str
 
 
-def not_learned(report: Report) -> dict[str, str]:
-    """Variants that did not learn, with why: the training loss of every seed never fell more
-    than 1% below its first-epoch value, or the primary metric's 95% interval (its mean, with
-    one seed) reaches its chance level (majority class, AUC 0.5, the mean predictor)."""
+def failures(report: Report) -> dict[str, Failure]:
+    """Each variant that failed, with the first mode that applies (see
+    :mod:`tricklab.stats` ``FailureMode``): its training loss never moved (every run); it
+    predicts one class or value for every test row (every run, :attr:`Report.constant`); or
+    its primary metric's interval (corrected like the tables; its mean with one run) reaches
+    the chance level: not shown better than chance (absence of evidence, not evidence of
+    chance)."""
     metric = report.primary_metric
     higher = report.direction.higher_is_better
     chance = chance_level(report)
-    out: dict[str, str] = {}
+    out: dict[str, Failure] = {}
     for variant in report.table.index:
         runs = report.runs_of(variant)
         if runs and all(loss_stalled(r.history) for r in runs):
-            out[variant] = "training loss never fell 1% below its first epoch's"
+            evidence = f"in each of its {len(runs)} runs, never 1% below its first epoch's"
+            out[variant] = Failure(FailureMode.LOSS_FLAT, evidence)
+            continue
+        if variant in report.constant:
+            out[variant] = Failure(report.constant[variant], f"in each of its {len(runs)} runs")
             continue
         if chance is None:
             continue
@@ -380,5 +388,6 @@ def not_learned(report: Report) -> dict[str, str]:
         if reach is None or not math.isfinite(reach):
             continue
         if (reach <= level) if higher else (reach >= level):
-            out[variant] = f"test {metric} at chance level, {name} {level:.3g}"
+            evidence = f"its test {metric} interval reaches {name} {level:.3g}"
+            out[variant] = Failure(FailureMode.AT_CHANCE, evidence)
     return out

@@ -5,7 +5,8 @@ words it: :func:`verdict_label` for the wide table ("no detectable difference wi
 about 20 seeds would decide it"), :func:`short_verdict` for the compact table ("unclear"),
 :func:`comparison_sentence` for the line that states the whole comparison, :func:`outlook` for
 what more runs would do, :func:`untested_phrase` for the headline, and :func:`interval_note` and
-:func:`beats_note` for what the intervals and P(beats baseline) are.
+:func:`beats_note` for what the intervals and P(beats baseline) are, and :func:`failure_words` for
+how a variant failed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import math
 
 from tricklab.report._format import beside, estimate, significant
-from tricklab.stats import CONFIDENCE, Comparison, Verdict, percent
+from tricklab.stats import CONFIDENCE, Comparison, FailureMode, Verdict, percent
 
 #: The verdict cell of the baseline's row, and of a variant that could not be compared.
 BASELINE = "baseline"
@@ -64,6 +65,20 @@ def outlook(comparison: Comparison) -> str:
     if c.seeds_needed is not None and c.seeds_needed > c.n:
         return f"about {c.seeds_needed} {c.unit} would decide it"
     return ""
+
+
+#: What each failure mode says: an observation, never "did not learn".
+FAILURE_WORDS = {
+    FailureMode.LOSS_FLAT: "training loss never moved",
+    FailureMode.ONE_CLASS: "predicts one class for every row",
+    FailureMode.ONE_VALUE: "predicts one value for every row",
+    FailureMode.AT_CHANCE: "not shown better than chance",
+}
+
+
+def failure_words(mode: FailureMode) -> str:
+    """``predicts one class for every row``, ``not shown better than chance``, ..."""
+    return FAILURE_WORDS[mode]
 
 
 def short_verdict(verdict: Verdict) -> str:

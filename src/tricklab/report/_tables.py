@@ -32,6 +32,7 @@ from tricklab.report._sentences import (
     BASELINE,
     NOT_COMPARED,
     beats_note,
+    failure_words,
     interval_note,
     short_verdict,
     verdict_label,
@@ -171,7 +172,7 @@ def summary_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
     """One row per variant, best primary metric first: cells by column key."""
     metric, weights = report.primary_metric, report.weights
     by_variant = {c.variant: c for c in report.comparisons}
-    stalled = report.not_learned()
+    failed = report.failures()
     rows = []
     for variant in report.ranked():
         row = _row(report, variant)
@@ -179,7 +180,7 @@ def summary_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
         if row.get("epochs_run_mean") == row.get("epochs_run_mean"):
             epochs = f"{count(row['epochs_run_mean'])} ({count(row['best_epoch_mean'])})"
         cells = {
-            "variant": cell(variant, "(did not learn)" if variant in stalled else "", False),
+            "variant": cell(variant, numeric=False),
             "seeds": _seeds_cell(report, variant, row),
             "best": _mean_std_cell(row, f"{metric}_best", metric),
             "last": _mean_std_cell(row, f"{metric}_last", metric),
@@ -200,6 +201,10 @@ def summary_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
             cells["diff"] = _difference(comparison)
             cells["verdict"] = _verdict_cell(comparison)
             cells["beats"] = _beats_cell(comparison)
+        if variant in failed:  # how it failed, above what the comparison says
+            words = failure_words(failed[variant].mode)
+            verdict = cells["verdict"]
+            verdict["sub"] = f"{words}; {verdict['sub']}" if verdict["sub"] else words
         rows.append(cells)
     return rows + _reference_rows(report)
 
@@ -234,8 +239,10 @@ def _reference_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
 def compact_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
     """The compact table: variant, the primary metric of the study's checkpoint (key "primary")
     with its interval, Δ vs the baseline with its adjusted interval, and the verdict in one word
-    (better, worse, unclear, untested; baseline and not compared as in the summary)."""
+    (better, worse, unclear, untested; baseline and not compared as in the summary), with how
+    the variant failed below it."""
     by_variant = {c.variant: c for c in report.comparisons}
+    failed = report.failures()
     rows = []
     names = [*report.ranked(), *reference_names(report)]  # the reference rows come last
     for variant, cells in zip(names, summary_rows(report), strict=True):
@@ -249,7 +256,11 @@ def compact_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
                 "variant": cells["variant"],
                 "primary": cell(primary["text"].split(" ± ")[0], primary["sub"]),
                 "diff": cells["diff"],
-                "verdict": cell(verdict, numeric=False),
+                "verdict": cell(
+                    verdict,
+                    failure_words(failed[variant].mode) if variant in failed else "",
+                    numeric=False,
+                ),
             }
         )
     return rows

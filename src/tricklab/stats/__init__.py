@@ -17,6 +17,8 @@ with the number of seeds behind it.
   (none when runs share training rows), the minimum detectable difference, the seeds a
   difference this size would need, and the floor no number of runs goes below
   (:func:`detectable_floor`).
+* :class:`FailureMode` -- how a variant failed, by what was seen: its loss never moved, it
+  predicts one class (value) for every row, or it is not shown better than chance.
 * :class:`Verdict` -- what a comparison concluded (better, worse, no detectable difference, too
   few to test): a category, which :mod:`tricklab.report` puts in words.
 """
@@ -31,6 +33,12 @@ from tricklab.stats._compare import (
     percent,
 )
 from tricklab.stats._diagnostics import diagnostics_frame, diagnostics_table
+from tricklab.stats._failures import (
+    FailureMode,
+    loss_stalled,
+    predicts_one_class,
+    predicts_one_value,
+)
 from tricklab.stats._power import detectable_floor, minimum_detectable_difference, seeds_needed
 from tricklab.stats._summary import (
     CONFIDENCE,
@@ -51,6 +59,7 @@ __all__ = [
     "POWER",
     "WEIGHTS",
     "Comparison",
+    "FailureMode",
     "Summary",
     "Verdict",
     "compare",
@@ -61,8 +70,11 @@ __all__ = [
     "diagnostics_table",
     "generalization_gap",
     "higher_is_better",
+    "loss_stalled",
     "minimum_detectable_difference",
     "percent",
+    "predicts_one_class",
+    "predicts_one_value",
     "seeds_needed",
     "summarize",
     "variant_table",
