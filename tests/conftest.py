@@ -169,8 +169,8 @@ def write_finished_run(
     (spec.json with ``recipe``, by default the tiny study's; history.csv; the weights; test
     predictions; the split's labels; result.json last). The weights are zeros for the recipe's
     model on ``input_shape`` inputs (placed as the engines place them), the predictions made-up
-    scores (or ``predictions``), the labels alternate between the classes. Returns the result as stored: its key is
-    the run plan's, its params and input shape the model's."""
+    scores (or ``predictions``), the labels alternate between the classes. Returns the result
+    as stored: its key is the run plan's, its params and input shape the model's."""
     import dataclasses
 
     import numpy as np
