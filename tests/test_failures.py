@@ -110,12 +110,12 @@ def test_each_mode_on_constructed_runs_and_none_on_the_learners(tmp_path: Path) 
     }
     assert failed["one-class"].evidence == "in each of its 6 runs"
     first, *notes = headline(report)
-    assert "one-class predicts one class for every row" in first
-    assert "flat training loss never moved" in first
-    assert "coin not shown better than chance" in first
+    assert "one-class: predicts one class for every row" in first
+    assert "flat: training loss never moved" in first
+    assert "coin: not shown better than chance" in first
     # every undecided comparison stays visible, the failed variants' included
     assert "cannot be told apart from baseline" in first
-    assert any(n.startswith("How variants failed: one-class predicts one class") for n in notes)
+    assert any(n.startswith("How variants failed: one-class: predicts one class") for n in notes)
     # the verdict column says it too, in the wide and the compact table
     wide = {row["variant"]["text"]: row["verdict"]["sub"] for row in summary_rows(report)}
     assert wide["one-class"].startswith("predicts one class for every row")
@@ -125,7 +125,7 @@ def test_each_mode_on_constructed_runs_and_none_on_the_learners(tmp_path: Path) 
     assert compact["flat"] == "training loss never moved" and compact["baseline"] == ""
     markdown = report_text(build_report(root))  # the documents: opening and table alike
     opening = markdown.split("\n|")[0]
-    assert "one-class predicts one class for every row" in opening
+    assert "one-class: predicts one class for every row" in opening
     assert "predicts one class for every row" in markdown.split("\n|", 1)[1]
 
 

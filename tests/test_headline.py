@@ -121,10 +121,10 @@ def test_the_headline_says_what_won_lost_tied_and_how_a_variant_failed(mixed: Pa
     assert parts[1].startswith("loser (auc -0.1") and parts[1].endswith("is worse than baseline")
     # the stuck variant's comparison stays visible; how it failed is said beside it
     assert parts[2] == "tie and stuck cannot be told apart from baseline with 6 seeds"
-    assert parts[3] == "stuck training loss never moved"
+    assert parts[3] == "stuck: training loss never moved"
     assert len(parts) == 4
     assert (
-        "stuck training loss never moved (in each of its 6 runs, never 1% below its first "
+        "stuck: training loss never moved (in each of its 6 runs, never 1% below its first "
         "epoch's)" in headline(report)[2]
     )
     # each number in the headline is the comparison's, rounded to its interval
@@ -148,7 +148,7 @@ def test_a_primary_metric_at_chance_is_not_shown_better_than_chance(tmp_path: Pa
     assert list(failed) == ["coin"]  # the learning baseline is not flagged
     assert failed["coin"].mode is FailureMode.AT_CHANCE
     assert failed["coin"].evidence == "its test auc interval reaches AUC 0.5"
-    assert "coin not shown better than chance" in headline(report)[0]
+    assert "coin: not shown better than chance" in headline(report)[0]
 
 
 def test_when_nothing_is_decided_it_says_how_many_seeds_would_decide(tmp_path: Path) -> None:

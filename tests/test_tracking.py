@@ -99,6 +99,7 @@ def test_logging_twice_leaves_one_parent_and_one_child_per_run_with_params_metri
     assert len(runs) == 5
     parent = runs[runs["tags.tricklab.role"] == "study"]
     assert list(parent["tags.study"]) == ["tracked"]
+    assert list(parent["tags.evaluate"]) == ["last"]  # the checkpoint the report compares
     kids = children(runs)
     assert list(zip(kids["tags.variant"], kids["tags.seed"], strict=True)) == [
         ("bce", "0"),

@@ -190,6 +190,11 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
     for line in describe_intake(resolved.dataset):  # what intake did, and why the task is so
         console.print(f"  {line}", markup=False, soft_wrap=True)
     console.print(f"  protocol: {resolved.protocol.describe()}", markup=False, soft_wrap=True)
+    console.print(
+        f"  checkpoint: the {resolved.evaluate} weights' test scores are compared "
+        "(train.evaluate)",
+        markup=False,
+    )
     log = RunStore(args.out / spec.name)  # library warnings go to its study.log, not here
     _, log_mark = log.logged_warnings()
     try:

@@ -58,7 +58,7 @@ def _verdicts(report: Report) -> list[str]:
     untested = [c for c in report.comparisons if c.verdict is Verdict.TOO_FEW]
     parts = []
     if base in failed:
-        parts.append(f"the baseline {base} {failure_words(failed[base].mode)}")
+        parts.append(f"the baseline {base}: {failure_words(failed[base].mode)}")
     for group, verdict in ((better, Verdict.BETTER), (worse, Verdict.WORSE)):
         if group:
             word = short_verdict(verdict)
@@ -78,7 +78,7 @@ def _verdicts(report: Report) -> list[str]:
         if variant in failed and variant != base:
             by_mode.setdefault(failure_words(failed[variant].mode), []).append(variant)
     for words, names in by_mode.items():
-        parts.append(f"{_and(names)} {words}")
+        parts.append(f"{_and(names)}: {words}")
     if not better and not worse:
         largest = max(undecided, key=lambda c: abs(c.diff), default=None)
         if largest is not None and largest.seeds_needed and largest.seeds_needed > largest.n:
@@ -109,7 +109,7 @@ def _verdicts(report: Report) -> list[str]:
         lines.append(
             "How variants failed: "
             + "; ".join(
-                f"{variant} {failure_words(f.mode)} ({f.evidence})"
+                f"{variant}: {failure_words(f.mode)} ({f.evidence})"
                 for variant in report.table.index
                 if (f := failed.get(variant)) is not None
             )

@@ -287,6 +287,8 @@ class _Logger:
             "task": resolved.get("task", ""),
             "baseline": index.baseline or "",
             "primary_metric": resolved.get("primary_metric", ""),
+            # the checkpoint the report compares (an index from before it: the best weights)
+            "evaluate": resolved.get("evaluate", "best"),
             "variants": ", ".join(index.variants),
             "seeds": ", ".join(str(s) for s in index.seeds),
             "validated_on": protocol.get("validated_on", ""),
