@@ -129,7 +129,7 @@ def train_tiny(study: dict[str, Any], variant: str | None = None, seed: int = 0)
             captured.append(self.model)
 
     captured: list[Any] = []
-    result, _, _ = train_run(plan, dataset, splits, callbacks=[Capture()])
+    result, *_ = train_run(plan, dataset, splits, callbacks=[Capture()])
     return result, captured[0]
 
 

@@ -60,7 +60,7 @@ def _trained_run() -> tuple[Any, Any, Any, np.ndarray, np.ndarray]:
     study = resolve(spec)
     plan = make_plan(study, "bce", 0)
     splits = study.splits(0)
-    result, weights, predictions = train_run(plan, study.dataset, splits)
+    result, weights, predictions, _ = train_run(plan, study.dataset, splits)
     layout = weights_layout(plan.recipe, splits.x_train.shape[1:])
     return plan, result, layout.file(weights), predictions, splits.y_test
 

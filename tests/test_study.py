@@ -61,6 +61,8 @@ def test_run_directory_files(study: dict, tmp_path: Path) -> None:
     assert sorted(p.name for p in run_dir.iterdir()) == [
         "best.weights.h5",
         "history.csv",
+        "last.predictions.npy",
+        "last.weights.h5",
         "predictions.npy",
         "result.json",
         "spec.json",

@@ -63,7 +63,7 @@ class SoloEngine:
                 report(EpochEnd(key, epoch, logs))
 
             try:
-                result, weights, predictions, last = _train(
+                result, weights, predictions, last = train_run(
                     task.plan,
                     dataset,
                     task.splits,
@@ -89,27 +89,14 @@ def train_run(
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     callbacks: Sequence[Any] = (),
     control: Control | None = None,
-) -> tuple[RunResult, list[np.ndarray], np.ndarray]:
+) -> tuple[RunResult, list[np.ndarray], np.ndarray, tuple[list[np.ndarray], np.ndarray]]:
     """Train ``plan`` on ``splits``: its result, its best weights (``get_weights()`` order) and
-    their test predictions (``_scoring.test_predictions``).
+    their test predictions (``_scoring.test_predictions``), and the last weights (what ``fit``
+    returned) with theirs.
 
     With ``control``, the run saves checkpoints and resumes from the last one (README, "The run
     store"); a resumed run ends with the history of an uninterrupted one.
     """
-    result, weights, predictions, _ = _train(plan, dataset, splits, on_epoch, callbacks, control)
-    return result, weights, predictions
-
-
-def _train(
-    plan: RunPlan,
-    dataset: Dataset,
-    splits: Splits,
-    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
-    callbacks: Sequence[Any] = (),
-    control: Control | None = None,
-) -> tuple[RunResult, list[np.ndarray], np.ndarray, tuple[list[np.ndarray], np.ndarray]]:
-    """:func:`train_run`, and the last weights (what ``fit`` returned) with their test
-    predictions."""
     keras = _backend.keras()
     from tricklab.engines import _callbacks  # defines Keras callback classes: imports Keras
 

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from tricklab.report import _plots
+from tricklab.report import _diagnostic_plots, _plots
 from tricklab.report._model import chance_level
+from tricklab.report._notes import MEAN_PREDICTOR, runs_behind
 from tricklab.report._references import reference_names, reference_table
 from tricklab.report._tables import primary_caption
 from tricklab.spec import METRIC_CATALOGUE, Chance
@@ -24,16 +25,18 @@ if TYPE_CHECKING:
 
     from tricklab.report._model import Report
 
+#: ``{weights}``: the report's checkpoint; ``{runs}``: how many runs the numbers rest on ("6
+#: seeds", "47 of 50 planned runs"); ``{unit}``/``{one}``: "seeds"/"seed" ("runs"/"run" under cv).
 CAPTIONS = {
     "learning_curves": "Training (dashed) and validation (solid) loss per epoch, one panel per "
-    "variant on its own scale (losses differ in scale): the mean over seeds, with a band from "
-    "the lowest to the highest seed; runs stopped early leave the mean at the epoch they "
+    "variant on its own scale (losses differ in scale): the mean over {runs}, with a band from "
+    "the lowest to the highest {one}; runs stopped early leave the mean at the epoch they "
     "stopped. The last panel puts every variant's validation curve on one axis.",
-    "accuracy_intervals": "Test accuracy ({weights} weights): the mean, its 95% interval and each "
-    "seed (dots). The dashed line is the accuracy of always answering the majority class: a "
-    "model on it has learned nothing accuracy can show.",
+    "accuracy_intervals": "Test accuracy ({weights} weights): the mean over {runs}, its 95% "
+    "interval and each {one} (dots). The dashed line is the accuracy of always answering the "
+    "majority class: a model on it has learned nothing accuracy can show.",
     "roc_curves": "ROC curves on the test rows ({weights} weights) of the baseline and the best "
-    "other variant: each seed thin, all seeds' predictions pooled bold.",
+    "other variant: each {one} thin, all {unit}' predictions pooled bold.",
     "confusion_matrix": "Rows are the true classes of the test rows, columns the predictions; "
     "each cell gives the count and its share of the row.",
     "diagnostics_kernel_grad_norm": "Norm of the gradient of the data loss with respect to "
@@ -58,13 +61,32 @@ TITLES = {
 }
 
 
+#: The chance rules drawn as a dashed line, and the line's name: scores of the data's own.
+CHANCE_LINES = {Chance.MAJORITY: "majority class", Chance.MEAN_MSE: MEAN_PREDICTOR}
+
+
 def _chance_line(report: Report, metric: str) -> float | None:
     """Where the dashed chance line of ``metric``'s figure goes: its chance level, for the
-    metrics whose chance is always answering the majority class (:func:`chance_level`)."""
-    if METRIC_CATALOGUE.get(metric).chance is not Chance.MAJORITY:
+    metrics whose chance is a score of the data's (:data:`CHANCE_LINES`: always answering the
+    majority class, always predicting the training mean; :func:`chance_level`)."""
+    if METRIC_CATALOGUE.get(metric).chance not in CHANCE_LINES:
         return None
     chance = chance_level(report, metric)
     return chance[0] if chance is not None else None
+
+
+def _intervals(report: Report, table: pd.DataFrame, metric: str) -> Figure:
+    """``metric`` per variant (and reference model): mean, interval, each run, the chance line."""
+    return _plots.metric_intervals(
+        table,
+        metric,
+        report.weights,
+        report.baseline,
+        _chance_line(report, metric),
+        _seed_values(report, metric),
+        unit=report.facts.unit,
+        chance=CHANCE_LINES.get(METRIC_CATALOGUE.get(metric).chance, ""),
+    )
 
 
 def _best_variant_matrix(report: Report) -> tuple[str, list[list[int]], int] | None:
@@ -123,44 +145,33 @@ def report_figures(report: Report) -> dict[str, Figure]:
     metric, weights = report.primary_metric, report.weights
     classification = report.facts.classification
     table = _with_references(report, report.table.loc[order])
+    unit = report.facts.unit
     figures: dict[str, Figure] = {
-        "learning_curves": _plots.learning_curves(report.results, list(report.table.index), metric),
-        f"{metric}_intervals": _plots.metric_intervals(
-            table,
-            metric,
-            weights,
-            report.baseline,
-            _chance_line(report, metric),
-            _seed_values(report, metric),
+        "learning_curves": _plots.learning_curves(
+            report.results, list(report.table.index), metric, unit
         ),
+        f"{metric}_intervals": _intervals(report, table, metric),
     }
     if classification and metric != "accuracy" and f"accuracy_{weights}_mean" in table.columns:
-        figures["accuracy_intervals"] = _plots.metric_intervals(
-            table,
-            "accuracy",
-            weights,
-            report.baseline,
-            _chance_line(report, "accuracy"),
-            _seed_values(report, "accuracy"),
-        )
+        figures["accuracy_intervals"] = _intervals(report, table, "accuracy")
     if report.predictions:
-        figures["roc_curves"] = _plots.roc_curves(report.predictions)
+        figures["roc_curves"] = _plots.roc_curves(report.predictions, unit)
     if classification:
         best = _best_variant_matrix(report)
         if best is not None:
             variant, matrix, n = best
             title = (
                 f"Confusion matrix of {variant} (best {metric})\n"
-                f"test rows, {weights} weights, summed over {n} seed{'s' if n != 1 else ''}"
+                f"test rows, {weights} weights, summed over {n} {unit if n != 1 else unit[:-1]}"
             )
             figures["confusion_matrix"] = _plots.confusion_matrix(
                 matrix, list(report.facts.classes), title
             )
     frame = diagnostics_frame(report.results)
     if not frame.empty:
-        for quantity in _plots.DIAGNOSTIC_QUANTITIES:
-            figures[f"diagnostics_{quantity}"] = _plots.diagnostics_grid(
-                frame, list(report.table.index), quantity
+        for quantity in _diagnostic_plots.DIAGNOSTIC_QUANTITIES:
+            figures[f"diagnostics_{quantity}"] = _diagnostic_plots.diagnostics_grid(
+                frame, list(report.table.index), quantity, unit
             )
     for name in (f"{metric}_intervals", "accuracy_intervals"):
         if name in figures:
@@ -171,17 +182,21 @@ def report_figures(report: Report) -> dict[str, Figure]:
 def title_and_caption(report: Report, name: str) -> tuple[str, str]:
     """A figure's section title and caption; the captions of test results begin with the
     primary metric and its weights (``Primary metric: test auc, last weights; ...``)."""
-    metric = report.primary_metric
-    caption = CAPTIONS.get(name, "").replace("{weights}", report.weights)
+    metric, unit = report.primary_metric, report.facts.unit
+    words = {"weights": report.weights, "runs": runs_behind(report), "unit": unit, "one": unit[:-1]}
+    caption = CAPTIONS.get(name, "").format(**words)
     if name == f"{metric}_intervals":
         caption = (
             f"Test {metric} ({report.weights} weights, the primary metric): the mean over "
-            "seeds, its 95% "
-            f"interval and each seed (dots), best first; the baseline variant "
-            f"({report.baseline}) is in red. The axis is zoomed on the variants; intervals are "
-            "clipped to the metric's range (a triangle marks a clipped end)."
+            f"{words['runs']}, its 95% interval and each {words['one']} (dots), best first; the "
+            f"baseline variant ({report.baseline}) is in red. The axis is zoomed on the "
+            "variants; intervals are clipped to the metric's range (a triangle marks a clipped "
+            "end)."
         )
-        if _chance_line(report, metric) is not None:
+        chance = METRIC_CATALOGUE.get(metric).chance
+        if _chance_line(report, metric) is not None and chance is Chance.MEAN_MSE:
+            caption += f" The dashed line: the {MEAN_PREDICTOR}, always the training mean."
+        elif _chance_line(report, metric) is not None:
             caption += " The dashed line: always answering the majority class."
         if reference_names(report):
             caption += (

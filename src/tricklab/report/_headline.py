@@ -3,8 +3,9 @@
 :func:`headline` states the verdicts of a :class:`~tricklab.report.Report` in a sentence (what
 is better, what is worse, what cannot be told apart, how variants failed, and, when nothing is
 decided, how many seeds would decide the largest observed difference, or that no number would
-under the protocol's floor), then, for a table, the
-best variant against the logistic (ridge) regression reference. :func:`recipe_changes`
+under the protocol's floor), what the differences measure (and, for mse, what the mean
+predictor scores), then, for a table, the best variant against the logistic (ridge) regression
+reference. :func:`recipe_changes`
 lists, per variant, the structural difference of its resolved recipe from the baseline's:
 ``train.loss: binary_crossentropy -> mean_absolute_error``,
 ``model.layers[1]: + dropout(rate=0.5)``.
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tricklab.report._format import estimate
+from tricklab.report._notes import MEAN_PREDICTOR, mean_predictor
 from tricklab.report._references import reference_line
 from tricklab.report._sentences import failure_words, outlook, short_verdict, untested_phrase
 from tricklab.stats import Comparison, Verdict, percent
@@ -47,7 +49,10 @@ def _verdicts(report: Report) -> list[str]:
         mean, interval = _primary(report, base) if base in report.table.index else ("", "")
         if only:
             scores = f"{base}: test {metric}, {report.weights} weights, {mean} {interval}"
-            return [scores.rstrip() + " (a single variant)."]
+            chance = _mean_predictor(report)
+            return [
+                scores.rstrip() + " (a single variant)" + (f"; {chance}" if chance else "") + "."
+            ]
         return [f"Nothing compared: the baseline variant ({base}) has no finished run."]
     failed = report.failures()
     better = [c for c in report.comparisons if c.verdict is Verdict.BETTER]
@@ -105,6 +110,9 @@ def _verdicts(report: Report) -> list[str]:
         )
     else:
         lines.append(f"{measured}{unit[:-1]}; no comparison has two pairs to test.")
+    chance = _mean_predictor(report)
+    if chance:  # what the primary metric scores without learning, beside what it measures
+        lines[-1] += f" {chance[0].upper()}{chance[1:]}."
     if failed:
         lines.append(
             "How variants failed: "
@@ -116,6 +124,16 @@ def _verdicts(report: Report) -> list[str]:
             + "."
         )
     return lines
+
+
+def _mean_predictor(report: Report) -> str:
+    """``the mean predictor (always the training mean) scores test mse 0.25`` where the primary
+    metric's chance level is that score (mse), else ""."""
+    level = mean_predictor(report)
+    if not level:
+        return ""
+    metric = report.primary_metric
+    return f"the {MEAN_PREDICTOR} (always the training mean) scores test {metric} {level}"
 
 
 def _primary(report: Report, variant: str) -> tuple[str, str]:

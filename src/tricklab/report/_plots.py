@@ -1,5 +1,5 @@
-"""Drawing a study's figures: learning curves, test metrics with their intervals and seeds,
-ROC curves, confusion matrices and training diagnostics.
+"""Drawing a study's figures: learning curves, test metrics with their intervals and runs,
+ROC curves and confusion matrices (the training diagnostics: :mod:`._diagnostic_plots`).
 
 Every function returns a :class:`matplotlib.figure.Figure` drawn on its own Agg canvas: nothing
 here touches pyplot's global state or the session's backend, and nothing imports Keras. Save one
@@ -101,15 +101,19 @@ def epoch_metric(results: Sequence[RunResult], metric: str | None) -> str | None
 
 
 def learning_curves(
-    results: Sequence[RunResult], variants: Sequence[str], metric: str | None = None
+    results: Sequence[RunResult],
+    variants: Sequence[str],
+    metric: str | None = None,
+    unit: str = "seeds",
 ) -> Figure:
     """One panel per variant: train (dashed) and validation (solid) loss per epoch (1-based), on
     the variant's own y axis, since different losses have different scales; below them the
     validation curve of ``metric`` (see :func:`epoch_metric`) of every variant on one axis.
 
-    Each line is the mean over the seeds still running at that epoch (runs stopped early drop
-    out), with a band from the lowest to the highest seed. A panel's y axis is logarithmic when
-    its losses span more than two decades.
+    Each line is the mean over the runs still running at that epoch (runs stopped early drop
+    out), with a band from the lowest to the highest run; ``unit`` names the runs ("seeds", or
+    "runs" under cross-validation). A panel's y axis is logarithmic when its losses span more
+    than two decades.
     """
     by_variant = _by_variant(results, variants)
     shared = epoch_metric(results, metric)
@@ -153,7 +157,7 @@ def learning_curves(
                 color=MAJORITY_COLOR,
                 fontsize=8,
             )
-        seeds = f"{len(runs)} seed{'s' if len(runs) != 1 else ''}"
+        seeds = f"{len(runs)} {unit if len(runs) != 1 else unit[:-1]}"
         ax.set_title(f"{textwrap.shorten(variant, 40)} ({seeds})", fontsize=8.5, color=color)
         ax.set_xlim(0.8, longest + 0.2 if longest > 1 else 1.2)
         ax.tick_params(labelsize=7)
@@ -171,13 +175,13 @@ def learning_curves(
         ax.set_xlim(0.8, longest + 0.2 if longest > 1 else 1.2)
         ax.grid(True, alpha=0.3)
         ax.set_title(
-            f"{shared.replace('_', ' ')} per epoch, every variant on one axis (mean over seeds)",
+            f"{shared.replace('_', ' ')} per epoch, every variant on one axis (mean over {unit})",
             fontsize=9,
         )
         ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="x-small", frameon=False)
     fig.suptitle(
         "Loss per epoch, each variant on its own scale: validation (solid), train (dashed); "
-        "mean over seeds, band = min..max",
+        f"mean over {unit}, band = min..max",
         fontsize=9.5,
     )
     return fig
@@ -196,16 +200,19 @@ def metric_intervals(
     baseline: str | None = None,
     majority: float | None = None,
     points: Mapping[str, Sequence[float]] | None = None,
+    unit: str = "seeds",
+    chance: str = "majority class",
 ) -> Figure:
-    """The test ``metric`` per variant: mean (point), 95% interval (bar) and each seed (dots).
+    """The test ``metric`` per variant: mean (point), 95% interval (bar) and each run (dots).
 
     ``table`` is :func:`tricklab.stats.variant_table`; variants are drawn top to bottom in its
-    order, ``points`` are each variant's per-seed values. The axis is zoomed on the variants;
-    intervals are clipped to the metric's range (a clipped end is drawn as a triangle). The
-    ``baseline`` variant is drawn in red with a dotted line at its mean; when the metric's chance
-    level is the majority class (accuracy) and ``majority`` is given, a dashed line marks the
-    score of always answering it, or, when it lies far from the variants, a note in the legend
-    says where.
+    order, ``points`` are each variant's per-run values (``unit``: "seeds", or "runs"). The axis
+    is zoomed on the variants; intervals are clipped to the metric's range (a clipped end is
+    drawn as a triangle). The ``baseline`` variant is drawn in red with a dotted line at its
+    mean; when the metric's chance level is a score of the data's (the majority class for
+    accuracy, the mean predictor for mse) and ``majority`` is given (that score, named
+    ``chance``), a dashed line marks it, or, when it lies far from the variants, a note in the
+    legend says where.
     """
     from tricklab.report._format import clip
 
@@ -259,7 +266,7 @@ def metric_intervals(
         Line2D(
             [], [], color=OTHER_COLOR, marker="o", lw=2.5, alpha=0.8, label="mean, 95% interval"
         ),
-        Line2D([], [], color=OTHER_COLOR, marker=".", ls="", alpha=0.6, label="each seed"),
+        Line2D([], [], color=OTHER_COLOR, marker=".", ls="", alpha=0.6, label=f"each {unit[:-1]}"),
     ]
     if clipped:
         handles.append(
@@ -277,8 +284,9 @@ def metric_intervals(
         pad = 0.08 * (high_x - low_x) or 0.01 * max(abs(high_x), 1e-9)
         ax.set_xlim(low_x - pad, high_x + pad)
     facts = METRIC_CATALOGUE.get(metric)
-    if majority is not None and facts.chance is Chance.MAJORITY and math.isfinite(majority):
-        label = f"majority class ({majority:.3g})"
+    drawn = facts.chance in (Chance.MAJORITY, Chance.MEAN_MSE)
+    if majority is not None and drawn and math.isfinite(majority):
+        label = f"{chance} ({majority:.3g})"
         left, right = ax.get_xlim()
         reach = right - left
         if left - reach <= majority <= right + reach:  # near enough: draw it, widening the axis
@@ -312,7 +320,7 @@ def metric_intervals(
     ax.set_ylim(len(names) - 0.5, -0.5)
     ax.grid(True, axis="x", alpha=0.3)
     ax.set_xlabel(f"test {metric}, {weights} weights ({facts.direction.better} is better)")
-    title = f"Test {metric}: mean, 95% interval and each seed"
+    title = f"Test {metric}: mean, 95% interval and each {unit[:-1]}"
     if baseline is not None and baseline in names:
         title += " (red: the baseline)"
     ax.set_title(title, fontsize="medium")
@@ -320,10 +328,13 @@ def metric_intervals(
 
 
 # -- ROC curves ----------------------------------------------------------------------------------
-def roc_curves(curves: Mapping[str, Sequence[tuple[Sequence[int], Sequence[float]]]]) -> Figure:
-    """ROC curves of binary classifiers: per variant, each seed's test-set curve (thin) and the
-    curve of all seeds' predictions pooled (bold, with its AUC). ``curves`` maps a variant to
-    ``(y_true, P(positive class))`` per seed; the first variant is drawn in red."""
+def roc_curves(
+    curves: Mapping[str, Sequence[tuple[Sequence[int], Sequence[float]]]], unit: str = "seeds"
+) -> Figure:
+    """ROC curves of binary classifiers: per variant, each run's test-set curve (thin) and the
+    curve of all runs' predictions pooled (bold, with its AUC). ``curves`` maps a variant to
+    ``(y_true, P(positive class))`` per run (``unit``: "seeds" or "runs"); the first variant is
+    drawn in red."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
     fig = _figure(6.6, 5.6)
@@ -349,7 +360,7 @@ def roc_curves(curves: Mapping[str, Sequence[tuple[Sequence[int], Sequence[float
             continue
         y, p = np.concatenate(pooled_y), np.concatenate(pooled_p)
         fpr, tpr, _ = roc_curve(y, p)
-        label = f"{variant}: {len(pooled_y)} seeds pooled (AUC {roc_auc_score(y, p):.3f})"
+        label = f"{variant}: {len(pooled_y)} {unit} pooled (AUC {roc_auc_score(y, p):.3f})"
         ax.plot(fpr, tpr, color=color, lw=2.4, label=label)
     ax.plot([0, 1], [0, 1], ls=":", color=MAJORITY_COLOR, label="chance (AUC 0.5)")
     ax.set_xlim(0, 1)
@@ -359,7 +370,9 @@ def roc_curves(curves: Mapping[str, Sequence[tuple[Sequence[int], Sequence[float
     ax.set_ylabel("true positive rate")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
-    ax.set_title("ROC curves on the test rows: thin = one seed, bold = seeds pooled", fontsize=9.5)
+    ax.set_title(
+        f"ROC curves on the test rows: thin = one {unit[:-1]}, bold = {unit} pooled", fontsize=9.5
+    )
     return fig
 
 
@@ -406,90 +419,3 @@ def confusion_matrix(
     lines = [textwrap.fill(line, width=int(side * 11)) for line in title.splitlines()]
     ax.set_title("\n".join(lines), fontsize="medium")
     return fig
-
-
-# -- training diagnostics ------------------------------------------------------------------------
-DIAGNOSTIC_QUANTITIES = {
-    "kernel_grad_norm": "kernel gradient norm (log colour scale)",
-    "saturated_fraction": "share of saturated units",
-    "dead_fraction": "share of dead units",
-    "mean_abs_activation": "mean |activation|",
-}
-
-
-def diagnostics_grid(frame: pd.DataFrame, variants: Sequence[str], quantity: str) -> Figure:
-    """Small multiples: one panel per variant, hidden layer (rows) x epoch (columns).
-
-    ``frame`` is :func:`tricklab.stats.diagnostics_frame`; cells are means over seeds; a variant
-    whose activation does not define the quantity (dead units of sigmoid) shows "n/a".
-    """
-    from matplotlib.colors import LogNorm, Normalize
-
-    present = [v for v in variants if v in set(frame["variant"])]
-    cols = min(len(present), 4)
-    rows = math.ceil(len(present) / cols)
-    fig = _figure(3.2 * cols + 1.2, 2.4 * rows + 0.8)
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
-    grids = {v: _layer_epoch_grid(frame[frame["variant"] == v], quantity) for v in present}
-    finite = np.concatenate([g.to_numpy(dtype=float).ravel() for g in grids.values()])
-    finite = finite[np.isfinite(finite)]
-    log = quantity == "kernel_grad_norm" and finite.size and (finite > 0).all()
-    norm: Normalize
-    if log:
-        norm = LogNorm(vmin=finite.min(), vmax=finite.max())
-    elif quantity.endswith("fraction"):
-        norm = Normalize(vmin=0.0, vmax=1.0)
-    else:
-        norm = Normalize(
-            vmin=finite.min() if finite.size else 0, vmax=finite.max() if finite.size else 1
-        )
-    image = None
-    for ax, variant in zip(axes, present, strict=False):
-        grid = grids[variant]
-        values = grid.to_numpy(dtype=float)
-        ax.set_title(textwrap.shorten(variant, 28), fontsize=9)
-        if not np.isfinite(values).any():
-            ax.text(
-                0.5,
-                0.5,
-                "n/a for this activation",
-                ha="center",
-                va="center",
-                transform=ax.transAxes,
-                fontsize=8,
-                color=MAJORITY_COLOR,
-            )
-            ax.set_xticks([])
-            ax.set_yticks([])
-            continue
-        image = ax.imshow(values, aspect="auto", cmap="viridis", norm=norm, interpolation="nearest")
-        ax.set_yticks(range(len(grid.index)))
-        ax.set_yticklabels(grid.index, fontsize=7)
-        epochs = list(grid.columns)
-        step = max(1, len(epochs) // 6)
-        ax.set_xticks(range(0, len(epochs), step))
-        ax.set_xticklabels([str(e) for e in epochs[::step]], fontsize=7)
-        ax.set_xlabel("epoch (0 = untrained)", fontsize=7)
-    for ax in axes[len(present) :]:
-        ax.set_visible(False)
-    if image is not None:
-        fig.colorbar(
-            image,
-            ax=list(axes[: len(present)]),
-            shrink=0.9,
-            label=DIAGNOSTIC_QUANTITIES.get(quantity, quantity),
-        )
-    fig.suptitle(
-        f"{DIAGNOSTIC_QUANTITIES.get(quantity, quantity)}: hidden layer (first at top) "
-        "x epoch, mean over seeds",
-        fontsize=10,
-    )
-    return fig
-
-
-def _layer_epoch_grid(rows: pd.DataFrame, quantity: str) -> pd.DataFrame:
-    layers = list(dict.fromkeys(rows["layer"]))
-    grid = rows.pivot_table(
-        index="layer", columns="epoch", values=quantity, aggfunc="mean", dropna=False
-    )
-    return grid.reindex(layers)

@@ -22,6 +22,13 @@ from tricklab.report._format import (
     mean_std,
 )
 from tricklab.report._model import metric_names
+from tricklab.report._notes import (
+    MEAN_PREDICTOR,
+    mean_predictor,
+    mean_predictor_note,
+    runs_behind,
+    seconds_share,
+)
 from tricklab.report._references import (
     REFERENCE,
     reference_names,
@@ -90,6 +97,19 @@ def _row(report: Report, variant: str) -> pd.Series:
     return row
 
 
+def _mean_predictor_cell(report: Report, row: pd.Series) -> dict[str, Any]:
+    """A row's mean predictor score (its runs' test rows), at the precision of its interval."""
+    prefix = f"{report.primary_metric}_{report.weights}"
+    value = row.get(f"mean_baseline_mse_{report.weights}_mean")
+    return cell(beside(value, row.get(f"{prefix}_low"), row.get(f"{prefix}_high")))
+
+
+def _seconds_cell(report: Report, variant: str, row: pd.Series) -> dict[str, Any]:
+    """Training seconds per run, and below them whether they are a population's share."""
+    text = mean_std(row.get("seconds_mean"), row.get("seconds_std"))
+    return cell(text, seconds_share(report, variant))
+
+
 def _seeds_cell(report: Report, variant: str, row: pd.Series) -> dict[str, Any]:
     """Seeds counted (of those planned, when some are missing); diverged ones below."""
     planned = report.facts.planned.get(variant, 0)
@@ -130,7 +150,7 @@ def summary_columns(report: Report, *, wide: bool = True) -> list[Column]:
     metric, weights = report.primary_metric, report.weights
     columns = [
         Column("variant", "variant", numeric=False),
-        Column("seeds", "seeds"),
+        Column("seeds", report.facts.unit),
         # the study's checkpoint first: its numbers are the ones compared
         *(Column(w, f"{metric} {w} weights", ci=True) for w in checkpoints(report)),
     ]
@@ -138,6 +158,8 @@ def summary_columns(report: Report, *, wide: bool = True) -> list[Column]:
     majority = f"majority_baseline_{weights}_mean"
     if wide and majority in table.columns and metric != "majority_baseline":
         columns.append(Column("majority", "majority class"))
+    if mean_predictor(report):  # the score of learning nothing, in the primary metric (mse)
+        columns.append(Column("mean_predictor", MEAN_PREDICTOR))
     balanced = f"balanced_accuracy_{weights}_mean"
     if wide and balanced in table.columns and metric != "balanced_accuracy":
         columns.append(Column("balanced", "balanced accuracy"))
@@ -185,6 +207,7 @@ def summary_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
             "best": _mean_std_cell(row, f"{metric}_best", metric),
             "last": _mean_std_cell(row, f"{metric}_last", metric),
             "majority": cell(fixed(row.get(f"majority_baseline_{weights}_mean"), 3)),
+            "mean_predictor": _mean_predictor_cell(report, row),
             "balanced": cell(
                 mean_std(*(row.get(f"balanced_accuracy_{weights}_{s}") for s in STATS))
             ),
@@ -226,6 +249,7 @@ def _reference_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
                 "best": _mean_std_cell(row, f"{metric}_best", metric),
                 "last": _mean_std_cell(row, f"{metric}_last", metric),
                 "majority": cell(fixed(row.get(f"majority_baseline_{weights}_mean"), 3)),
+                "mean_predictor": _mean_predictor_cell(report, row),
                 "balanced": cell(
                     mean_std(*(row.get(f"balanced_accuracy_{weights}_{s}") for s in STATS))
                 ),
@@ -263,6 +287,16 @@ def compact_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
                 ),
             }
         )
+    level = mean_predictor(report)
+    if level:  # what the primary metric scores without learning (mse), below the variants
+        rows.append(
+            {
+                "variant": cell(MEAN_PREDICTOR, "(the training mean)", False),
+                "primary": cell(level),
+                "diff": cell(DASH),
+                "verdict": cell("no learning", numeric=False),
+            }
+        )
     return rows
 
 
@@ -286,7 +320,7 @@ def caption(report: Report) -> str:
     rule = f"; {report.rule}" if report.rule else ""
     if report.validated_on_test:
         return f"{primary_caption(report)}; {TEST_SET_CAPTION}{rule}"
-    seeds = len(report.facts.seeds) or int(report.table["seeds"].max())
+    one = report.facts.unit[:-1]
     if rule:
         rule += (
             f"; {beats_note(report.comparisons[0])}; min. detectable = smallest Δ the verdict "
@@ -296,19 +330,17 @@ def caption(report: Report) -> str:
     return (
         f"{primary_caption(report)}; "
         "validated on a validation split carved from the training data; mean ± std over "
-        f"{seeds} seed{'s' if seeds != 1 else ''}, {interval_note(report.facts.correction)} in "
-        "brackets; "
-        f"Δ = variant − {report.baseline}, paired by seed{rule}; epochs = epochs run (best "
+        f"{runs_behind(report)}, {interval_note(report.facts.correction)} in brackets; "
+        f"Δ = variant − {report.baseline}, paired by {one}{rule}; epochs = epochs run (best "
         "epoch); gap = train loss − validation loss at the best epoch"
+        + (f"; {mean_predictor_note(report)}" if mean_predictor(report) else "")
         + (f"; {note}" if note else "")
     )
 
 
 def compact_caption(report: Report) -> str:
-    seeds = len(report.facts.seeds) or int(report.table["seeds"].max())
-    unit = report.facts.unit if seeds != 1 else report.facts.unit[:-1]
     corrected = ", Nadeau-Bengio corrected" if report.facts.correction else ""
-    text = f"mean [{CONFIDENCE:.0%} CI{corrected}] over {seeds} {unit}"
+    text = f"mean [{CONFIDENCE:.0%} CI{corrected}] over {runs_behind(report)}"
     if report.validated_on_test:
         text = TEST_SET_CAPTION + "; " + text
     else:
@@ -321,6 +353,8 @@ def compact_caption(report: Report) -> str:
             + ("Nadeau-Bengio corrected, " if first.correction else "")
             + f"Bonferroni-adjusted across {first.tests}"
         )
+    if mean_predictor(report):
+        text += f"; {mean_predictor_note(report)}"
     note = clipped_note(report)
     text = f"{primary_caption(report)}; {text}"
     return text + (f"; {note}" if note else "") + "; --wide: every column"
@@ -356,7 +390,7 @@ def training_table(report: Report) -> dict[str, Any]:
     monitor = " / ".join(monitors) or "monitored value"
     headers = [
         Column("variant", "variant", False),
-        Column("seeds", "seeds"),
+        Column("seeds", report.facts.unit),
         Column("best_val", f"best {monitor}"),
         Column("best_epoch", "best epoch"),
         Column("epochs", "epochs run"),
@@ -382,7 +416,7 @@ def training_table(report: Report) -> dict[str, Any]:
                 cell(counts("best_epoch")),
                 cell(counts("epochs_run")),
                 _mean_std_cell(row, "gap"),
-                cell(mean_std(row.get("seconds_mean"), row.get("seconds_std"))),
+                _seconds_cell(report, variant, row),
             ]
         )
     references = reference_table(report)
