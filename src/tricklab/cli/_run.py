@@ -191,8 +191,7 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
         console.print(f"  {line}", markup=False, soft_wrap=True)
     console.print(f"  protocol: {resolved.protocol.describe()}", markup=False, soft_wrap=True)
     console.print(
-        f"  checkpoint: the {resolved.evaluate} weights' test scores are compared "
-        "(train.evaluate)",
+        f"  checkpoint: the {resolved.evaluate} weights' test scores are compared (train.evaluate)",
         markup=False,
     )
     log = RunStore(args.out / spec.name)  # library warnings go to its study.log, not here

@@ -15,7 +15,10 @@ does that and writes the documents. The package keeps computing and writing apar
 * ``_sentences``: each :class:`~tricklab.stats.Verdict` in words (labels, one-line sentences);
 * ``_headline``: the verdict in words and each variant's recipe changes;
 * ``_format``, ``_tables``: numbers rounded to their interval, the tables as cells;
-* ``_terminal``: rich output; ``_plots``, ``_figures``: matplotlib figures;
+* ``_notes``: what stands beside the numbers (finished runs behind them, in the study's unit;
+  the mean predictor's score; population seconds as a share);
+* ``_terminal``: rich output (a wide table split to fit the console); ``_plots``,
+  ``_diagnostic_plots``, ``_figures``: matplotlib figures;
 * ``_load``: reading the store; ``_documents``: the only writer of report files.
 
 Nothing here imports Keras.

@@ -34,6 +34,7 @@ from tricklab.engines.contract import RunResult
 from tricklab.report._figures import report_figures, title_and_caption
 from tricklab.report._format import DASH
 from tricklab.report._headline import headline, recipe_changes
+from tricklab.report._notes import runs_behind, seconds_note
 from tricklab.report._sentences import FLOOR_NOTE, beats_note, comparison_sentence, interval_note
 from tricklab.report._tables import (
     caption,
@@ -205,15 +206,15 @@ def protocol(report: Report) -> list[tuple[str, str]]:
     if settings.get("kind") == "cv":
         add(
             "Runs per variant",
-            f"{len(seeds)}: run r x {settings.get('folds')} + f tests on fold f of repeat r, "
-            "the same rows for every variant; repeat r fixes initial weights, dropout masks "
-            "and batch order with seed r",
+            f"{len(seeds)} planned: run r x {settings.get('folds')} + f tests on fold f of "
+            "repeat r, the same rows for every variant; repeat r fixes initial weights, dropout "
+            "masks and batch order with seed r",
         )
     else:
         add(
             "Seeds",
-            f"{', '.join(map(str, seeds))} ({len(seeds)} per variant); a seed fixes initial "
-            "weights, dropout masks and batch order",
+            f"{', '.join(map(str, seeds))} ({len(seeds)} planned per variant); a seed fixes "
+            "initial weights, dropout masks and batch order",
         )
     runs = f"{len(report.results)} of {facts.runs_planned} planned runs finished"
     if report.missing:
@@ -228,10 +229,10 @@ def protocol(report: Report) -> list[tuple[str, str]]:
         f"last = after the final epoch; compared: the {report.weights} weights "
         "(train.evaluate)",
     )
-    statistics = f"mean ± sample std over seeds, {interval_note(facts.correction)}"
+    statistics = f"mean ± sample std over {runs_behind(report)}, {interval_note(facts.correction)}"
     if report.rule:
         statistics += (
-            f"; variants paired with the baseline by seed, {report.rule}; "
+            f"; variants paired with the baseline by {facts.unit[:-1]}, {report.rule}; "
             f"{beats_note(report.comparisons[0])}; minimum detectable difference at power "
             f"{POWER:g} and the adjusted alpha" + ("; " + FLOOR_NOTE if facts.correction else "")
         )
@@ -262,7 +263,7 @@ def protocol(report: Report) -> list[tuple[str, str]]:
 
 
 def _comparison_lead(report: Report) -> str:
-    metric = report.primary_metric
+    metric, unit = report.primary_metric, report.facts.unit
     compared = len(report.comparisons)
     if not compared:
         if report.baseline not in {r.variant for r in report.results}:
@@ -271,14 +272,13 @@ def _comparison_lead(report: Report) -> str:
     head = (
         f"Each variant is compared with the baseline variant ({report.baseline}) on the primary "
         f"metric, test {metric} of the {report.weights} weights: the difference variant − "
-        "baseline, paired "
-        "by seed."
+        f"baseline, paired by {unit[:-1]}."
     )
     tested = report.comparisons[0].tests
     if not tested:
-        return f"{head} No comparison has two paired seeds: none could be tested."
+        return f"{head} No comparison has two paired {unit}: none could be tested."
     untested = (
-        f" ({compared - tested} of the {compared} had too few paired seeds to test)"
+        f" ({compared - tested} of the {compared} had too few paired {unit} to test)"
         if tested < compared
         else ""
     )
@@ -287,7 +287,7 @@ def _comparison_lead(report: Report) -> str:
         f"{percent(report.comparisons[0].confidence)} interval excludes 0{untested}. "
         f"For information: {beats_note(report.comparisons[0])}; the minimum detectable "
         f"difference, the smallest difference the rule detects with power {POWER:g} at this "
-        "many seeds and the observed spread"
+        f"many {unit} and the observed spread"
         + ("; " + FLOOR_NOTE if report.facts.correction else "")
         + "."
     )
@@ -312,6 +312,10 @@ def _context(report: Report, images: dict[str, dict[str, str]]) -> dict[str, Any
         "results": {"columns": summary_columns(report, wide=False), "rows": summary_rows(report)},
         "confidence": percent(confidence(report)),
         "caption": caption(report),
+        "unit": report.facts.unit,
+        "one": report.facts.unit[:-1],
+        "runs": runs_behind(report),
+        "seconds_note": seconds_note(report),
         "comparison_lead": _comparison_lead(report),
         "rule": report.rule,
         "sentences": [comparison_sentence(c) for c in report.comparisons],
