@@ -192,3 +192,26 @@ def test_one_value_rule() -> None:
     targets = np.array([0.0, 10.0, 20.0])  # std 8.16
     assert predicts_one_value(np.array([5.0, 5.001, 5.002]), targets)
     assert not predicts_one_value(np.array([5.0, 5.1, 5.2]), targets)
+
+
+def test_the_compact_table_at_80_columns_keeps_the_failure_words_whole(tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from tricklab.report import print_report
+
+    root = write_study(
+        tmp_path / "narrow",
+        {
+            "baseline": {"score": 0.70},
+            "mean_absolute_percentage_error": {"score": 0.69, "predictions": constant(0.2)},
+        },
+    )
+    console = Console(file=io.StringIO(), width=80, record=True, color_system=None, soft_wrap=True)
+    print_report(console, load_report(root))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80, text
+    table = text[text.index("verdict") :]
+    words = " ".join(line[61:].strip() for line in table.splitlines() if line[61:].strip())
+    assert "predicts one class for every row" in words, table

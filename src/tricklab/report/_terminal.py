@@ -113,7 +113,7 @@ def terminal_table(report: Report, *, wide: bool = False) -> Table | WideTable:
     table.add_column(
         f"Δ vs baseline\n{percent(confidence(report))} CI", justify="right", no_wrap=True
     )
-    table.add_column("verdict", no_wrap=True)
+    table.add_column("verdict", overflow="fold")  # how a variant failed wraps below it
     for cells in compact_rows(report):
         verdict = cells["verdict"]["text"]
         values = []
