@@ -115,7 +115,7 @@ def test_a_clean_study_has_no_findings(thoracic: Dataset) -> None:
 
 
 def test_rules_table_lists_every_code_once_with_a_severity() -> None:
-    assert list(RULES) == [f"TL{n:03d}" for n in range(1, 17)]
+    assert list(RULES) == [f"TL{n:03d}" for n in range(1, 21)]
     assert all(RULES[code] and "\n" not in RULES[code] for code in RULES)
     assert set(SEVERITIES) == set(RULES)
     assert {c for c, s in SEVERITIES.items() if s == "hint"} == {"TL008"}
@@ -499,7 +499,7 @@ def test_unknown_rule_in_ignore_is_an_error() -> None:
     spec = make(lint={"ignore": {"TL099": "typo"}})
     with pytest.raises(SpecError) as caught:
         lint(spec)
-    expected = ", ".join(f"TL{n:03d}" for n in range(1, 17))
+    expected = ", ".join(f"TL{n:03d}" for n in range(1, 21))
     assert str(caught.value) == f"lint.ignore: unknown rule 'TL099'. Expected one of: {expected}."
 
 

@@ -46,4 +46,9 @@ def datasets_command(args: argparse.Namespace, console: Console) -> int:
     console.print(
         'a CSV of your own: dataset = {csv = "file.csv", target = "column"}', markup=False
     )
+    console.print(
+        'a folder of images: dataset = {images = "folder/", image_size = [64, 64], '
+        'color_mode = "rgb"}',
+        markup=False,
+    )
     return 0

@@ -81,15 +81,20 @@ def make_dataset(
     y: np.ndarray,
     x_test: np.ndarray | None = None,
     y_test: np.ndarray | None = None,
+    salt: str = "",
     **fields: Any,
 ) -> Dataset:
+    """A :class:`Dataset` with read-only arrays and its fingerprint: a digest of the arrays,
+    and of ``salt`` when given (what else the data depends on: an image folder's file bytes
+    and options)."""
     arrays = (x, y, x_test, y_test)
     for array in arrays:
         if array is not None:
             array.setflags(write=False)
-    return Dataset(
-        x=x, y=y, x_test=x_test, y_test=y_test, fingerprint=_fingerprint(*arrays), **fields
-    )
+    fingerprint = _fingerprint(*arrays)
+    if salt:
+        fingerprint = hashlib.sha256(f"{fingerprint};{salt}".encode()).hexdigest()
+    return Dataset(x=x, y=y, x_test=x_test, y_test=y_test, fingerprint=fingerprint, **fields)
 
 
 def _fingerprint(*arrays: np.ndarray | None) -> str:

@@ -11,10 +11,12 @@ from tricklab.data import _idx
 from tricklab.data._builtin import fashion_dataset, load_thoracic
 from tricklab.data._csv import load_csv
 from tricklab.data._dataset import Dataset
+from tricklab.data._images import image_folder
 from tricklab.spec import (
     MAX_COLUMNS,
     DatasetSpec,
     FashionMnistSpec,
+    ImageFolderSpec,
     ThoracicSpec,
     parse_dataset,
 )
@@ -30,7 +32,8 @@ def load_dataset(
     progress: _idx.Progress | None = None,
     max_columns: int = MAX_COLUMNS,
 ) -> Dataset:
-    """Read a dataset. A relative CSV path is resolved against ``base_dir`` (else the cwd).
+    """Read a dataset. A relative CSV or image-folder path is resolved against ``base_dir``
+    (else the cwd).
 
     A CSV with more than ``max_columns`` columns (a study's ``[limits] max_columns``) is refused
     from its first row, before the rest is parsed.
@@ -43,9 +46,9 @@ def load_dataset(
         return load_thoracic(spec)
     if isinstance(spec, FashionMnistSpec):
         return fashion_dataset(spec, _idx.load(progress=progress))
-    shown = Path(spec.csv).expanduser()
-    if base_dir is not None and not shown.is_absolute():
-        shown = Path(base_dir) / shown
+    if isinstance(spec, ImageFolderSpec):
+        return image_folder(spec, _located(spec.images, base_dir))
+    shown = _located(spec.csv, base_dir)
     try:
         stat = shown.stat()
     except FileNotFoundError:
@@ -57,3 +60,11 @@ def load_dataset(
     return load_csv(
         spec, str(shown), str(shown.resolve()), stat.st_mtime_ns, stat.st_size, max_columns
     )
+
+
+def _located(path: str, base_dir: Path | None) -> Path:
+    """``path`` (``~`` expanded) relative to ``base_dir`` (the study's folder) unless absolute."""
+    shown = Path(path).expanduser()
+    if base_dir is not None and not shown.is_absolute():
+        shown = Path(base_dir) / shown
+    return shown

@@ -78,7 +78,63 @@ def _layers(keras: Any, spec: Any, name: str) -> list[Any]:
         return extra or [keras.layers.Activation(activation, name=name)]
     if isinstance(spec, GaussianNoiseLayer):
         return [keras.layers.GaussianNoise(spec.stddev, name=name)]
-    raise AssertionError(f"unhandled layer spec {type(spec).__name__}")
+    return _keyword_layers(keras, spec, name)
+
+
+#: Layer type -> Keras class, for the layers built from their spec's fields as keywords.
+KERAS_CLASSES = {
+    "conv1d": "Conv1D",
+    "conv2d": "Conv2D",
+    "separable_conv2d": "SeparableConv2D",
+    "max_pooling1d": "MaxPooling1D",
+    "max_pooling2d": "MaxPooling2D",
+    "average_pooling1d": "AveragePooling1D",
+    "average_pooling2d": "AveragePooling2D",
+    "global_average_pooling1d": "GlobalAveragePooling1D",
+    "global_average_pooling2d": "GlobalAveragePooling2D",
+    "global_max_pooling1d": "GlobalMaxPooling1D",
+    "global_max_pooling2d": "GlobalMaxPooling2D",
+    "reshape": "Reshape",
+    "layer_norm": "LayerNormalization",
+    "embedding": "Embedding",
+    "lstm": "LSTM",
+    "gru": "GRU",
+    "bidirectional": "Bidirectional",
+    "random_flip": "RandomFlip",
+    "random_translation": "RandomTranslation",
+    "random_rotation": "RandomRotation",
+    "random_zoom": "RandomZoom",
+    "random_contrast": "RandomContrast",
+}
+
+
+def _keyword_layers(keras: Any, spec: Any, name: str) -> list[Any]:
+    """A layer whose spec fields are its Keras keywords (None: the Keras default); a
+    parameterised activation (prelu, ...) of a convolution becomes a layer after it."""
+    if spec.type not in KERAS_CLASSES:
+        raise AssertionError(f"unhandled layer spec {type(spec).__name__}")
+    kwargs = _keywords(spec)
+    extra: list[Any] = []
+    if spec.type == "bidirectional":
+        inner = spec.layer
+        kwargs["layer"] = getattr(keras.layers, KERAS_CLASSES[inner.type])(
+            **_keywords(inner), name=f"{name}_{inner.type}"
+        )
+    elif "activation" in kwargs and spec.type not in ("lstm", "gru"):
+        kwargs["activation"], extra = _activation(spec.activation, name)
+    cls = getattr(keras.layers, KERAS_CLASSES[spec.type])
+    return [cls(**kwargs, name=name), *extra]
+
+
+def _keywords(spec: Any) -> dict[str, Any]:
+    """The spec's fields set (not None), components built, as Keras keywords."""
+    kwargs: dict[str, Any] = {}
+    for key in type(spec).model_fields:
+        value = getattr(spec, key)
+        if key in ("type", "repeat", "layer") or value is None:
+            continue
+        kwargs[key] = _build(value) if isinstance(value, Component) else value
+    return kwargs
 
 
 def _activation(component: Component | None, name: str) -> tuple[Any, list[Any]]:

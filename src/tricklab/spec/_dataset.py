@@ -1,4 +1,5 @@
-"""The ``dataset`` entry of a study: built-in names and CSV options, checked without data."""
+"""The ``dataset`` entry of a study: built-in names, CSV and image-folder options, checked
+without data."""
 
 from __future__ import annotations
 
@@ -145,6 +146,51 @@ class CsvSpec(BaseModel):
         return self
 
 
+#: The image files an image folder may hold (as Keras's ``image_dataset_from_directory``).
+IMAGE_SUFFIXES: tuple[str, ...] = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+
+
+class ImageFolderSpec(BaseModel):
+    """A folder of images, one sub-folder per class (optionally under ``train/`` and
+    ``test/``: the official split); read into memory at ``image_size`` (height, width), as
+    ``color_mode`` (1 or 3 channels), pixels scaled to [0, 1]."""
+
+    model_config = _CONFIG
+    images: str
+    image_size: tuple[int, int]
+    color_mode: Literal["grayscale", "rgb"] = "rgb"
+    test: Fraction = 0.2
+
+    @field_validator("images", mode="before")
+    @classmethod
+    def _images_path(cls, value: Any) -> Any:
+        if not isinstance(value, str) or not value.strip():
+            raise _validation.own_error(
+                f"must be a non-empty string (the image folder's path). Received: "
+                f"images={_validation.show(value)}."
+            )
+        return value
+
+    @field_validator("image_size", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> Any:
+        items = value if isinstance(value, list | tuple) else None
+        if (
+            items is None
+            or len(items) != 2
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in items)
+        ):
+            raise _validation.own_error(
+                "must be [height, width], two ints >= 1. "
+                f"Received: image_size={_validation.show(value)}."
+            )
+        return tuple(items)
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.color_mode == "grayscale" else 3
+
+
 def _is_column_ref(value: Any) -> bool:
     """A column name (a non-empty string) or a 0-based index (an int >= 0, not a bool)."""
     if isinstance(value, str):
@@ -152,7 +198,7 @@ def _is_column_ref(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-DatasetSpec = ThoracicSpec | FashionMnistSpec | CsvSpec
+DatasetSpec = ThoracicSpec | FashionMnistSpec | CsvSpec | ImageFolderSpec
 _BUILTIN: dict[str, type[ThoracicSpec] | type[FashionMnistSpec]] = {
     "fashion_mnist": FashionMnistSpec,
     "thoracic": ThoracicSpec,
@@ -169,7 +215,7 @@ def parse_dataset(value: Any) -> DatasetSpec:
 
     Messages are relative to the dataset table (``"test: must be a float in (0, 1). ..."``).
     """
-    if isinstance(value, ThoracicSpec | FashionMnistSpec | CsvSpec):
+    if isinstance(value, ThoracicSpec | FashionMnistSpec | CsvSpec | ImageFolderSpec):
         return value
     if isinstance(value, str):
         return _validate(_builtin_class(value), {"name": value})
@@ -177,6 +223,8 @@ def parse_dataset(value: Any) -> DatasetSpec:
         table = dict(value)
         if "csv" in table:
             return _validate(CsvSpec, table)
+        if "images" in table:
+            return _validate(ImageFolderSpec, table)
         if "name" in table:
             return _validate(_builtin_class(table["name"]), table)
         raise SpecError(

@@ -12,11 +12,44 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from annotated_types import Ge, Gt, Le, Lt
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from tricklab.base.errors import SpecError
 from tricklab.spec import _validation, components
-from tricklab.spec._registry import Component, ComponentError, Registry
+from tricklab.spec._fields import (
+    Activation,
+    Constraint,
+    Initializer,
+    Loss,
+    Metric,
+    Optimizer,
+    Regularizer,
+)
+from tricklab.spec._layers import (
+    SOLO_ONLY_LAYERS,
+    AveragePooling1DLayer,
+    AveragePooling2DLayer,
+    BidirectionalLayer,
+    Conv1DLayer,
+    Conv2DLayer,
+    EmbeddingLayer,
+    GlobalAveragePooling1DLayer,
+    GlobalAveragePooling2DLayer,
+    GlobalMaxPooling1DLayer,
+    GlobalMaxPooling2DLayer,
+    GRULayer,
+    LayerNormLayer,
+    LSTMLayer,
+    MaxPooling1DLayer,
+    MaxPooling2DLayer,
+    RandomContrastLayer,
+    RandomFlipLayer,
+    RandomRotationLayer,
+    RandomTranslationLayer,
+    RandomZoomLayer,
+    ReshapeLayer,
+    SeparableConv2DLayer,
+)
 
 PosInt = Annotated[int, Ge(1)]
 #: Sane upper bounds: a value above one is a typo, and would fail deep inside Keras or XLA.
@@ -28,33 +61,6 @@ NonNegInt = Annotated[int, Ge(0)]
 NonNegFloat = Annotated[float, Ge(0)]
 Rate = Annotated[float, Ge(0), Le(1)]
 OpenFraction = Annotated[float, Gt(0), Lt(1)]
-
-
-def _parse(registry: Registry) -> BeforeValidator:
-    """Validates a field's value as a component of ``registry``."""
-
-    def parse(value: Any) -> Component:
-        try:
-            return registry.parse(value)
-        except ComponentError as exc:
-            raise _validation.own_error(exc.message, exc.at) from None
-
-    return BeforeValidator(parse)
-
-
-def _dump(component: Component) -> Any:
-    return component.to_dict() if component.args else component.name
-
-
-# A field holding a validated component of a registry; serialised as name or table.
-_DUMP = PlainSerializer(_dump)
-Activation = Annotated[Component, _parse(components.ACTIVATIONS), _DUMP]
-Regularizer = Annotated[Component, _parse(components.REGULARIZERS), _DUMP]
-Constraint = Annotated[Component, _parse(components.CONSTRAINTS), _DUMP]
-Initializer = Annotated[Component, _parse(components.INITIALIZERS), _DUMP]
-Loss = Annotated[Component, _parse(components.LOSSES), _DUMP]
-Optimizer = Annotated[Component, _parse(components.OPTIMIZERS), _DUMP]
-Metric = Annotated[Component, _parse(components.METRICS), _DUMP]
 
 
 class _Spec(BaseModel):
@@ -129,10 +135,47 @@ Layer = Annotated[
     | FlattenLayer
     | BatchNormLayer
     | ActivationLayer
-    | GaussianNoiseLayer,
+    | GaussianNoiseLayer
+    | Conv1DLayer
+    | Conv2DLayer
+    | SeparableConv2DLayer
+    | MaxPooling1DLayer
+    | MaxPooling2DLayer
+    | AveragePooling1DLayer
+    | AveragePooling2DLayer
+    | GlobalAveragePooling1DLayer
+    | GlobalAveragePooling2DLayer
+    | GlobalMaxPooling1DLayer
+    | GlobalMaxPooling2DLayer
+    | ReshapeLayer
+    | LayerNormLayer
+    | EmbeddingLayer
+    | LSTMLayer
+    | GRULayer
+    | BidirectionalLayer
+    | RandomFlipLayer
+    | RandomTranslationLayer
+    | RandomRotationLayer
+    | RandomZoomLayer
+    | RandomContrastLayer,
     Field(discriminator="type"),
 ]
-LAYER_TYPES = ("activation", "batch_norm", "dense", "dropout", "flatten", "gaussian_noise")
+LAYER_TYPES = tuple(
+    sorted(
+        t.model_fields["type"].default
+        for t in (
+            DenseLayer,
+            DropoutLayer,
+            FlattenLayer,
+            BatchNormLayer,
+            ActivationLayer,
+            GaussianNoiseLayer,
+            *SOLO_ONLY_LAYERS,
+            ReshapeLayer,
+            LayerNormLayer,
+        )
+    )
+)
 
 
 class ModelSpec(_Spec):

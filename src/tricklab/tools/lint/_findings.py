@@ -38,6 +38,14 @@ RULES: dict[str, str] = {
     "activations) than the machine has available (an error), or over half of it (a warning)",
     "TL016": 'train.evaluate = "best" (written or by default) on a validation split too small to '
     "choose the checkpoint: under 50 rows, or under 10 rows of some class",
+    "TL017": "a convolution or pooling layer on inputs without their channel axis (a flat "
+    "input without a reshape): it cannot build",
+    "TL018": "an augmentation layer (random_flip, ...) after a trainable layer: it perturbs "
+    "learned features, not the input",
+    "TL019": "a convolution or pooling window larger than its input (or a reshape to a different "
+    "size): a dimension shrinks below 1",
+    "TL020": "an embedding layer on features that are not all integers in [0, input_dim): it "
+    "looks rows up by id, truncating fractions and clipping ids out of range",
 }
 #: Crossentropy losses that expect probabilities (unless from_logits = true).
 CROSSENTROPY_LOSSES = frozenset(
@@ -47,6 +55,8 @@ CROSSENTROPY_LOSSES = frozenset(
 SEVERITIES: dict[str, str] = {code: "warning" for code in RULES} | {
     "TL008": "hint",
     "TL015": "error",  # a warning between half and all of the available memory
+    "TL017": "error",
+    "TL019": "error",
 }
 
 #: Layers that pass a linear map through unchanged in kind (inference-time affine or identity).

@@ -10,10 +10,15 @@ import numpy as np
 
 from tricklab.data import Dataset, logged_names
 from tricklab.spec import (
+    AUGMENTATION_LAYERS,
+    SOLO_ONLY_LAYERS,
     ActivationLayer,
+    BatchNormLayer,
     Component,
     DenseLayer,
     DropoutLayer,
+    EmbeddingLayer,
+    LayerNormLayer,
     Recipe,
 )
 from tricklab.spec.components import ONE_HOT_LOSSES, REGRESSION_LOSSES
@@ -27,6 +32,7 @@ from tricklab.tools.lint._findings import (
     Finding,
     finding,
 )
+from tricklab.tools.lint._memory import ShapeError, walk
 
 
 # -- recipe rules ---------------------------------------------------------------------------------
@@ -36,7 +42,10 @@ def recipe_findings(recipe: Recipe, dataset: Dataset | None) -> Iterator[Finding
     yield from _weight_penalties(recipe)
     yield from _dropout(recipe)
     yield from _monitors(recipe, dataset)
+    yield from _augmentation_order(recipe)
     if dataset is not None:
+        yield from _shapes(recipe, dataset)
+        yield from _embedding_ids(recipe, dataset)
         yield from _regression_loss(recipe, dataset)
         yield from _head(recipe, dataset)
         yield from _percentage_error(recipe, dataset)
@@ -340,3 +349,88 @@ def why_regression(dataset: Dataset) -> str:
     if dataset.intake is not None:
         return dataset.intake.task_reason
     return "a real-valued target"
+
+
+# -- layers beyond dense models (TL017-TL020) -----------------------------------------------------
+#: Layers whose weights are learned: an augmentation after one perturbs features (TL018).
+_TRAINABLE = (DenseLayer, BatchNormLayer, LayerNormLayer, EmbeddingLayer, *SOLO_ONLY_LAYERS)
+
+
+def _augmentation_order(recipe: Recipe) -> Iterator[Finding]:
+    """TL018: an augmentation layer after a trainable layer."""
+    trained: tuple[int, str] | None = None
+    for index, layer in enumerate(recipe.model.layers):
+        if isinstance(layer, AUGMENTATION_LAYERS) and trained is not None:
+            yield finding(
+                "TL018",
+                f"model.layers[{index}]",
+                f"the {layer.type} layer comes after the trainable {trained[1]} layer "
+                f"model.layers[{trained[0]}]: it perturbs learned features, not the input "
+                "images.",
+                "move the augmentation layers to the start of model.layers (after a reshape).",
+            )
+        elif isinstance(layer, _TRAINABLE) and not isinstance(layer, AUGMENTATION_LAYERS):
+            trained = trained or (index, layer.type)
+
+
+def _shapes(recipe: Recipe, dataset: Dataset) -> Iterator[Finding]:
+    """TL017 (a convolution/pooling on inputs without their axes) and TL019 (a window larger
+    than its input), found by walking the shapes from the dataset's input shape."""
+    try:
+        for _ in walk(recipe, dataset.input_shape):
+            pass
+    except ShapeError as exc:
+        layer = recipe.model.layers[exc.index]
+        path = f"model.layers[{exc.index}]"
+        if exc.kind == "rank":
+            axes = 2 if layer.type.endswith("2d") else 1
+            yield finding(
+                "TL017",
+                path,
+                f"{exc} (dataset '{dataset.name}' has input shape {dataset.input_shape}): it "
+                "cannot build.",
+                "add a reshape layer before it, e.g. "
+                f'{{type = "reshape", target_shape = {_channels(dataset.input_shape, axes)}}}.',
+            )
+        elif exc.kind == "size":
+            yield finding(
+                "TL019",
+                path,
+                f"the {layer.type} layer cannot take its input: {exc}.",
+                'use a smaller pool_size/kernel_size or strides, padding = "same", or fewer '
+                "pooling layers.",
+            )
+
+
+def _channels(shape: tuple[int, ...], axes: int) -> list[int]:
+    """A target shape with a channel axis: (28, 28) -> [28, 28, 1]; flat rows -> [n, 1]."""
+    if len(shape) == axes:
+        return [*shape, 1]
+    return [int(np.prod(shape)), 1] if axes == 1 else [*shape, 1]
+
+
+def _embedding_ids(recipe: Recipe, dataset: Dataset) -> Iterator[Finding]:
+    """TL020: an embedding layer on features that are not integer ids in [0, input_dim)."""
+    index = next(
+        (i for i, x in enumerate(recipe.model.layers) if isinstance(x, EmbeddingLayer)), None
+    )
+    if index is None:
+        return
+    layer = recipe.model.layers[index]
+    assert isinstance(layer, EmbeddingLayer)
+    values = np.asarray(dataset.x, dtype=np.float64)
+    if not values.size:
+        return
+    whole = bool(np.isfinite(values).all() and (values == np.round(values)).all())
+    low, high = float(values.min()), float(values.max())
+    if whole and low >= 0 and high < layer.input_dim:
+        return
+    found = f"values from {low:g} to {high:g}" if whole else "values that are not whole numbers"
+    yield finding(
+        "TL020",
+        f"model.layers[{index}]",
+        f"the embedding layer looks rows up by integer id in [0, {layer.input_dim}), but "
+        f"dataset '{dataset.name}' has features with {found}.",
+        "feed it integer ids (categorical codes) and set input_dim above the largest id, or use "
+        "dense layers on real-valued features.",
+    )
