@@ -192,7 +192,6 @@ def _beats_header(report: Report) -> str:
 
 def summary_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
     """One row per variant, best primary metric first: cells by column key."""
-    metric, weights = report.primary_metric, report.weights
     by_variant = {c.variant: c for c in report.comparisons}
     failed = report.failures()
     rows = []
@@ -204,13 +203,7 @@ def summary_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
         cells = {
             "variant": cell(variant, numeric=False),
             "seeds": _seeds_cell(report, variant, row),
-            "best": _mean_std_cell(row, f"{metric}_best", metric),
-            "last": _mean_std_cell(row, f"{metric}_last", metric),
-            "majority": cell(fixed(row.get(f"majority_baseline_{weights}_mean"), 3)),
-            "mean_predictor": _mean_predictor_cell(report, row),
-            "balanced": cell(
-                mean_std(*(row.get(f"balanced_accuracy_{weights}_{s}") for s in STATS))
-            ),
+            **_score_cells(report, row),
             "epochs": cell(epochs),
             "gap": cell(mean_std(*(row.get(f"gap_{s}") for s in STATS))),
         }
@@ -232,10 +225,21 @@ def summary_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
     return rows + _reference_rows(report)
 
 
+def _score_cells(report: Report, row: pd.Series) -> dict[str, dict[str, Any]]:
+    """The test scores of one row (a variant's or a reference model's), by column key."""
+    metric, weights = report.primary_metric, report.weights
+    return {
+        "best": _mean_std_cell(row, f"{metric}_best", metric),
+        "last": _mean_std_cell(row, f"{metric}_last", metric),
+        "majority": cell(fixed(row.get(f"majority_baseline_{weights}_mean"), 3)),
+        "mean_predictor": _mean_predictor_cell(report, row),
+        "balanced": cell(mean_std(*(row.get(f"balanced_accuracy_{weights}_{s}") for s in STATS))),
+    }
+
+
 def _reference_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
     """A row per reference model (below the variants, in their fixed order): its scores on
     the same runs' rows, its fit time, no Δ or verdict (see the Reference line)."""
-    metric, weights = report.primary_metric, report.weights
     table = reference_table(report)
     rows = []
     for name in table.index:
@@ -246,13 +250,7 @@ def _reference_rows(report: Report) -> list[dict[str, dict[str, Any]]]:
             {
                 "variant": cell(str(name), f"(reference; fit {seconds} s)", False),
                 "seeds": cell(str(int(row["seeds"]))),
-                "best": _mean_std_cell(row, f"{metric}_best", metric),
-                "last": _mean_std_cell(row, f"{metric}_last", metric),
-                "majority": cell(fixed(row.get(f"majority_baseline_{weights}_mean"), 3)),
-                "mean_predictor": _mean_predictor_cell(report, row),
-                "balanced": cell(
-                    mean_std(*(row.get(f"balanced_accuracy_{weights}_{s}") for s in STATS))
-                ),
+                **_score_cells(report, row),
                 "verdict": cell(REFERENCE, numeric=False),
             }
         )
