@@ -60,11 +60,16 @@ CASES = [
     ),
     (
         "unknown-layer-type",
-        BASE.replace('type = "dropout"', 'type = "conv2d"'),
+        BASE.replace('type = "dropout"', 'type = "conv3d"'),
         None,
         [
-            "{file}: model.layers[1].type: unknown layer type 'conv2d'. Expected one of: "
-            "activation, batch_norm, dense, dropout, flatten, gaussian_noise."
+            "{file}: model.layers[1].type: unknown layer type 'conv3d'. Did you mean 'conv2d'? "
+            "Expected one of: activation, average_pooling1d, average_pooling2d, batch_norm, "
+            "bidirectional, conv1d, conv2d, dense, dropout, embedding, flatten, gaussian_noise, "
+            "global_average_pooling1d, global_average_pooling2d, global_max_pooling1d, "
+            "global_max_pooling2d, gru, layer_norm, lstm, max_pooling1d, max_pooling2d, "
+            "random_contrast, random_flip, random_rotation, random_translation, random_zoom, "
+            "reshape, separable_conv2d."
         ],
     ),
     (

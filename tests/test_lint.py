@@ -119,7 +119,7 @@ def test_rules_table_lists_every_code_once_with_a_severity() -> None:
     assert all(RULES[code] and "\n" not in RULES[code] for code in RULES)
     assert set(SEVERITIES) == set(RULES)
     assert {c for c, s in SEVERITIES.items() if s == "hint"} == {"TL008"}
-    assert {c for c, s in SEVERITIES.items() if s == "error"} == {"TL015"}
+    assert {c for c, s in SEVERITIES.items() if s == "error"} == {"TL015", "TL017", "TL019"}
 
 
 # --- TL001 ---------------------------------------------------------------------------------------
