@@ -49,19 +49,20 @@ def _constant(store: RunStore, report: Report) -> dict[str, FailureMode]:
     mode = FailureMode.ONE_CLASS if classes else FailureMode.ONE_VALUE
     out: dict[str, FailureMode] = {}
     for variant in report.table.index:
-        verdicts = []
-        for run in report.runs_of(variant):
+        runs = report.runs_of(variant)
+        for run in runs:  # stops at the first run that varies (or has no predictions)
             loaded = None
             with contextlib.suppress(StoreError, OSError, ValueError, KeyError):
                 loaded = store.load_predictions(variant, run.seed, report.weights)
             if loaded is None:
                 break
             y_true, outputs = loaded
-            verdicts.append(
+            if not (
                 predicts_one_class(outputs) if classes else predicts_one_value(outputs, y_true)
-            )
+            ):
+                break
         else:
-            if verdicts and all(verdicts):
+            if runs:
                 out[str(variant)] = mode
     return out
 
