@@ -19,6 +19,7 @@ does that and writes the documents. The package keeps computing and writing apar
   the mean predictor's score; population seconds as a share);
 * ``_terminal``: rich output (a wide table split to fit the console); ``_plots``,
   ``_diagnostic_plots``, ``_figures``: matplotlib figures;
+* ``_frames``: the numbers as flat tables (``report --csv``);
 * ``_load``: reading the store; ``_documents``: the only writer of report files.
 
 Nothing here imports Keras.
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tricklab.report._documents import write_report
+from tricklab.report._documents import write_report, write_tables
 from tricklab.report._figures import report_figures
 from tricklab.report._headline import diff_recipes, headline, recipe_changes
 from tricklab.report._load import load_report
@@ -72,6 +73,7 @@ __all__ = [
     "terminal_table",
     "verdict_label",
     "write_report",
+    "write_tables",
 ]
 
 

@@ -6,6 +6,8 @@
     report.html        one file: CSS inline, figures inlined as data: URIs, no scripts
     figures/*.png      the figures of report.md
 
+and :func:`write_tables` the CSV tables of ``tricklab report --csv`` (:mod:`._frames`).
+
 Both documents open with the headline (the verdict in words) and what each variant changes.
 Text tricklab did not write itself (the description, class labels, column names, lint notes)
 is escaped in both: ``<``, ``>`` and ``&`` become entities, so it cannot inject HTML; the
@@ -33,6 +35,7 @@ from tricklab.base.version import __version__
 from tricklab.engines.contract import RunResult
 from tricklab.report._figures import report_figures, title_and_caption
 from tricklab.report._format import DASH
+from tricklab.report._frames import runs_frame, variants_frame
 from tricklab.report._headline import headline, recipe_changes
 from tricklab.report._notes import runs_behind, seconds_note
 from tricklab.report._sentences import FLOOR_NOTE, beats_note, comparison_sentence, interval_note
@@ -75,6 +78,17 @@ def write_report(report: Report, figures: dict[str, Figure] | None = None) -> tu
         if old.stem not in images:
             old.unlink(missing_ok=True)
     return report.markdown, report.html
+
+
+def write_tables(report: Report, path: str | Path) -> tuple[Path, Path]:
+    """Write one row per run to ``path`` and one row per variant (and reference model) to
+    ``path`` with ``-variants`` before its suffix (``results.csv`` -> ``results-variants.csv``);
+    their paths."""
+    path = Path(path)
+    variants = path.with_name(f"{path.stem}-variants{path.suffix}")
+    for frame, where in ((runs_frame(report), path), (variants_frame(report), variants)):
+        write_bytes(where, frame.to_csv(index=False).encode("utf-8"))
+    return path, variants
 
 
 def _write_figures(folder: Path, figures: dict[str, Figure]) -> dict[str, dict[str, str]]:
