@@ -10,6 +10,7 @@ Verdicts and failure modes are the enums' values; no prose.
 from __future__ import annotations
 
 import math
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -113,7 +114,7 @@ def variants_frame(report: Report) -> pd.DataFrame:
         }
         for name in COMPARISON:
             value = getattr(comparison, name) if comparison is not None else None
-            row[name] = value.value if hasattr(value, "value") else _number(value)
+            row[name] = value.value if isinstance(value, Enum) else _number(value)
         row["failure"] = failed[variant].mode.value if variant in failed else None
         extra.append(row)
     variants = pd.concat([table, pd.DataFrame(extra, index=table.index)], axis=1)
