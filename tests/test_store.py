@@ -296,16 +296,11 @@ def _thread_states(pid: int) -> set[str]:
     return states
 
 
-def test_solo_workers_in_parallel_and_killed_keep_the_single_process_results(
-    tmp_path: Path,
-) -> None:
+def test_solo_workers_in_parallel_keep_the_single_process_results(tmp_path: Path) -> None:
     path = write_toml(tmp_path / "store.toml", STUDY)
     run_study(path, out=tmp_path / "single", engine="solo")
-    reference = comparable(tmp_path / "single" / "store")
     _three_workers(path, tmp_path / "three")
-    assert comparable(tmp_path / "three" / "store") == reference
-    _kill_and_rerun(path, tmp_path / "killed", "solo", kills=1)  # with the population's 2: 3
-    assert comparable(tmp_path / "killed" / "store") == reference
+    assert comparable(tmp_path / "three" / "store") == comparable(tmp_path / "single" / "store")
 
 
 @pytest.mark.parametrize("kills", [2, pytest.param(20, marks=pytest.mark.stress)])
@@ -316,11 +311,13 @@ def test_a_population_killed_at_random_moments_loses_nothing(tmp_path: Path, kil
     assert comparable(tmp_path / "killed" / "store") == comparable(tmp_path / "single" / "store")
 
 
+# make test kills the population (above); solo's kills run in make stress (about a minute).
 @pytest.mark.stress
-def test_solo_killed_twenty_times_loses_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kills", [1, 20])
+def test_solo_killed_loses_nothing(tmp_path: Path, kills: int) -> None:
     path = write_toml(tmp_path / "store.toml", STUDY)
     run_study(path, out=tmp_path / "single", engine="solo")
-    _kill_and_rerun(path, tmp_path / "killed", "solo", kills=20)
+    _kill_and_rerun(path, tmp_path / "killed", "solo", kills=kills)
     assert comparable(tmp_path / "killed" / "store") == comparable(tmp_path / "single" / "store")
 
 
