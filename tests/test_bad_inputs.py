@@ -213,8 +213,8 @@ CASES = [
         CSV_STUDY.format(target="y"),
         "a,b,y\n1,2,0\n3,,1\n5,6,0\n7,8,1\n",
         [
-            "{file}: dataset: {csv}: line 3, column 'b': missing value. tricklab does not impute; "
-            "fill or drop the row."
+            "{file}: dataset: {csv}: line 3, column 'b': missing value. Fill or drop the row, or "
+            'set impute = "median" (or "mean", "most_frequent") in the dataset table.'
         ],
     ),
     (

@@ -24,6 +24,8 @@ COMMANDS = [
     "predict",
     "activations",
     "lr-find",
+    "init",
+    "fit",
 ]
 
 

@@ -552,19 +552,21 @@ def test_csv_cache_notices_a_changed_file(tmp_path: Path) -> None:
         (
             "name,age,y\nann,30,0\nbob,41,1\ncid,,1\ndan,50,0\n",
             {},
-            "{f}: line 4, column 'age': missing value. tricklab does not impute; fill or drop "
-            "the row.",
+            "{f}: line 4, column 'age': missing value. Fill or drop the row, or set impute = "
+            '"median" (or "mean", "most_frequent") in the dataset table.',
         ),
         (
             "name,age,y\nann,30,0\n\nbob,,1\ncid,,1\ndan,50,\n",
             {},
             "{f}: line 4, column 'age': missing value (and 2 more missing values, on lines 5, 6). "
-            "tricklab does not impute; fill or drop the rows.",
+            'Fill or drop the rows, or set impute = "median" (or "mean", "most_frequent") in the '
+            "dataset table.",
         ),
         (
             "1,2,0\n3,,1\n",
             {"target": 2, "header": False},
-            "{f}: line 2, column 1: missing value. tricklab does not impute; fill or drop the row.",
+            "{f}: line 2, column 1: missing value. Fill or drop the row, or set impute = "
+            '"median" (or "mean", "most_frequent") in the dataset table.',
         ),
         (
             "a,y\n1,x\n2,x\n3,x\n",

@@ -18,7 +18,7 @@ from PIL.PngImagePlugin import PngInfo
 from tricklab.base.errors import SpecError
 from tricklab.cli import main
 from tricklab.data import _images, load_dataset, resolve
-from tricklab.spec import load_study, parse_dataset
+from tricklab.spec import ImageFolderSpec, load_study, parse_dataset
 
 LEVELS = {"zebra": 220, "ant": 30}  # bright vs dark: a signal one dense layer learns at once
 
@@ -211,3 +211,110 @@ def test_image_options_are_checked_without_data(dataset: str, message: str) -> N
     with pytest.raises(SpecError) as caught:
         parse_dataset(tomllib.loads(f"d = {dataset}")["d"])
     assert str(caught.value) == message
+
+
+# -- limit --------------------------------------------------------------------------------------
+def test_limit_samples_training_images_per_class_before_decoding_and_keeps_test_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for i in range(8):
+        png(tmp_path / "imgs" / "train" / "zebra" / f"{i}.png", 220, seed=i)
+    for i in range(4):
+        png(tmp_path / "imgs" / "train" / "ant" / f"{i}.png", 30, seed=i)
+    folder(tmp_path / "imgs" / "test", per_class=2)
+    decoded: list[Path] = []
+    decode = _images._decode
+
+    def counting(data: bytes, path: Path, spec: ImageFolderSpec) -> np.ndarray:
+        decoded.append(path)
+        return decode(data, path, spec)
+
+    monkeypatch.setattr(_images, "_decode", counting)
+    spec = {"images": "imgs", "image_size": [8, 8], "color_mode": "grayscale"}
+    data = load_dataset({**spec, "limit": 6}, base_dir=tmp_path)
+    assert list(np.bincount(data.y)) == [2, 4]  # ant 4 and zebra 8, in proportion
+    assert data.x_test is not None and data.y_test is not None
+    assert list(np.bincount(data.y_test)) == [2, 2]  # the official test split stays whole
+    assert len(decoded) == 6 + 4  # the images left out are never decoded
+    assert data.intake is not None and (data.intake.rows, data.intake.sampled) == (12, 6)
+    whole = load_dataset(spec, base_dir=tmp_path)
+    assert whole.fingerprint != data.fingerprint and len(whole.y) == 12
+    kept = {bytes(row) for row in data.x.reshape(6, -1).view(np.uint8)}
+    assert kept <= {bytes(row) for row in whole.x.reshape(12, -1).view(np.uint8)}
+    everything = load_dataset({**spec, "limit": 12}, base_dir=tmp_path)  # no fewer: no sample
+    assert everything.intake is not None and everything.intake.sampled is None
+    assert main(["datasets", "--describe", str(study(tmp_path, limit=6))]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == [
+        "imgs: 12 training images",
+        "limit: a stratified sample of 6 of the 12 training images",
+    ]
+    assert "images per class: ant 2, zebra 4; test images per class: ant 2, zebra 2" in out[3]
+    path = study(tmp_path, limit=1)
+    assert main(["lint", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {path}: dataset: images: {tmp_path / 'imgs' / 'train'}: limit = 1 is less than "
+        "the number of classes (2); a sample keeps every class."
+    ]
+
+
+def test_limit_on_one_folder_samples_before_the_study_split(tmp_path: Path) -> None:
+    folder(tmp_path / "flat", per_class=8)
+    resolved = resolve(load_study(study(tmp_path, images="flat", limit=12, test=0.25)))
+    assert list(np.bincount(resolved.dataset.y)) == [6, 6]
+    assert resolved.protocol.split_sizes == {"train": 6, "validation": 3, "test": 3}
+
+
+def test_image_limit_is_checked_without_data() -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_dataset({"images": "imgs", "image_size": [8, 8], "limit": 0})
+    assert str(caught.value) == "limit: must be an int >= 1. Received: limit=0."
+
+
+# -- predict on images --------------------------------------------------------------------------
+def test_predict_reads_image_files_as_training_did(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run's stored test predictions (made in memory while it trained) are what
+    ``tricklab predict`` prints for the test images' files; a larger image is resized."""
+    from tricklab.api import run_study
+    from tricklab.store import RunStore
+    from tricklab.tools.export import predict_images
+
+    folder(tmp_path / "imgs" / "train", per_class=4)
+    folder(tmp_path / "imgs" / "test", per_class=3)
+    outcome = run_study(load_study(study(tmp_path)), out=tmp_path / "runs", engine="solo")
+    assert outcome.trained == 1
+    store = RunStore(tmp_path / "runs" / "imgs")
+    run_dir = store.run_dir("baseline", 0)
+    loaded = store.load_predictions("baseline", 0, "last")
+    assert loaded is not None
+    y_true, stored = loaded
+    assert list(y_true) == [0, 0, 0, 1, 1, 1]  # the test files, class by class, sorted
+    assert main(["predict", str(run_dir), str(tmp_path / "imgs" / "test")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "row,file,prediction,p(ant),p(zebra)"
+    rows = [line.split(",") for line in lines[1:]]
+    assert [r[1] for r in rows] == [f"{c}/{i}.png" for c in ("ant", "zebra") for i in range(3)]
+    assert [int(r[0]) for r in rows] == list(range(1, 7))
+    np.testing.assert_allclose([float(r[4]) for r in rows], stored, rtol=1e-4, atol=1e-5)
+    assert [r[2] for r in rows] == ["zebra" if p > 0.5 else "ant" for p in stored]
+
+    big = tmp_path / "big.png"  # 16x16 RGB: converted to grayscale and resized to 8x8
+    Image.fromarray(np.full((16, 16, 3), 200, np.uint8)).save(big)
+    Image.fromarray(np.full((8, 8), 200, np.uint8)).save(tmp_path / "small.png")
+    one = predict_images(run_dir, big)
+    assert list(one["file"]) == ["big.png"]
+    small = predict_images(run_dir, tmp_path / "small.png")
+    np.testing.assert_allclose(one["p(zebra)"], small["p(zebra)"], rtol=1e-5)
+
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    assert main(["predict", str(run_dir), str(tmp_path / "broken.png")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"error: {tmp_path / 'broken.png'}: not a readable image; expected a PNG, JPEG, BMP or "
+        "GIF file."
+    ]
+    (tmp_path / "empty").mkdir()
+    assert main(["predict", str(run_dir), str(tmp_path / "empty")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'empty'}: no images; expected")

@@ -56,15 +56,16 @@ def levels(col: str, k: int, n: int) -> str:
     return (
         f"{{f}}: column '{col}': {k} distinct text values in {n} rows; each value becomes a "
         "one-hot feature, and a text column may have at most 50 values and at most half as many "
-        f"as rows ({n // 2}). Drop the column (an identifier or free text?), or allow it with "
-        f"max_categories = {k} in the dataset table."
+        f'as rows ({n // 2}). Leave the column out with drop = ["{col}"] (an identifier or free '
+        f"text?), or allow it with max_categories = {k} in the dataset table."
     )
 
 
 def over_max(col: str, k: int, m: int) -> str:
     return (
         f"{{f}}: column '{col}': {k} distinct text values, more than max_categories = {m}; each "
-        f"value becomes a one-hot feature. Drop the column, or set max_categories = {k} in the "
+        f'value becomes a one-hot feature. Leave the column out with drop = ["{col}"], or set '
+        f"max_categories = {k} in the "
         "dataset table."
     )
 

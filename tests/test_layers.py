@@ -8,11 +8,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tricklab.base.errors import SpecError, TricklabError
+from tricklab.base.errors import SpecError
 from tricklab.data import Dataset, load_dataset
 from tricklab.engines import assign, population_key
+from tricklab.engines._grouping import RULES
 from tricklab.engines.build import build_model
-from tricklab.spec import LAYER_TYPES, Recipe, StudySpec
+from tricklab.spec import LAYER_TYPES, ModelKind, Recipe, StudySpec
 from tricklab.tools.lint import estimate, lint
 
 OUT = {"type": "dense", "units": 2, "activation": "softmax"}
@@ -107,22 +108,20 @@ def test_augmentation_changes_training_batches_and_leaves_evaluation_alone() -> 
     assert not np.allclose(np.asarray(augmented(x, training=True)), evaluated)
 
 
-def test_auto_trains_conv_groups_solo_and_dense_groups_in_a_population() -> None:
+def test_auto_trains_conv_groups_solo_on_cpu_and_population_trains_them() -> None:
     conv = recipe(IMAGE_MAX)
     dense = recipe([{"type": "flatten"}, {"type": "dense", "units": 4}, OUT])
-    out = assign([conv, conv, dense, dense], choice="auto", backend="jax", diagnostics=False)
+    recipes = [conv, conv, dense, dense]
+    out = assign(recipes, choice="auto", backend="jax", diagnostics=False, platform="cpu")
     assert [a.engine for a in out] == ["solo", "solo", "population", "population"]
-    assert out[0].reason == (
-        "convolutional/recurrent layers train solo: vmapped over members they ran 4-5x slower "
-        "than plain Keras on this CPU (benchmarks)"
-    )
-    with pytest.raises(TricklabError) as raised:
-        assign([conv, conv], choice="population", backend="jax", diagnostics=False)
-    assert str(raised.value) == (
-        "--engine population does not train 'conv2d' layers (convolutional, pooling, recurrent, "
-        "embedding and augmentation layers train solo). Received: engine='population'. Use "
-        "--engine solo (or auto)."
-    )
+    assert out[0].reason == RULES[ModelKind.CONVOLUTIONAL, "cpu"][1]
+    assert (out[0].reason or "").startswith("convolutional groups train solo on CPU: ")
+    gpu = assign(recipes, choice="auto", backend="jax", diagnostics=False, platform="gpu")
+    assert gpu[0].reason == "convolutional groups train solo on GPU: not measured on GPU"
+    # --engine population trains them (it no longer refuses non-dense layers)
+    forced = assign([conv, conv], choice="population", backend="jax", diagnostics=False)
+    assert [a.engine for a in forced] == ["population", "population"]
+    assert forced[0].group == forced[1].group
     wider = recipe([{**IMAGE_MAX[0]}, {**IMAGE_MAX[1], "filters": 3}, *IMAGE_MAX[2:]])
     assert population_key(wider) != population_key(conv)
     reshaped = recipe(

@@ -286,7 +286,7 @@ def test_tl006_csv_id_column_in_any_order(tmp_path: Path) -> None:
     finding = only(lint(spec, load_dataset(spec.dataset)), "TL006")
     assert finding.path == "dataset"
     assert "'row' (column 0)" in finding.message and "100..139" in finding.message
-    assert finding.fix == "drop the column 'row' from the CSV file."
+    assert finding.fix == 'add drop = ["row"] to the dataset table.'
 
 
 def test_tl006_clean_for_unique_integers_with_gaps(tmp_path: Path) -> None:

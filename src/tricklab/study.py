@@ -39,6 +39,7 @@ def plan_study(study: ResolvedStudy, engine: str = "solo") -> list[tuple[RunPlan
         backend=study.backend,
         diagnostics=spec.diagnostics is not None,
         test_rows=[study.test_rows(seed) for _, seed in pairs] if spec.cv else None,
+        fitted_per_run=study.dataset.fitted_per_run,
     )
     return [
         (make_plan(study, variant, seed, a.engine), a)

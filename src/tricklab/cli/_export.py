@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from tricklab.cli._errors import check_directory
+from tricklab.cli._fit import is_model_dir, predict_model_dir, predict_options
 from tricklab.cli._options import Subparsers, backend_option
 
 
@@ -32,18 +33,28 @@ def add_parser(sub: Subparsers) -> None:
     predict = sub.add_parser(
         "predict",
         parents=[backend_option()],
-        help="predict the rows of a CSV with a run's model",
+        help="predict the rows of a CSV, or images, with a run's model",
         description="Print the predictions of one run's model (its weights at the study's "
         "checkpoint, train.evaluate) for each row of a CSV of "
-        "raw feature values, as CSV (row, prediction, and a probability per class).",
+        "raw feature values, as CSV (row, prediction, and a probability per class). For a run "
+        "on images (an image folder, Fashion-MNIST), PATH may be an image file or a folder of "
+        "them (read as training read its images); a file column then names each image. From a "
+        "MODEL_DIR (tricklab fit): raw rows of its training table's columns, read with that "
+        "table's delimiter and header setting unless --delimiter/--header say otherwise.",
     )
-    predict.add_argument("run_dir", type=Path, help="runs/<study>/<variant>/seed-<n>")
-    predict.add_argument("csv", type=Path, help="features; a header row names the columns")
     predict.add_argument(
-        "--no-header",
-        action="store_true",
-        help="the CSV has no header: exactly the model's features, in order",
+        "run_dir",
+        type=Path,
+        metavar="MODEL_DIR|RUN_DIR",
+        help="a MODEL_DIR (tricklab fit) or a run, runs/<study>/<variant>/seed-<n>",
     )
+    predict.add_argument(
+        "csv",
+        type=Path,
+        metavar="path",
+        help="a CSV of features (a header row names the columns), or an image file or folder",
+    )
+    predict_options(predict)  # --delimiter, --header/--no-header
     predict.set_defaults(handler=predict_command)
 
 
@@ -58,8 +69,12 @@ def export_command(args: argparse.Namespace, console: Console) -> int:
 
 
 def predict_command(args: argparse.Namespace, console: Console) -> int:
-    from tricklab.tools.export import predict_csv
+    from tricklab.tools.export import predict_path
 
-    frame = predict_csv(args.run_dir, args.csv, header=not args.no_header)
+    if is_model_dir(args.run_dir):  # tricklab fit's output: raw rows of the training table
+        return predict_model_dir(args)
+    frame = predict_path(
+        args.run_dir, args.csv, header=args.header is not False, delimiter=args.delimiter or ","
+    )
     sys.stdout.write(frame.to_csv(index=False, float_format="%.6g"))
     return 0

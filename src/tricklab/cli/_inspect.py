@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
+from tricklab.base.errors import SpecError
 from tricklab.cli._options import Subparsers, backend_option
 
 EXIT_LINT_WARNINGS = 1
@@ -48,9 +49,13 @@ def summary_command(args: argparse.Namespace, console: Console) -> int:
     # A model too large for memory: one line, not XLA's traceback.
     refuse(resolved, lint(resolved), "No model was built")
     dataset = resolved.dataset
-    for name, recipe in spec.variants.items():
+    for name, recipe in resolved.spec.variants.items():  # a builder is told its outputs there
         console.rule(f"variant {name}")
-        console.print(summary(recipe, dataset.input_shape), markup=False)
+        try:
+            text = summary(recipe, dataset.input_shape)
+        except SpecError as exc:  # a builder that fails: one line naming the study and variant
+            raise exc.located(file=spec.source, where=f"variants.{name}") from None
+        console.print(text, markup=False)
     return 0
 
 

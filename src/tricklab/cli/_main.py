@@ -22,7 +22,18 @@ from rich.console import Console
 from tricklab.base import backend as _backend
 from tricklab.base.errors import TricklabError, not_utf8
 from tricklab.base.version import __version__
-from tricklab.cli import _datasets, _export, _figures, _inspect, _mlflow, _report, _run, _search
+from tricklab.cli import (
+    _datasets,
+    _export,
+    _figures,
+    _fit,
+    _init,
+    _inspect,
+    _mlflow,
+    _report,
+    _run,
+    _search,
+)
 from tricklab.cli._errors import os_error, print_error
 
 EXIT_BAD_INPUT = 2
@@ -89,9 +100,11 @@ def _parser() -> _Parser:
     _inspect.add_parser(sub)  # summary, lint
     _report.add_parser(sub)  # report
     _export.add_parser(sub)  # export, predict
+    _fit.add_parser(sub)  # fit
     _figures.add_parser(sub)  # activations, lr-find
     _search.add_parser(sub)  # search
     _datasets.add_parser(sub)  # datasets
+    _init.add_parser(sub)  # init
     return parser
 
 

@@ -3,63 +3,65 @@
 from __future__ import annotations
 
 import functools
-import io
-from dataclasses import dataclass
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
-import numpy as np
-
-from tricklab.base.errors import DataError
-from tricklab.data._builtin import stratified_sample
-from tricklab.data._csv_text import (
-    check_unique_names,
-    delimiter_hint,
-    first_row,
-    read_csv_text,
+from tricklab.data._columns import (
+    describe_plan,
+    raw_table,
+    read_date_column,
+    resolve_keys,
 )
+from tricklab.data._csv_table import CsvTable
 from tricklab.data._dataset import Dataset, Intake, make_dataset
-from tricklab.spec import (
-    FLOAT32_MAX,
-    MAX_AUTO_CLASSES,
-    MAX_LEVELS,
-    MIN_ROWS_FOR_LEVELS,
-    NUMBER_PERCENT,
-    CsvSpec,
-    Task,
-    exceeded,
-    messages,
-)
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    import pandas as pd
+from tricklab.spec import CsvSpec
 
 
-@functools.lru_cache(maxsize=8)
 def load_csv(
     spec: CsvSpec, shown: str, resolved: str, mtime_ns: int, size: int, max_columns: int
 ) -> Dataset:
+    """The dataset of a CSV file (cached in the process: keyed by the spec and the file's
+    path, mtime and size)."""
+    return _load_csv(_SpecKey(spec), shown, resolved, mtime_ns, size, max_columns)
+
+
+class _SpecKey:
+    """A :class:`CsvSpec` as a cache key (``impute`` and ``date_format`` may be tables, which
+    a frozen pydantic model cannot hash)."""
+
+    def __init__(self, spec: CsvSpec) -> None:
+        self.spec, self._json = spec, spec.model_dump_json()
+
+    def __hash__(self) -> int:
+        return hash(self._json)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _SpecKey) and other._json == self._json
+
+
+@functools.lru_cache(maxsize=8)
+def _load_csv(
+    key: _SpecKey, shown: str, resolved: str, mtime_ns: int, size: int, max_columns: int
+) -> Dataset:
     del mtime_ns, size  # cache key only
-    table = _CsvTable.read(spec, shown, max_columns)
+    spec = key.spec
+    table = CsvTable.read(spec, shown, max_columns)
     target = table.target_label()
+    if spec.fits_columns:  # drop, columns, impute, dates (data/_columns.py)
+        return _fitted_columns(table, target, resolved)
     table.check_complete()
     text = table.text_labels(target)
     classification, reason = table.is_classification(target)
+    if spec.sequence:  # token columns: integer ids as int32 (data/_sequences.py)
+        from tricklab.data._sequences import sequence_dataset
+
+        return sequence_dataset(table, target, classification, reason, resolved)
     kinds = table.check_features(target, text)
     rows = len(table.frame)
-    sampled = None
-    if spec.limit is not None and spec.limit < len(table.frame):
-        labels = table.frame[target].astype(str).to_numpy() if classification else None
-        table.keep(labels, spec.limit)
-        sampled = len(table.frame)
+    sampled = table.sample(target, classification)
     x, feature_names, one_hot = table.features(target, kinds)
-    if classification:
-        y, class_names = table.classes(target)
-        task: Task = "binary" if len(class_names) == 2 else "multiclass"
-    else:
-        y, class_names, task = table.values(target), (), "regression"
+    y, class_names, task = table.target(target, classification)
     return make_dataset(
         name=Path(shown).name,
         task=task,
@@ -83,401 +85,52 @@ def load_csv(
     )
 
 
-_Kind = Literal["number", "bool", "text"]
+def _fitted_columns(table: CsvTable, target: Any, resolved: str) -> Dataset:
+    """A table whose dataset entry uses the column keys: columns left out, missing cells
+    allowed where imputed, dates read; what is learnt from the data is fitted per run."""
+    spec, shown = table.spec, table.shown
+    keys = resolve_keys(table, target)
+    table.check_complete(keys.imputed)
+    classification, reason = table.is_classification(target)
+    date_forms = {label: read_date_column(table, label, form) for label, form in keys.dates.items()}
+    kinds = table.check_features(target, keys.text, set(keys.dates))
+    rows = len(table.frame)
+    sampled = table.sample(target, classification)
+    raw = raw_table(table, kinds, keys, date_forms)
+    if raw is None:  # numbers only, none missing: nothing to fit besides scaling
+        x, feature_names, one_hot = table.features(target, kinds)
+        plan, salt = None, ""
+    else:
+        x, plan = raw
+        feature_names = tuple(c.name for c in plan.columns)
+        one_hot = {c.name: len(c.levels) for c in plan.columns if c.kind == "text"}
+        salt = json.dumps(plan.describe(), sort_keys=True)
+    y, class_names, task = table.target(target, classification)
+    return make_dataset(
+        name=Path(shown).name,
+        task=task,
+        x=x,
+        y=y,
+        test_fraction=spec.test,
+        standardize=spec.standardize,
+        feature_names=feature_names,
+        class_names=class_names,
+        source=resolved,
+        citation=None,
+        salt=salt,
+        columns=plan,
+        intake=Intake(
+            rows=rows,
+            columns=keys.columns_read,
+            task_reason=reason,
+            target=table.column(target),
+            numeric=sum(kind in ("number", "bool") for kind in kinds.values()),
+            one_hot=one_hot,
+            sampled=sampled,
+            note=describe_plan(plan) if plan is not None else _left_out(keys.dropped),
+        ),
+    )
 
 
-@dataclass
-class _CsvTable:
-    """A CSV file read by pandas, with each row's line number in the file for messages."""
-
-    spec: CsvSpec
-    shown: str
-    frame: pd.DataFrame
-    first_line: int  # line number of data row 0
-    #: `` The header holds ';': set delimiter = ";" ...`` when the first row is one cell that
-    #: holds another common delimiter; added to the messages of columns not found.
-    hint: str = ""
-
-    @classmethod
-    def read(cls, spec: CsvSpec, shown: str, max_columns: int) -> _CsvTable:
-        import pandas as pd
-
-        empty = (
-            f"{shown}: the file is empty; expected a header row and at least 2 data rows."
-            if spec.header
-            else f"{shown}: the file is empty; expected at least 2 data rows."
-        )
-        text = read_csv_text(shown)
-        if not text.strip():
-            raise DataError(empty)
-        options: dict[str, Any] = {"sep": spec.delimiter, "skip_blank_lines": False}
-        hint = ""
-        try:
-            # The first row bounds the columns (a longer row is a parse error): it is checked
-            # before the rest is parsed.
-            first = first_row(text, options)
-            hint = delimiter_hint(first, spec.delimiter, spec.header)
-            if len(first) > max_columns:
-                limit = exceeded("columns", len(first), max_columns, "max_columns")
-                raise DataError(f"{shown}: {limit}")
-            if spec.header:
-                check_unique_names(shown, first)
-            frame = pd.read_csv(
-                io.StringIO(text),
-                header=0 if spec.header else None,
-                # the cells as written; no dict when empty: pandas then wraps every column
-                dtype=dict.fromkeys(spec.text_columns, str) or None,
-                **options,
-            )
-        except pd.errors.EmptyDataError:
-            raise DataError(empty) from None
-        except pd.errors.ParserError as exc:
-            reason = " ".join(str(exc).split()).rstrip(".")  # pandas ends it with a newline
-            raise DataError(f"{shown}: cannot parse as CSV: {reason}.{hint}") from None
-        # pandas keeps one block per column; copying consolidates them, else every frame-wide
-        # step of a 100,000-column table loops over 100,000 blocks (seconds each).
-        table = cls(spec, shown, frame.copy(), 2 if spec.header else 1, hint)
-        table.drop_blank_lines(text.splitlines())
-        if len(table.frame) == 0:
-            if spec.header:  # a header row, then nothing (or blank lines)
-                raise DataError(
-                    f"{shown}: the file has a header but no rows; expected at least 2 data "
-                    "rows after the header."
-                )
-            raise DataError(empty)
-        if len(table.frame) < 2:
-            raise DataError(f"{shown}: only 1 data row; at least 2 are needed.")
-        return table
-
-    def drop_blank_lines(self, lines: list[str]) -> None:
-        """With ``skip_blank_lines=False`` a blank line is an all-missing row: drop those."""
-        all_missing = self.frame.isna().all(axis=1).to_numpy()
-        blank = [
-            int(row)
-            for row in np.flatnonzero(all_missing)
-            if (line := row + self.first_line - 1) < len(lines) and not lines[line].strip()
-        ]
-        self.frame = self.frame.drop(index=self.frame.index[blank])
-
-    def line(self, position: int) -> int:
-        return int(self.frame.index[position]) + self.first_line
-
-    def column(self, label: Any) -> str:
-        return f"'{label}'" if self.spec.header else str(label)
-
-    def target_label(self) -> Any:
-        columns = self.frame.columns.tolist()
-        target = self.spec.target
-        if isinstance(target, int):
-            if target < len(columns):
-                return columns[target]
-            raise DataError(
-                f"{self.shown}: target column {target} not found; the file has {len(columns)} "
-                f"columns (0-based indices 0-{len(columns) - 1}). Columns: {_listed(columns)}."
-                f"{self.hint}"
-            )
-        if target in columns:
-            return target
-        hint = messages.did_you_mean(target, [str(c) for c in columns])
-        raise DataError(
-            f"{self.shown}: target column '{target}' not found.{hint} Columns: "
-            f"{_listed(columns)}.{self.hint}"
-        )
-
-    def text_labels(self, target: Any) -> set[Any]:
-        """The column labels that ``text_columns`` names (checked: present, not the target)."""
-        columns = self.frame.columns.tolist()
-        labels = set()
-        for ref in self.spec.text_columns:
-            if isinstance(ref, int):
-                if ref >= len(columns):
-                    raise DataError(
-                        f"{self.shown}: text_columns: column {ref} not found; the file has "
-                        f"{len(columns)} columns (0-based indices 0-{len(columns) - 1})."
-                        f"{self.hint}"
-                    )
-                label = columns[ref]
-            elif ref in columns:
-                label = ref
-            else:
-                hint = messages.did_you_mean(ref, [str(c) for c in columns])
-                raise DataError(
-                    f"{self.shown}: text_columns: column '{ref}' not found.{hint} "
-                    f"Columns: {_listed(columns)}.{self.hint}"
-                )
-            if label == target:
-                raise DataError(
-                    f"{self.shown}: text_columns names the target column {self.column(target)}; "
-                    'it lists feature columns. For text classes set task = "classification".'
-                )
-            labels.add(label)
-        return labels
-
-    def check_complete(self) -> None:
-        missing = self.frame.isna().to_numpy()
-        if not missing.any():
-            return
-        rows, cols = np.nonzero(missing)
-        where = f"line {self.line(rows[0])}, column {self.column(self.frame.columns[cols[0]])}"
-        more = len(rows) - 1
-        if more:
-            lines = sorted({self.line(r) for r in rows[1:]})
-            listed = ", ".join(map(str, lines[:5])) + (", ..." if len(lines) > 5 else "")
-            s = "s" if more > 1 else ""
-            raise DataError(
-                f"{self.shown}: {where}: missing value (and {more} more missing value{s}, "
-                f"on line{'s' if len(lines) > 1 else ''} {listed}). tricklab does not impute; "
-                "fill or drop the rows."
-            )
-        raise DataError(
-            f"{self.shown}: {where}: missing value. tricklab does not impute; fill or drop the row."
-        )
-
-    def is_classification(self, target: Any) -> tuple[bool, str]:
-        """Whether the target is classes, and why (for :func:`describe_intake`)."""
-        import pandas as pd
-
-        series = self.frame[target]
-        numeric = _is_number_column(series)
-        if self.spec.task == "regression":
-            if not numeric:
-                bad = _first_non_number(series)
-                raise DataError(
-                    f"{self.shown}: task = 'regression' but target column {self.column(target)} "
-                    f"is not numeric (line {self.line(bad)}: {_plain(series.iloc[bad])!r})."
-                )
-            return False, 'task = "regression" in the dataset table'
-        if self.spec.task == "classification":
-            return True, 'task = "classification" in the dataset table'
-        if pd.api.types.is_bool_dtype(series):
-            return True, "true/false target -> classification"
-        if not numeric:
-            return True, "text target -> classification"
-        values = series.to_numpy(dtype=np.float64)
-        if not bool(np.all(np.isfinite(values)) and np.all(values == np.round(values))):
-            return False, "float target -> regression"
-        distinct = len(np.unique(values))
-        if distinct <= MAX_AUTO_CLASSES:
-            return True, f"integer target with {distinct} distinct values -> classification"
-        return False, (
-            f"more than {MAX_AUTO_CLASSES} distinct integer values ({distinct}) -> regression "
-            '(set task = "classification" to override)'
-        )
-
-    def check_features(self, target: Any, text: set[Any]) -> dict[Any, _Kind]:
-        """How each feature column is used, after the intake rules (on every row, before
-        ``limit``): a column that is mostly numbers must be all numbers; numbers must fit in
-        float32; a text column must not have too many distinct values."""
-        import pandas as pd
-
-        kinds: dict[Any, _Kind] = {}
-        slow: list[Any] = []  # columns judged one by one: text, or cells pandas kept as text
-        by_dtype: dict[Any, _Kind] = {}  # a wide table has 100,000 columns but few dtypes
-        columns = self.frame.columns.tolist()  # iterating the Index itself is slower
-        for label, dtype in zip(columns, self.frame.dtypes.tolist(), strict=True):
-            if label == target:
-                continue
-            if dtype not in by_dtype:
-                is_bool = pd.api.types.is_bool_dtype(dtype)
-                by_dtype[dtype] = (
-                    "bool" if is_bool else "number" if _is_number_dtype(dtype) else "text"
-                )
-            kinds[label] = "text" if label in text else by_dtype[dtype]
-            if kinds[label] == "text":
-                slow.append(label)
-        # Numeric columns are checked all at once (a wide table has 100,000 of them); the
-        # first bad one is still reported in column order among the other columns' problems.
-        bad = self._first_bad_number([label for label, kind in kinds.items() if kind == "number"])
-        order = {label: i for i, label in enumerate(kinds)} if bad is not None else {}
-        for label in slow:
-            if bad is not None and order[bad] < order[label]:
-                break
-            if label not in text:
-                kinds[label] = self._text_or_number(label)
-            if kinds[label] == "number":
-                self._check_finite(self.frame[label].to_numpy(dtype=np.float64), label)
-            else:
-                self._check_levels(label)
-        if bad is not None:
-            self._check_finite(self.frame[bad].to_numpy(dtype=np.float64), bad)
-        return kinds
-
-    def _text_or_number(self, label: Any) -> _Kind:
-        """A column pandas kept as text: numbers it could not hold, text, or an error."""
-        import pandas as pd
-
-        series = self.frame[label]
-        numbers = pd.to_numeric(series, errors="coerce")
-        bad = np.flatnonzero(numbers.isna().to_numpy())
-        if len(bad) == 0:  # numbers pandas kept as text (integers beyond int64)
-            self.frame[label] = numbers.astype(np.float64)
-            return "number"
-        if (len(series) - len(bad)) * 100 >= NUMBER_PERCENT * len(series):
-            self._mostly_numbers(label, bad)
-        return "text"
-
-    def _first_bad_number(self, labels: list[Any]) -> Any:
-        """The first of ``labels`` holding a value that is not finite in float32, or None.
-
-        Vectorised over blocks of columns of about 4M cells (bounded memory for tall tables).
-        """
-        step = max(1, (1 << 22) // max(len(self.frame), 1))
-        for start in range(0, len(labels), step):
-            block = labels[start : start + step]
-            values = self.frame[block].to_numpy(dtype=np.float64)
-            with np.errstate(invalid="ignore"):
-                bad = ~np.isfinite(values) | (np.abs(values) > FLOAT32_MAX)
-            columns = np.flatnonzero(bad.any(axis=0))
-            if len(columns):
-                return block[columns[0]]
-        return None
-
-    def _mostly_numbers(self, label: Any, bad: np.ndarray) -> None:
-        series = self.frame[label]
-        cells = ", ".join(
-            f"line {self.line(row)}: {str(series.iloc[row])!r}" for row in bad[:5]
-        ) + (", ..." if len(bad) > 5 else "")
-        ref = f'"{label}"' if self.spec.header else str(self.frame.columns.get_loc(label))
-        raise DataError(
-            f"{self.shown}: column {self.column(label)}: {len(bad)} of {len(series)} cells are "
-            f"not numbers: {cells}. A column that is {NUMBER_PERCENT}% numbers or more is read "
-            "as numbers; fix these cells, or make the column text on purpose with "
-            f"text_columns = [{ref}] in the dataset table."
-        )
-
-    def _check_levels(self, label: Any) -> None:
-        rows = len(self.frame)
-        levels = int(self.frame[label].astype(str).nunique())
-        limit = self.spec.max_categories
-        where = f"{self.shown}: column {self.column(label)}: {levels} distinct text values"
-        if limit is not None:
-            if levels > limit:
-                raise DataError(
-                    f"{where}, more than max_categories = {limit}; each value becomes a one-hot "
-                    f"feature. Drop the column, or set max_categories = {levels} in the "
-                    "dataset table."
-                )
-            return
-        if rows >= MIN_ROWS_FOR_LEVELS and (levels > MAX_LEVELS or levels > rows / 2):
-            raise DataError(
-                f"{where} in {rows} rows; each value becomes a one-hot feature, and a text "
-                f"column may have at most {MAX_LEVELS} values and at most half as many as rows "
-                f"({rows // 2}). Drop the column (an identifier or free text?), or allow it with "
-                f"max_categories = {levels} in the dataset table."
-            )
-
-    def keep(self, labels: np.ndarray | None, limit: int) -> None:
-        if labels is None:
-            rng = np.random.default_rng(0)
-            rows = np.sort(rng.choice(len(self.frame), size=limit, replace=False))
-        else:
-            rows = stratified_sample(labels, limit, source=self.shown)
-        self.frame = self.frame.iloc[rows]
-
-    def features(
-        self, target: Any, kinds: dict[Any, _Kind]
-    ) -> tuple[np.ndarray, tuple[str, ...], dict[str, int]]:
-        """Numeric columns as they are, booleans as 0/1, text columns one-hot (``col=value``);
-        and the one-hot columns with their number of levels."""
-        import pandas as pd
-
-        parts: list[np.ndarray] = []
-        names: list[str] = []
-        one_hot: dict[str, int] = {}
-        block: list[Any] = []  # consecutive numeric and true/false columns, converted at once
-
-        def flush() -> None:
-            if block:
-                parts.append(self.frame[block].to_numpy(dtype=np.float64))
-                names.extend(str(label) for label in block)
-                block.clear()
-
-        for label, kind in kinds.items():
-            if kind != "text":
-                block.append(label)
-                continue
-            flush()
-            series = self.frame[label]
-            dummies = pd.get_dummies(series.astype(str), prefix=str(label), prefix_sep="=")
-            parts.append(dummies.to_numpy(dtype=np.float64))
-            names.extend(str(c) for c in dummies.columns)
-            one_hot[str(label)] = dummies.shape[1]
-        flush()
-        if not parts:
-            raise DataError(
-                f"{self.shown}: no feature columns besides the target {self.column(target)}."
-            )
-        return np.hstack(parts).astype(np.float32), tuple(names), one_hot
-
-    def _check_finite(self, values: np.ndarray, label: Any) -> None:
-        """Every value finite, and finite in float32 (1e300 would become inf)."""
-        bad = np.flatnonzero(~np.isfinite(values))
-        if len(bad):
-            raise DataError(
-                f"{self.shown}: line {self.line(bad[0])}, column {self.column(label)}: "
-                f"{values[bad[0]]} is not a finite number."
-            )
-        huge = np.flatnonzero(np.abs(values) > FLOAT32_MAX)
-        if len(huge):
-            raise DataError(
-                f"{self.shown}: line {self.line(huge[0])}, column {self.column(label)}: "
-                f"{float(values[huge[0]])!r} is outside the range of float32 (about "
-                f"±{FLOAT32_MAX:.1e}), which tricklab trains in. Rescale the column (change "
-                "its unit) so every value fits."
-            )
-
-    def classes(self, target: Any) -> tuple[np.ndarray, tuple[str, ...]]:
-        """Labels 0..K-1 in sorted class order, and the class names."""
-        series = self.frame[target]
-        if _is_number_column(series):
-            values = series.to_numpy(dtype=np.float64)
-            names_of: Callable[[Any], str] = _number_name
-        else:
-            values = series.astype(str).to_numpy()
-            names_of = str
-        classes, labels = np.unique(values, return_inverse=True)
-        names = tuple(names_of(c) for c in classes)
-        if len(names) < 2:
-            raise DataError(
-                f"{self.shown}: target column {self.column(target)} has a single class "
-                f"({names[0]!r}); classification needs at least 2."
-            )
-        return labels.astype(np.int64).reshape(-1), names
-
-    def values(self, target: Any) -> np.ndarray:
-        values: np.ndarray = self.frame[target].to_numpy(dtype=np.float64)
-        self._check_finite(values, target)
-        return values.astype(np.float32)
-
-
-def _listed(columns: list[Any]) -> str:
-    # a tab shown as \t: a terminal would print it as spaces (a tab-separated header)
-    return ", ".join(str(c).replace("\t", "\\t") for c in columns)
-
-
-def _is_number_column(series: pd.Series) -> bool:
-    return _is_number_dtype(series.dtype)
-
-
-def _is_number_dtype(dtype: Any) -> bool:
-    import pandas as pd
-
-    return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
-
-
-def _first_non_number(series: pd.Series) -> int:
-    import pandas as pd
-
-    if pd.api.types.is_bool_dtype(series):
-        return 0
-    bad = np.flatnonzero(pd.to_numeric(series, errors="coerce").isna().to_numpy())
-    return int(bad[0]) if len(bad) else 0
-
-
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the Python value (for messages)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _number_name(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+def _left_out(dropped: list[Any]) -> str | None:
+    return f"left out {', '.join(map(str, dropped))}" if dropped else None

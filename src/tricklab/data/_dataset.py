@@ -13,7 +13,7 @@ import numpy as np
 from tricklab.spec import Task
 
 if TYPE_CHECKING:
-    pass
+    from tricklab.data._columns import ColumnPlan
 
 
 # --- loaded data -----------------------------------------------------------------------------
@@ -59,6 +59,17 @@ class Dataset:
     fingerprint: str
     raw_scale: float = 1.0  # x = raw values * raw_scale (images: 1/255); undone by exported models
     intake: Intake | None = None  # what loading did (rows, columns, one-hot, why this task)
+    #: A table whose columns are fitted per run (:mod:`tricklab.data._columns`): then ``x`` is
+    #: the raw table (float64, NaN where missing; one column per feature column, named by
+    #: ``feature_names``) and each run's features are made by :func:`make_splits` from its
+    #: training rows. None: ``x`` holds the features.
+    columns: ColumnPlan | None = None
+
+    @property
+    def fitted_per_run(self) -> bool:
+        """Whether each run makes its own features (``columns``): its arrays are not rows of
+        ``x``, and engines that keep one copy of ``x`` (populations) cannot train it."""
+        return self.columns is not None
 
     @property
     def n_classes(self) -> int:
@@ -66,6 +77,10 @@ class Dataset:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
+        """The shape of one input; a table fitted per run: the most features a run can have
+        (each run has those of its training rows: ``splits.x_train.shape[1:]``)."""
+        if self.columns is not None:
+            return (self.columns.width,)
         return tuple(self.x.shape[1:])
 
     def majority_fraction(self) -> float | None:
@@ -142,6 +157,10 @@ def describe_intake(dataset: Dataset) -> list[str]:
     if not dataset.feature_names:
         shape = "x".join(map(str, dataset.input_shape))
         lines.append(f"features: {features} (input shape {shape})")
+    elif dataset.columns is not None:  # fitted per run (data/_columns.py)
+        lines.append(f"features: {_per_run_features(dataset.columns, intake)}")
+    elif np.issubdtype(dataset.x.dtype, np.integer):  # a CSV's sequence columns
+        lines.append(f"features: a sequence of {features} token ids (int32, not scaled)")
     elif intake.one_hot:
         levels = ", ".join(f"{name} ({n} levels)" for name, n in intake.one_hot.items())
         numeric = [_count(intake.numeric, "numeric column")] if intake.numeric else []
@@ -152,6 +171,24 @@ def describe_intake(dataset: Dataset) -> list[str]:
         lines.append(f"note: {intake.note}")
     lines.append(f"task: {_task_with_classes(dataset)}; why: {intake.task_reason}")
     return lines
+
+
+def _per_run_features(plan: ColumnPlan, intake: Intake) -> str:
+    """``up to 12 per run = 3 numeric columns + one-hot plan (3 levels) + date signup (4) +
+    2 missing indicators``: the levels of the whole file; a run has those of its training
+    rows."""
+    parts = [_count(intake.numeric, "numeric column")] if intake.numeric else []
+    if intake.one_hot:
+        parts.append(
+            "one-hot " + ", ".join(f"{name} ({n} levels)" for name, n in intake.one_hot.items())
+        )
+    dates = [c.name for c in plan.columns if c.kind == "date"]
+    if dates:
+        parts.append("date " + ", ".join(f"{name} (4)" for name in dates))
+    if plan.missing_indicator:
+        imputed = sum(c.impute is not None for c in plan.columns)
+        parts.append(_count(imputed, "missing indicator"))
+    return f"up to {plan.width} per run = {' + '.join(parts)}"
 
 
 def _task_with_classes(dataset: Dataset) -> str:

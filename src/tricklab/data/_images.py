@@ -3,7 +3,10 @@
 The layout is the one Keras's ``image_dataset_from_directory`` reads (``root/<class>/*.png``);
 ``root/train/<class>`` and ``root/test/<class>`` together are the official test split. Class
 names are the sub-folder names, sorted; every image is resized to ``image_size`` (bilinear) and
-converted to ``color_mode``. Pillow is imported when images are read.
+converted to ``color_mode``. ``limit`` keeps a stratified sample of the training images,
+drawn from the file list before any image is decoded; the official test split stays whole.
+:func:`image_files` and :func:`read_image` read images for ``tricklab predict`` the same way.
+Pillow is imported when images are read.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 
 from tricklab.base.errors import DataError
 from tricklab.data._dataset import Dataset, Intake, make_dataset
+from tricklab.data._sampling import stratified_sample
 from tricklab.spec import IMAGE_SUFFIXES, ImageFolderSpec
 
 _KINDS = "PNG, JPEG, BMP or GIF"
@@ -58,6 +62,9 @@ def image_folder(spec: ImageFolderSpec, folder: Path) -> Dataset:
                 )
         else:
             parts = (_scan(folder),)
+        total = parts[0].count
+        if spec.limit is not None and spec.limit < total:
+            parts = (_sample(parts[0], spec.limit), *parts[1:])
         signature = tuple(
             (str(path), stat.st_mtime_ns, stat.st_size)
             for part in parts
@@ -69,7 +76,7 @@ def image_folder(spec: ImageFolderSpec, folder: Path) -> Dataset:
         where = exc.filename or folder
         raise DataError(f"images: {where}: cannot read ({exc.strerror}).") from None
     _check_memory(spec, folder, sum(part.count for part in parts))
-    return _load(spec, str(folder.resolve()), parts, signature)
+    return _load(spec, str(folder.resolve()), parts, total, signature)
 
 
 def _scan(folder: Path) -> _Part:
@@ -97,6 +104,16 @@ def _scan(folder: Path) -> _Part:
             )
         files.append(found)
     return _Part(folder, classes, tuple(files))
+
+
+def _sample(part: _Part, limit: int) -> _Part:
+    """``limit`` of the part's files, each class in proportion (seed 0), as ``limit`` samples
+    a table's rows (:func:`~tricklab.data._sampling.stratified_sample`)."""
+    labels = np.repeat(np.arange(len(part.files)), [len(f) for f in part.files])
+    keep = stratified_sample(labels, limit, source=f"images: {part.folder}")
+    flat = [path for files in part.files for path in files]
+    files = tuple(tuple(flat[i] for i in keep[labels[keep] == k]) for k in range(len(part.files)))
+    return _Part(part.folder, part.classes, files)
 
 
 def _visible(path: Path) -> bool:
@@ -139,6 +156,7 @@ def _load(
     spec: ImageFolderSpec,
     resolved: str,
     parts: tuple[_Part, ...],
+    total: int,
     signature: tuple[tuple[str, int, int], ...],
 ) -> Dataset:
     del signature  # cache key only: the files' paths, mtimes and sizes
@@ -167,9 +185,10 @@ def _load(
         citation=None,
         raw_scale=1 / 255.0,
         intake=Intake(
-            rows=len(y),
+            rows=total,
             columns=None,
             task_reason=f"one sub-folder per class: {len(classes)} classes",
+            sampled=len(y) if len(y) < total else None,
             note=f"images per class: {_per_class(classes, y)}; {split}; {size}",
         ),
         salt=digest.hexdigest(),
@@ -207,21 +226,60 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _decode(data: bytes, path: Path, spec: ImageFolderSpec) -> np.ndarray:
+    return decode_pixels(data, path, spec.image_size, spec.channels) / np.float32(255.0)
+
+
+def image_files(path: Path) -> list[Path]:
+    """``path`` if it is an image file, else the image files under the folder ``path`` (any
+    depth, hidden ones skipped), sorted; none is an error."""
+    try:
+        if path.is_file():
+            return [path]
+        if not path.is_dir():
+            raise DataError(f"{path}: no such file or folder.")
+        found = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and _visible(p)
+        )
+    except OSError as exc:
+        raise DataError(f"{exc.filename or path}: cannot read ({exc.strerror}).") from None
+    if not found:
+        raise DataError(
+            f"{path}: no images; expected {_KINDS} files ({', '.join(IMAGE_SUFFIXES)})."
+        )
+    return found
+
+
+def read_image(path: Path, image_size: tuple[int, int], channels: int) -> np.ndarray:
+    """One image file as training read it, before scaling: float32 pixel values in [0, 255]
+    of shape (height, width, channels), converted to grayscale (1 channel) or RGB (3) and
+    resized (bilinear). An unreadable file is a :class:`DataError` naming it."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror}).") from None
+    return decode_pixels(data, path, image_size, channels, where="")
+
+
+def decode_pixels(
+    data: bytes, path: Path, image_size: tuple[int, int], channels: int, where: str = "images: "
+) -> np.ndarray:
+    """``data`` (the bytes of the file ``path``) decoded as :func:`read_image` says; errors
+    start with ``where`` and the path."""
     from PIL import Image, UnidentifiedImageError
 
-    height, width = spec.image_size
+    height, width = image_size
     try:
         with Image.open(io.BytesIO(data)) as opened:
-            image = opened.convert("L" if spec.color_mode == "grayscale" else "RGB")
+            image = opened.convert("L" if channels == 1 else "RGB")
             if image.size != (width, height):
                 image = image.resize((width, height), Image.Resampling.BILINEAR)
             pixels = np.asarray(image, dtype=np.float32)
     except UnidentifiedImageError:
-        raise DataError(
-            f"images: {path}: not a readable image; expected a {_KINDS} file."
-        ) from None
+        raise DataError(f"{where}{path}: not a readable image; expected a {_KINDS} file.") from None
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise DataError(
-            f"images: {path}: cannot read the image ({exc}); expected a {_KINDS} file."
+            f"{where}{path}: cannot read the image ({exc}); expected a {_KINDS} file."
         ) from None
-    return (pixels / np.float32(255.0)).reshape(height, width, spec.channels)
+    return pixels.reshape(height, width, channels)

@@ -34,9 +34,16 @@ from typing import TYPE_CHECKING, Any
 
 from tricklab.base.errors import SpecError
 from tricklab.data._dataset import Dataset, describe_intake
-from tricklab.data._rules import check_compatible, logged_names, primary_metric
+from tricklab.data._rules import bind_outputs, check_compatible, logged_names, primary_metric
 from tricklab.data._splits import Splits, cv_folds, make_splits
-from tricklab.spec import METRIC_CATALOGUE, Direction, Evaluate, study_evaluation
+from tricklab.spec import (
+    METRIC_CATALOGUE,
+    Direction,
+    Evaluate,
+    Recipe,
+    bound_recipe,
+    study_evaluation,
+)
 
 if TYPE_CHECKING:  # the spec imports tricklab.data for its dataset entry
     from tricklab.spec import StudySpec
@@ -146,6 +153,11 @@ class ResolvedStudy:
             raise self.problems[0]
         return self
 
+    def bind(self, recipe: Recipe) -> Recipe:
+        """A recipe made outside the study file (a search trial) as the study's variants are:
+        its builder located from the study's folder and told this data's output units."""
+        return bind_outputs(bound_recipe(recipe, self.spec.base_dir), self.dataset)
+
     def run_split(self, seed: int) -> RunSplit:
         """The split and model seeds of run ``seed`` (its number under cv)."""
         return _run_split(self.spec, seed)
@@ -189,6 +201,11 @@ class ResolvedStudy:
                 "citation": self.dataset.citation,
                 "majority_fraction": self.dataset.majority_fraction(),
                 "intake": describe_intake(self.dataset),
+                # a table fitted per run: its raw columns (feature_names) and how each run
+                # makes its features; what a run fitted is on its Splits (``fitted``)
+                "columns": None
+                if self.dataset.columns is None
+                else self.dataset.columns.describe(),
             },
         }
 
@@ -197,6 +214,10 @@ def resolve_study(spec: StudySpec, dataset: Dataset, *, backend: str) -> Resolve
     """Work out what ``spec`` means on ``dataset``; its :attr:`~ResolvedStudy.problems` say why
     it cannot run there (:meth:`~ResolvedStudy.check` raises them), so lint can still read it.
     """
+    # a builder is told the output units this data needs (recorded in each run's spec.json)
+    bound = {name: bind_outputs(recipe, dataset) for name, recipe in spec.variants.items()}
+    if bound != spec.variants:
+        spec = spec.model_copy(update={"variants": bound})
     problems: list[SpecError] = []
     incompatible = [
         f"variants.{name}: {problem}"

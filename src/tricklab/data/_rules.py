@@ -48,9 +48,38 @@ def target_for(recipe: Recipe, dataset: Dataset) -> Target:
     return _target(recipe, dataset)
 
 
+def builder_outputs(dataset: Dataset) -> int:
+    """The output units a builder is asked for: 1 for a binary or regression target (a builder
+    does not know the loss: one sigmoid probability, or one value), else one per class."""
+    if dataset.task == "regression" or dataset.n_classes == 2:
+        return 1
+    return dataset.n_classes
+
+
+def bind_outputs(recipe: Recipe, dataset: Dataset) -> Recipe:
+    """A builder recipe with the output units of this data recorded (spec.json, the run key);
+    a layers recipe as is."""
+    bound = recipe.model.bound
+    if not recipe.model.is_builder or bound is None:
+        return recipe
+    outputs = builder_outputs(dataset)
+    if bound.outputs == outputs:
+        return recipe
+    model = recipe.model.model_copy(update={"bound": bound.model_copy(update={"outputs": outputs})})
+    return recipe.model_copy(update={"model": model})
+
+
+def _output_units(recipe: Recipe, dataset: Dataset) -> tuple[str, int]:
+    """Where the output units are set, and how many: the last Dense layer's, or a builder's."""
+    if recipe.model.is_builder:
+        return "model.builder", builder_outputs(dataset)
+    index, output = recipe.model.output_layer()
+    return f"model.layers[{index}].units", output.units
+
+
 def _target(recipe: Recipe, dataset: Dataset) -> Target:
     loss = recipe.train.loss.name
-    units = recipe.model.output_layer()[1].units
+    units = _output_units(recipe, dataset)[1]
     if dataset.task == "regression":
         return Target("regression", 0)
     if loss == "sparse_categorical_crossentropy":
@@ -63,30 +92,37 @@ def _target(recipe: Recipe, dataset: Dataset) -> Target:
 def check_compatible(recipe: Recipe, dataset: Dataset) -> list[str]:
     """Problems (``"<path>: <message>"``) that would make this recipe fail on this data."""
     problems: list[str] = []
-    index, output = recipe.model.output_layer()
-    where = f"model.layers[{index}].units"
+    where, units = _output_units(recipe, dataset)
     loss = recipe.train.loss.name
     k = dataset.n_classes
     if dataset.task == "regression":
-        if output.units != 1:
+        if units != 1:
             problems.append(
-                f"{where}: a regression target needs 1 output unit. Received: units={output.units}."
+                f"{where}: a regression target needs 1 output unit. Received: units={units}."
             )
         if loss in ONE_HOT_LOSSES or loss == "sparse_categorical_crossentropy":
             problems.append(
                 f"train.loss: '{loss}' needs class labels, but dataset '{dataset.name}' has a "
                 "real-valued target. Use a regression loss such as mean_squared_error."
             )
-    elif loss == "sparse_categorical_crossentropy" and output.units != k:
-        problems.append(
-            f"{where}: sparse_categorical_crossentropy needs one output unit per class "
-            f"({k} for dataset '{dataset.name}'). Received: units={output.units}."
-        )
-    elif output.units not in (k,) and not (output.units == 1 and k == 2):
+    elif loss == "sparse_categorical_crossentropy" and units != k:
+        if recipe.model.is_builder:  # a builder's model has one output for two classes
+            problems.append(
+                f"train.loss: sparse_categorical_crossentropy needs one output per class, but a "
+                f"builder is asked for outputs=1 on the 2 classes of dataset '{dataset.name}' "
+                "(one probability). Use binary_crossentropy. Received: "
+                "loss='sparse_categorical_crossentropy'."
+            )
+        else:
+            problems.append(
+                f"{where}: sparse_categorical_crossentropy needs one output unit per class "
+                f"({k} for dataset '{dataset.name}'). Received: units={units}."
+            )
+    elif units not in (k,) and not (units == 1 and k == 2):
         accepted = "1 (a probability for the positive class) or 2" if k == 2 else str(k)
         problems.append(
             f"{where}: the output layer must have {accepted} units for the {k} classes of "
-            f"dataset '{dataset.name}'. Received: units={output.units}."
+            f"dataset '{dataset.name}'. Received: units={units}."
         )
     problems += _check_monitors(recipe, dataset)
     problems += _check_class_weight(recipe, dataset)

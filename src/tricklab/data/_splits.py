@@ -6,7 +6,7 @@ import functools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal, Protocol, cast
+from typing import Any, Literal, Protocol, cast
 
 import numpy as np
 
@@ -22,7 +22,13 @@ class Splits:
 
     ``rows`` says which rows of the dataset each part holds: ``train`` and ``validation`` index
     ``dataset.x``; ``test`` indexes ``dataset.x_test`` when the dataset has an official test
-    split, else ``dataset.x``. Engines that keep one copy of the data use them.
+    split, else ``dataset.x``. Engines that keep one copy of the data use them (not for a table
+    fitted per run, ``dataset.fitted_per_run``: its arrays are made from its raw rows).
+
+    ``fitted``: for a table fitted per run, what was learnt from this run's training rows, as
+    plain JSON (:meth:`tricklab.data._columns.FittedColumns.to_json`: per column its imputation
+    value, missing indicator, one-hot levels and date origin; the feature names; the scaling);
+    None otherwise (``feature_mean`` and ``feature_std`` are then the whole record).
     """
 
     x_train: np.ndarray
@@ -35,6 +41,7 @@ class Splits:
     feature_mean: np.ndarray | None
     feature_std: np.ndarray | None
     rows: dict[str, np.ndarray]
+    fitted: dict[str, Any] | None = None
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.y_train), "validation": len(self.y_val), "test": len(self.y_test)}
@@ -54,7 +61,9 @@ def make_splits(
        ``dataset.test_fraction`` (stratified for classification); under cross-validation
        (``fold`` of ``folds``), fold ``fold`` of the seeded (stratified) k-fold assignment;
     2. validation: a seeded fraction of the rest (stratified), or ``"test"``: the test arrays;
-    3. standardisation (if ``dataset.standardize``) with the training part's mean and std.
+    3. standardisation (if ``dataset.standardize``) with the training part's mean and std;
+       a table fitted per run (``dataset.columns``) first makes its features with what its
+       training rows say (imputation, levels, date origins: :mod:`tricklab.data._columns`).
     """
     if not (validation == "test" or (isinstance(validation, float) and 0 < validation < 1)):
         raise ValueError(f"validation must be a float in (0, 1) or 'test', not {validation!r}")
@@ -77,6 +86,9 @@ def make_splits(
         train, val = rest, test
     else:
         train, val = _hold_out(dataset, rest, dataset.y[rest], validation, seed, "validation")
+    rows = {"train": train, "validation": val, "test": test}
+    if dataset.columns is not None:
+        return _fitted_splits(dataset, x_test_pool, y_test_pool, rows, validation == "test")
     x_train, y_train = dataset.x[train], dataset.y[train]
     x_test, y_test = x_test_pool[test], y_test_pool[test]
     mean = std = None
@@ -89,9 +101,41 @@ def make_splits(
         x_val, y_val = dataset.x[val], dataset.y[val]
         if mean is not None:
             x_val = (x_val - mean) / std
-    rows = {"train": train, "validation": val, "test": test}
     return Splits(
         x_train, y_train, x_val, y_val, x_test, y_test, validation == "test", mean, std, rows
+    )
+
+
+def _fitted_splits(
+    dataset: Dataset,
+    x_test_pool: np.ndarray,
+    y_test_pool: np.ndarray,
+    rows: dict[str, np.ndarray],
+    validation_is_test: bool,
+) -> Splits:
+    """The splits of a table fitted per run: its columns fitted on the training rows alone,
+    every part made with that fit."""
+    assert dataset.columns is not None
+    train, val, test = rows["train"], rows["validation"], rows["test"]
+    fitted = dataset.columns.fit(dataset.x[train])
+    x_train = fitted.transform(dataset.x[train])
+    x_test = fitted.transform(x_test_pool[test])
+    if validation_is_test:
+        x_val, y_val = x_test, y_test_pool[test]
+    else:
+        x_val, y_val = fitted.transform(dataset.x[val]), dataset.y[val]
+    return Splits(
+        x_train,
+        dataset.y[train],
+        x_val,
+        y_val,
+        x_test,
+        y_test_pool[test],
+        validation_is_test,
+        fitted.mean,
+        fitted.std,
+        rows,
+        fitted.to_json(),
     )
 
 

@@ -1,4 +1,4 @@
-"""A population's initial weights and dropout seed states, without a Keras model per member.
+"""A population's initial weights and seed-generator states, without a Keras model per member.
 
 After ``set_random_seed(seed)``, all the randomness of building a model comes from Python's
 ``random``: Keras draws ``randint(1, 10**9)`` once per unseeded random initializer and once per
@@ -8,12 +8,15 @@ then a pure function of its drawn integer -- the initializer called with it as a
 nothing (zeros, ones, constants, explicitly seeded initializers).
 
 So one template model per cohort, built after seeding with its first member's seed, tells which
-draw feeds which variable (its seeds are found in that seed's draw sequence). Each member's
+draw feeds which variable (its seeds are found in that seed's draw sequence). This covers layers
+whose variable ``x`` Keras creates with their ``x_initializer`` (dense, convolution, embedding,
+normalisation) and every layer's seed generators (dropout, noise, augmentation). Each member's
 variables are the same functions of its own draws, called exactly as Keras calls them when it
 creates a variable. The member built with the template's seed must then reproduce the
-template's values bit for bit; where anything is not understood or does not match,
-:func:`initial_states` returns None and the caller builds each member's model
-(:func:`built_states`), as the solo engine does.
+template's values bit for bit; where anything is not understood or does not match (recurrent
+cells name their initializers otherwise: ``recurrent_kernel`` comes from
+``recurrent_initializer``; separable convolutions likewise), :func:`initial_states` returns None
+and the caller builds each member's model (:func:`built_states`), as the solo engine does.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ runs the vmapped ``test_step`` over the validation batches. A member with class 
 on batches ``(x, y, sample_weight)``, its class's weight per row, as ``fit(class_weight=...)``
 builds them; validation and test batches are never weighted, as in ``fit`` and ``evaluate``.
 ``evaluate(weights, data)`` gives the test loss and metrics (Keras ``evaluate`` semantics) and
-the predictions of every member.
+the predictions of every member, one batch at a time (a convolutional model's activations for a
+whole test set at once would take gigabytes).
 """
 
 from __future__ import annotations
@@ -112,6 +113,25 @@ def compile_programs(cohorts: Sequence[Any], batch_size: int) -> tuple[Any, Any]
             val_logs.append(evaluate_cohort(i, new[0], new[1], val_pool, val_y, c, c["val_rows"]))
         return out_states, train_logs, val_logs
 
+    def predict_batches(
+        predict_members: Any, tv: Any, ntv: Any, mean: Any, std: Any, rows: Any
+    ) -> Any:
+        """Every member's outputs on its rows, one batch of rows at a time (as ``predict``):
+        a convolutional model's activations for a whole test set would not fit in memory."""
+        full, tail = batched(rows, batch_size)
+        parts = []
+        if full.shape[1]:
+            _, out = jax.lax.scan(
+                lambda carry, r: (carry, predict_members(tv, ntv, mean, std, r)),
+                None,
+                jnp.swapaxes(full, 0, 1),
+            )  # (steps, members, batch, ...)
+            out = jnp.swapaxes(out, 0, 1)
+            parts.append(out.reshape(out.shape[0], -1, *out.shape[3:]))
+        if tail.shape[1]:
+            parts.append(predict_members(tv, ntv, mean, std, tail))
+        return jnp.concatenate(parts, axis=1)
+
     def evaluate(weights: Any, data: Any) -> Any:
         logs, outputs = [], []
         for i, cohort in enumerate(cohorts):
@@ -129,7 +149,9 @@ def compile_programs(cohorts: Sequence[Any], batch_size: int) -> tuple[Any, Any]
             predict_members: Callable[..., Any] = jax.vmap(
                 lambda *a, bound=bound: predict(*a, **bound)
             )
-            outputs.append(predict_members(tv, ntv, c["mean"], c["std"], c["test_rows"]))
+            outputs.append(
+                predict_batches(predict_members, tv, ntv, c["mean"], c["std"], c["test_rows"])
+            )
         return logs, outputs
 
     return jax.jit(epoch, donate_argnums=(0,)), jax.jit(evaluate)

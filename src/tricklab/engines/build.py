@@ -11,6 +11,7 @@ from typing import Any
 
 from tricklab.base import backend as _backend
 from tricklab.data import Dataset, Target, metrics_for
+from tricklab.engines._builder import call_builder
 from tricklab.spec import (
     ActivationLayer,
     BatchNormLayer,
@@ -27,10 +28,16 @@ from tricklab.spec.components import PARAMETERISED_ACTIVATIONS
 
 # -- Keras objects ------------------------------------------------------------------------------
 def build_model(recipe: Recipe, input_shape: tuple[int, ...]) -> Any:
-    """An uncompiled ``keras.Sequential`` for this recipe."""
+    """An uncompiled ``keras.Sequential`` for this recipe, or its builder's model
+    (:func:`tricklab.engines._builder.call_builder`)."""
     keras = _backend.keras()
-    layers: list[Any] = [keras.Input(shape=tuple(input_shape))]
-    for index, spec in enumerate(recipe.model.layers):
+    if recipe.model.is_builder:
+        return call_builder(recipe.model, tuple(int(n) for n in input_shape))
+    specs = recipe.model.layer_specs()
+    # Token ids stay integers up to the Embedding (a float32 input is exact only up to 2**24).
+    ids = bool(specs) and specs[0].type == "embedding"
+    layers: list[Any] = [keras.Input(shape=tuple(input_shape), dtype="int32" if ids else None)]
+    for index, spec in enumerate(specs):
         for copy in range(spec.repeat):
             name = f"{spec.type}_{index}" + (f"_{copy + 1}" if copy else "")
             layers += _layers(keras, spec, name)

@@ -84,6 +84,10 @@ class RunPlan:
         recipe = content["recipe"]
         train = {k: v for k, v in recipe["train"].items() if k != "evaluate"}
         content["recipe"] = {**recipe, "train": train}
+        bound = recipe["model"].get("bound")
+        if bound is not None:  # where the builder file lives is no number: the store can move
+            model = {**recipe["model"], "bound": {k: v for k, v in bound.items() if k != "file"}}
+            content["recipe"]["model"] = model
         blob = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

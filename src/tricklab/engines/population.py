@@ -8,14 +8,19 @@ How members stay independent and reproduce their solo runs:
 
 - Members with the same recipe form a *cohort*. A cohort steps with Keras's own pure
   ``model.train_step(state, batch)`` (the function ``fit`` compiles), vmapped over its members'
-  states: weights, optimizer slots, metric accumulators and the dropout seed-generator state.
-  Cohorts differing in loss, activation, regularizers, constraints, dropout rate, optimizer or
-  schedule are traced side by side in the same scan body.
-- A member's initial weights and dropout seed state are those of its model built after
+  states: weights, optimizer slots, metric accumulators and the seed-generator states (Dropout,
+  GaussianNoise, recurrent dropout, augmentation). So it trains whatever ``train_step`` takes, any
+  layer kind (``--engine auto`` decides where that pays, ``_grouping``). Cohorts differing in
+  loss, activation, regularizers, constraints, dropout rate, optimizer or schedule are traced
+  side by side in the same scan body.
+- A member's initial weights and seed-generator states are those of its model built after
   ``set_random_seed(seed)``, derived from the cohort's one model without building its own
-  (``_initial``), and its batch order comes from numpy's RNG with that seed, exactly as in
-  ``fit`` (see ``_scoring.batch_order_rng``); each member gathers its own rows from one copy of the
-  data and standardises them with its own split's mean and std inside the step. A member with
+  (``_initial``; else each member's model is built), and its batch order comes from numpy's RNG
+  with that seed, exactly as in ``fit`` (see ``_scoring.batch_order_rng``). A seed generator's
+  state is a pure ``[seed, counter]`` pair that ``train_step`` advances once per draw, so a
+  vmapped member draws the masks and augmentations its solo run draws. Each member gathers its
+  own rows from one copy of the data (float32, or the dataset's integer dtype for token ids) and
+  standardises them with its own split's mean and std inside the step. A member with
   ``train.class_weight`` trains on ``(x, y, sample_weight)`` batches, its own class weights per
   row (``"balanced"`` from its own training rows), as ``fit(class_weight=...)`` builds them; so
   members differing in class weights share the program, and their validation is unweighted.
@@ -235,9 +240,12 @@ class Population:
         import jax.numpy as jnp
 
         dataset = self.dataset
-        pool = jnp.asarray(dataset.x, dtype="float32")
+        # float32 as fit feeds it; integer inputs (token ids) keep their dtype, as fit keeps them
+        pool = jnp.asarray(dataset.x, dtype=_input_dtype(dataset.x))
         has_test_pool = dataset.x_test is not None
-        test_pool = jnp.asarray(dataset.x_test, dtype="float32") if has_test_pool else pool
+        test_pool = pool
+        if has_test_pool:
+            test_pool = jnp.asarray(dataset.x_test, dtype=_input_dtype(dataset.x_test))
         y_test_pool = dataset.y_test if has_test_pool else dataset.y
         assert y_test_pool is not None  # official test arrays come in pairs (x_test, y_test)
         out: dict[str, Any] = {"pool": pool, "test_pool": test_pool, "cohorts": []}
@@ -485,3 +493,8 @@ def _weight_slots(model: Any) -> list[tuple[int, int]]:
         (0, trainable[v.path]) if v.path in trainable else (1, non_trainable[v.path])
         for v in model.weights
     ]
+
+
+def _input_dtype(x: Any) -> str | None:
+    """float32 for real-valued inputs; None (keep it) for integer or boolean ones."""
+    return None if np.asarray(x[:0]).dtype.kind in "iub" else "float32"

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from tricklab.base import backend as _backend
-from tricklab.base.errors import TricklabError
+from tricklab.base.errors import SpecError, TricklabError
 from tricklab.data import Dataset, Splits, Target, target_for
 from tricklab.engines._protocol import (
     Checkpointer,
@@ -105,7 +105,10 @@ def train_run(
 
     # One seed fixes weight initialisation, dropout masks and the order of batches.
     seed_everything(plan.init_seed)
-    model = build_model(recipe, splits.x_train.shape[1:])
+    try:
+        model = build_model(recipe, splits.x_train.shape[1:])
+    except SpecError as exc:  # a builder's problem: one line naming its variant
+        raise exc.located(where=f"variants.{plan.variant}") from None
     compile_model(model, recipe, dataset, target)
 
     # Fresh callbacks for every run: they carry state (best value so far, patience left).

@@ -186,12 +186,15 @@ def recipe_changes(report: Report) -> dict[str, list[str]]:
 
 def diff_recipes(old: Any, new: Any, path: str = "") -> list[str]:
     """The structural difference of two resolved recipes, one ``path: old -> new`` per change;
-    layers inserted or removed as ``model.layers[i]: + dense(units=64)`` / ``- ...``."""
+    layers inserted or removed as ``model.layers[i]: + dense(units=64)`` / ``- ...``; a
+    builder's arguments as ``model.args.width: 16 -> 64``."""
     if old == new:
         return []
     if isinstance(old, dict) and isinstance(new, dict) and _same_kind(old, new):
         changes = []
         for key in list(old) + [k for k in new if k not in old]:
+            if path == "model" and key == "bound":  # tricklab's record of the builder's file
+                continue
             where = f"{path}.{key}" if path else str(key)
             if key not in new:
                 changes.append(f"{where}: - {_short(old[key])}")

@@ -6,7 +6,8 @@ One concept per module: ``_validation`` (pydantic errors as one located line), `
 study trains: engine, executor, checkpoints, claims), ``_limits`` (sizes, nesting depth and
 names, checked before anything is expanded), ``_dataset`` (the study's ``dataset`` entry),
 ``_fields`` (component-valued fields), ``_layers`` (the layer specs beyond dense
-models), ``_recipe`` (a variant's model and training), ``_study`` (the whole study) and ``_metrics``
+models), ``_recipe`` (a variant's model and training), ``_builder`` (a Python model builder's
+reference, located without running it), ``_study`` (the whole study) and ``_metrics``
 (the metric catalogue: direction, range, chance level of every metric). Rules that
 need the data live with the data (:mod:`tricklab.data`).
 """
@@ -57,6 +58,7 @@ from tricklab.spec._layers import (
     LSTMLayer,
     MaxPooling1DLayer,
     MaxPooling2DLayer,
+    ModelKind,
     RandomContrastLayer,
     RandomFlipLayer,
     RandomRotationLayer,
@@ -64,6 +66,7 @@ from tricklab.spec._layers import (
     RandomZoomLayer,
     ReshapeLayer,
     SeparableConv2DLayer,
+    model_kind,
 )
 from tricklab.spec._limits import (
     MAX_COLUMNS,
@@ -74,7 +77,7 @@ from tricklab.spec._limits import (
     LimitsSpec,
     exceeded,
 )
-from tricklab.spec._merge import merge, split_path
+from tricklab.spec._merge import check_same_model, merge, split_path
 from tricklab.spec._metrics import (
     COMPUTED_SCORES,
     DEFAULT_PRIMARY_METRIC,
@@ -94,6 +97,7 @@ from tricklab.spec._recipe import (
     LAYER_TYPES,
     ActivationLayer,
     BatchNormLayer,
+    BuilderBinding,
     CheckpointSpec,
     DenseLayer,
     DropoutLayer,
@@ -107,7 +111,14 @@ from tricklab.spec._recipe import (
     study_evaluation,
 )
 from tricklab.spec._registry import Component, ComponentError, Registry
-from tricklab.spec._study import CvSpec, DiagnosticsSpec, LintSpec, StudySpec, load_study
+from tricklab.spec._study import (
+    CvSpec,
+    DiagnosticsSpec,
+    LintSpec,
+    StudySpec,
+    bound_recipe,
+    load_study,
+)
 
 __all__ = [
     "AUGMENTATION_LAYERS",
@@ -144,6 +155,7 @@ __all__ = [
     "AveragePooling2DLayer",
     "BatchNormLayer",
     "BidirectionalLayer",
+    "BuilderBinding",
     "Chance",
     "CheckpointSpec",
     "Component",
@@ -178,6 +190,7 @@ __all__ = [
     "MaxPooling2DLayer",
     "MetricCatalogue",
     "MetricFacts",
+    "ModelKind",
     "ModelSpec",
     "RandomContrastLayer",
     "RandomFlipLayer",
@@ -195,12 +208,15 @@ __all__ = [
     "ThoracicSpec",
     "TrainSpec",
     "UnknownMetricError",
+    "bound_recipe",
     "chance_level",
+    "check_same_model",
     "default_primary_metric",
     "exceeded",
     "load_study",
     "merge",
     "messages",
+    "model_kind",
     "parse_dataset",
     "split_path",
     "study_evaluation",

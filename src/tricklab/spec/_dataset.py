@@ -7,7 +7,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from tricklab.base.errors import SpecError
 from tricklab.spec import _validation
@@ -43,6 +51,9 @@ NUMBER_PERCENT = 90
 MAX_LEVELS = 50
 MIN_ROWS_FOR_LEVELS = 50
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: How ``impute`` fills a missing feature cell (scikit-learn's ``SimpleImputer`` strategies).
+ImputeStrategy = Literal["mean", "median", "most_frequent"]
+IMPUTE_STRATEGIES: tuple[str, ...] = ("mean", "median", "most_frequent")
 
 # --- specs -----------------------------------------------------------------------------------
 
@@ -86,6 +97,23 @@ class CsvSpec(BaseModel):
     limit: int | None = Field(default=None, ge=1)
     max_categories: int | None = Field(default=None, ge=1)
     text_columns: tuple[str | int, ...] = ()
+    #: Token columns, in order: the features are exactly these (integer ids >= 0, not scaled,
+    #: fed as int32, sample shape (len(sequence),)); empty: an ordinary table.
+    sequence: tuple[str | int, ...] = ()
+    #: Feature columns to leave out (names, or 0-based indices without a header row); or
+    #: ``columns``: the only feature columns to use. Never both.
+    drop: tuple[str | int, ...] = ()
+    columns: tuple[str | int, ...] | None = None
+    #: How missing feature cells are filled: one strategy for every column, or a table
+    #: ``{column = strategy}``; fitted on each run's training rows.
+    impute: ImputeStrategy | dict[str, ImputeStrategy] | None = None
+    #: A 0/1 feature per imputed column that had missing cells in the run's training rows.
+    missing_indicator: bool = False
+    #: Date columns: year, month, weekday and days since the first training date.
+    dates: tuple[str | int, ...] = ()
+    #: The strptime format of the date columns, or ``{column = format}``; ISO 8601 and the
+    #: common day-first and month-first forms are recognised without it.
+    date_format: str | dict[str, str] | None = None
 
     @field_validator("csv", mode="before")
     @classmethod
@@ -119,6 +147,49 @@ class CsvSpec(BaseModel):
             )
         return tuple(items)
 
+    @field_validator("sequence", mode="before")
+    @classmethod
+    def _sequence_columns(cls, value: Any) -> Any:
+        items = value if isinstance(value, list | tuple) else None
+        if not items or not all(_is_column_ref(item) for item in items):
+            raise _validation.own_error(
+                "must be a non-empty list of the token columns, in order: column names "
+                "(strings) or 0-based column indices (ints >= 0). "
+                f"Received: sequence={_validation.show(value)}."
+            )
+        repeated = next((item for i, item in enumerate(items) if item in items[:i]), None)
+        if repeated is not None:
+            raise _validation.own_error(
+                f"lists column {_validation.show(repeated)} twice; each token column once. "
+                f"Received: sequence={_validation.show(value)}."
+            )
+        return tuple(items)
+
+    @model_validator(mode="after")
+    def _sequence_options(self) -> CsvSpec:
+        if not self.sequence:
+            return self
+        if not self.header and any(isinstance(c, str) for c in self.sequence):
+            raise _validation.own_error(
+                "must hold 0-based column indices (ints) when header = false. "
+                f"Received: sequence={_validation.show(list(self.sequence))}.",
+                at="sequence",
+            )
+        if self.text_columns:
+            raise _validation.own_error(
+                "cannot be used with sequence: sequence columns are integer token ids, and "
+                "a sequence table has no other feature columns. "
+                f"Received: text_columns={_validation.show(list(self.text_columns))}.",
+                at="text_columns",
+            )
+        if self.standardize and "standardize" in self.model_fields_set:
+            raise _validation.own_error(
+                "cannot be true with sequence: token ids are not scaled. Drop standardize "
+                "from the dataset table.",
+                at="standardize",
+            )
+        return self
+
     @field_validator("delimiter", mode="before")
     @classmethod
     def _one_char(cls, value: Any) -> Any:
@@ -145,6 +216,139 @@ class CsvSpec(BaseModel):
             )
         return self
 
+    @field_validator("drop", "columns", "dates", mode="before")
+    @classmethod
+    def _column_refs(cls, value: Any, info: ValidationInfo) -> Any:
+        items = value if isinstance(value, list | tuple) else None
+        name = info.field_name
+        if items is None or not all(_is_column_ref(item) for item in items):
+            raise _validation.own_error(
+                "must be a list of column names (strings) or 0-based column indices "
+                f"(ints >= 0). Received: {name}={_validation.show(value)}."
+            )
+        if name == "columns" and not items:
+            raise _validation.own_error(
+                "must list at least one feature column to keep. Received: columns=[]."
+            )
+        repeated = next((item for i, item in enumerate(items) if item in items[:i]), None)
+        if repeated is not None:
+            raise _validation.own_error(
+                f"lists column {_validation.show(repeated)} twice. "
+                f"Received: {name}={_validation.show(value)}."
+            )
+        return tuple(items)
+
+    @field_validator("impute", mode="before")
+    @classmethod
+    def _impute(cls, value: Any) -> Any:
+        strategies = ", ".join(f'"{s}"' for s in IMPUTE_STRATEGIES)
+        if isinstance(value, str) and value in IMPUTE_STRATEGIES:
+            return value
+        if isinstance(value, Mapping) and value:
+            bad = next(((k, v) for k, v in value.items() if v not in IMPUTE_STRATEGIES), None)
+            if bad is None:
+                return dict(value)
+            hint = _validation.did_you_mean(bad[1], list(IMPUTE_STRATEGIES))
+            raise _validation.own_error(
+                f"unknown strategy {_validation.show(bad[1])} for column '{bad[0]}'.{hint} "
+                f"Expected one of: {strategies}.",
+                at=str(bad[0]),
+            )
+        hint = (
+            _validation.did_you_mean(value, list(IMPUTE_STRATEGIES))
+            if isinstance(value, str)
+            else ""
+        )
+        raise _validation.own_error(
+            f"must be one of {strategies}, or a table {{column = strategy}}.{hint} "
+            f"Received: impute={_validation.show(value)}."
+        )
+
+    @field_validator("date_format", mode="before")
+    @classmethod
+    def _date_format(cls, value: Any) -> Any:
+        if isinstance(value, Mapping) and value:
+            for column, form in value.items():
+                _check_date_format(form, f"date_format.{column}")
+            return dict(value)
+        _check_date_format(value, "date_format")
+        return value
+
+    @model_validator(mode="after")
+    def _column_keys(self) -> CsvSpec:
+        if self.drop and self.columns is not None:
+            raise _validation.own_error(
+                "cannot be used with drop: columns keeps only the listed feature columns, "
+                "drop leaves out the listed ones; use one of them. "
+                f"Received: columns={_validation.show(list(self.columns))}, "
+                f"drop={_validation.show(list(self.drop))}.",
+                at="columns",
+            )
+        if not self.header:
+            for key in ("drop", "columns", "dates"):
+                refs = getattr(self, key) or ()
+                if any(isinstance(c, str) for c in refs):
+                    raise _validation.own_error(
+                        "must hold 0-based column indices (ints) when header = false. "
+                        f"Received: {key}={_validation.show(list(refs))}.",
+                        at=key,
+                    )
+        if self.missing_indicator and self.impute is None:
+            raise _validation.own_error(
+                "needs impute: a missing indicator marks the cells impute filled. Set "
+                'impute = "median" (or "mean", "most_frequent") in the dataset table.',
+                at="missing_indicator",
+            )
+        if self.date_format is not None and not self.dates:
+            raise _validation.own_error(
+                "needs dates: it says how the date columns listed in dates = [...] are written.",
+                at="date_format",
+            )
+        if isinstance(self.date_format, dict):
+            listed = {str(c) for c in self.dates}
+            other = next((c for c in self.date_format if c not in listed), None)
+            if other is not None:
+                raise _validation.own_error(
+                    f"names column '{other}', which dates does not list. "
+                    f"Received: dates={_validation.show(list(self.dates))}.",
+                    at=f"date_format.{other}",
+                )
+        if getattr(self, "sequence", ()) and self.fits_columns:
+            raise _validation.own_error(
+                "cannot be used with drop, columns, impute, missing_indicator or dates: a "
+                "sequence table's features are exactly its token columns.",
+                at="sequence",
+            )
+        return self
+
+    @property
+    def fits_columns(self) -> bool:
+        """Whether the table uses the column keys (``drop``, ``columns``, ``impute``,
+        ``missing_indicator``, ``dates``): then everything learnt from the data is fitted on
+        each run's training rows."""
+        return bool(self.drop or self.columns is not None or self.impute is not None or self.dates)
+
+
+def _check_date_format(value: Any, key: str) -> None:
+    """A strptime format with a day, month or year directive that reads back what it writes."""
+    import datetime as dt
+
+    ok = isinstance(value, str) and any(d in value for d in _DATE_DIRECTIVES)
+    if ok:
+        sample = dt.datetime(2001, 2, 3, 4, 5, 6)
+        try:
+            dt.datetime.strptime(sample.strftime(value), value)
+        except ValueError:
+            ok = False
+    if not ok:
+        raise _validation.own_error(
+            'must be a strptime format such as "%d/%m/%Y" (day/month/year) or "%m/%d/%Y", '
+            f"with %d, %m, %Y, %y, %b or %B. Received: {key}={_validation.show(value)}."
+        )
+
+
+_DATE_DIRECTIVES = ("%d", "%m", "%Y", "%y", "%b", "%B", "%j")
+
 
 #: The image files an image folder may hold (as Keras's ``image_dataset_from_directory``).
 IMAGE_SUFFIXES: tuple[str, ...] = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -160,6 +364,9 @@ class ImageFolderSpec(BaseModel):
     image_size: tuple[int, int]
     color_mode: Literal["grayscale", "rgb"] = "rgb"
     test: Fraction = 0.2
+    #: A stratified sample of this many training images (seed 0), drawn before decoding;
+    #: the official test/ split stays whole.
+    limit: int | None = Field(default=None, ge=1)
 
     @field_validator("images", mode="before")
     @classmethod

@@ -7,6 +7,8 @@ ones of :mod:`tricklab.spec._recipe`: ``filters``/``units`` up to 65,536, sizes 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from annotated_types import Ge, Gt, Le
@@ -333,7 +335,8 @@ AUGMENTATION_LAYERS = (
     RandomZoomLayer,
     RandomContrastLayer,
 )
-#: Layers the population engine does not train (``auto`` trains them solo).
+#: The layer types beyond dense models. Both engines train every one; ``--engine auto`` picks
+#: one per group from the model's :class:`ModelKind` and the device (``engines._grouping``).
 SOLO_ONLY_LAYERS = (
     *CONV_LAYERS,
     *POOLING_LAYERS,
@@ -342,3 +345,31 @@ SOLO_ONLY_LAYERS = (
     EmbeddingLayer,
     *AUGMENTATION_LAYERS,
 )
+
+
+class ModelKind(StrEnum):
+    """What a model's cost is made of, for choosing an engine (``--engine auto``).
+
+    - ``recurrent``: an ``lstm``, ``gru`` or ``bidirectional`` layer, or an ``embedding`` (models
+      of token sequences);
+    - ``convolutional``: otherwise, a convolution, pooling, global pooling or augmentation layer;
+    - ``dense``: everything else (dense, dropout, batch/layer norm, reshape, flatten, ...).
+    """
+
+    DENSE = "dense"
+    CONVOLUTIONAL = "convolutional"
+    RECURRENT = "recurrent"
+
+
+_RECURRENT_KIND = (*RECURRENT_LAYERS, EmbeddingLayer)
+_CONVOLUTIONAL_KIND = (*CONV_LAYERS, *POOLING_LAYERS, *GLOBAL_POOLING_LAYERS, *AUGMENTATION_LAYERS)
+
+
+def model_kind(layers: Iterable[object]) -> ModelKind:
+    """The :class:`ModelKind` of a model with these layer specs (a recipe's ``model.layers``)."""
+    layers = tuple(layers)
+    if any(isinstance(layer, _RECURRENT_KIND) for layer in layers):
+        return ModelKind.RECURRENT
+    if any(isinstance(layer, _CONVOLUTIONAL_KIND) for layer in layers):
+        return ModelKind.CONVOLUTIONAL
+    return ModelKind.DENSE

@@ -3,7 +3,9 @@
 Tables deep-merge, except that a component table naming a different component (``{name = "l1",
 ...}`` over ``{name = "l2", ...}``) replaces the base table, whose arguments belong to the other
 component. A list given in a variant replaces the base list whole. A quoted key holding a path
-(``"model.layers[1].rate"``) sets (replaces) one item and is an error if the path does not exist.
+(``"model.layers[1].rate"``) sets (replaces) one item and is an error if the path does not exist,
+except under a builder's ``model.args``: its names are the builder's keyword arguments, which a
+variant may add (``"model.args.width"`` with no ``args`` in the base recipe).
 """
 
 from __future__ import annotations
@@ -80,11 +82,39 @@ def set_path(target: Any, parts: list[str | int], value: Any, where: list[str | 
         elif not isinstance(node, dict):
             raise SpecError(f"{here}: cannot set a key inside a {type(node).__name__}.")
         elif not last and part not in node:
-            raise SpecError(f"{here}: no such key in the base recipe.")
+            if not _opens_args([*where, *parts[: depth + 1]], node):
+                raise SpecError(f"{here}: no such key in the base recipe.")
+            node[part] = {}
         if last:
             node[part] = copy.deepcopy(value)
             return
         node = node[part]
+
+
+def _opens_args(path: list[str | int], node: dict[str, Any]) -> bool:
+    """``model.args`` of a builder model may be created: it is keyword arguments, not schema."""
+    return path == ["model", "args"] and "builder" in node
+
+
+def check_same_model(base: Mapping[str, Any], merged: Mapping[str, Any]) -> None:
+    """A variant keeps the base's kind of model: layers stay layers, a builder stays a builder
+    (a variant may name another builder)."""
+    before, after = base.get("model"), merged.get("model")
+    if not isinstance(before, Mapping) or not isinstance(after, Mapping):
+        return
+    for kept, added in (("layers", "builder"), ("builder", "layers")):
+        if kept in before and added in after and added not in before:
+            raise SpecError(
+                f"model.{added}: a variant cannot switch the base recipe's {kept} model to "
+                f"{added}; a study compares one kind of model (write a second study). "
+                f"Received: model.{added}={_show_value(after[added])}."
+            )
+
+
+def _show_value(value: Any) -> str:
+    if isinstance(value, list):
+        return f"[{len(value)} layer(s)]"
+    return repr(value)
 
 
 def _mergeable(base: Any, value: Any) -> bool:

@@ -9,12 +9,20 @@ on the data (input shape, target encoding, default metrics) are derived when a r
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from annotated_types import Ge, Gt, Le, Lt
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from tricklab.base.errors import SpecError
+from tricklab.spec import _builder as _builder_module
 from tricklab.spec import _validation, components
 from tricklab.spec._fields import (
     Activation,
@@ -178,27 +186,99 @@ LAYER_TYPES = tuple(
 )
 
 
-class ModelSpec(_Spec):
-    """A sequential model; the input shape comes from the dataset."""
+class BuilderBinding(_Spec):
+    """A builder model as tricklab found and calls it; filled in by tricklab, never written in a
+    study file. Recorded in each run's spec.json: ``sha256`` and ``outputs`` are part of the run
+    key, ``file`` (where the builder was found) is not, so a moved store keeps its keys."""
 
-    layers: tuple[Layer, ...] = Field(min_length=1, strict=False)
+    file: str | None = None  # the builder file, absolute (None: a module path, imported)
+    sha256: str | None = None  # of the builder's source, when it has one
+    outputs: int | None = None  # the output units the data needs (bound when resolved)
+
+
+def _builder(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value  # strict str validation words the rule
+    try:
+        _builder_module.parse(value)
+    except ValueError as exc:
+        raise _validation.own_error(str(exc)) from None
+    return value
+
+
+def _args(value: Any) -> Any:
+    if isinstance(value, dict):
+        taken = [k for k in _builder_module.RESERVED_ARGS if k in value]
+        if taken:
+            raise _validation.own_error(
+                f"'{taken[0]}' is passed by tricklab (the data decides it); args holds the "
+                f"builder's other keyword arguments. Received: args={_validation.show(value)}."
+            )
+    return value
+
+
+class ModelSpec(_Spec):
+    """A sequential model of ``layers`` (the input shape comes from the dataset), or a Python
+    ``builder`` called with ``(input_shape, outputs, **args)`` (:mod:`tricklab.spec._builder`)."""
+
+    layers: Annotated[tuple[Layer, ...], Field(min_length=1)] | None = Field(
+        default=None, strict=False
+    )
+    builder: Annotated[str, BeforeValidator(_builder)] | None = None
+    args: Annotated[dict[str, Any], BeforeValidator(_args)] | None = None
+    bound: BuilderBinding | None = None
+
+    #: The keys a study file may use (``bound`` is filled in by tricklab).
+    USER_KEYS: ClassVar[tuple[str, ...]] = ("args", "builder", "layers")
 
     @field_validator("layers")
     @classmethod
-    def _has_dense(cls, layers: tuple[Any, ...]) -> tuple[Any, ...]:
-        if not any(isinstance(layer, DenseLayer) for layer in layers):
+    def _has_dense(cls, layers: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+        if layers is not None and not any(isinstance(layer, DenseLayer) for layer in layers):
             raise _validation.own_error(
                 "needs at least one layer of type 'dense' (the last one is the output layer)."
             )
         return layers
 
+    @model_validator(mode="after")
+    def _one_kind(self) -> ModelSpec:
+        # the two ways to make a model do not combine: a builder's model is its own
+        if self.layers is not None and self.builder is not None:
+            raise _validation.own_error(
+                "has either layers or builder (+ args), never both. Received: layers and builder.",
+                "builder",
+            )
+        if self.layers is None and self.builder is None:
+            raise _validation.own_error(
+                'needs layers = [...] or builder = "models.py:build". Received: neither.'
+            )
+        if self.args is not None and self.builder is None:
+            raise _validation.own_error(
+                "args are the keyword arguments of a builder; a layers model takes none. "
+                f"Received: args={_validation.show(self.args)}.",
+                "args",
+            )
+        return self
+
+    @property
+    def is_builder(self) -> bool:
+        return self.builder is not None
+
+    def builder_args(self) -> dict[str, Any]:
+        """The keyword arguments the builder is called with besides input_shape and outputs."""
+        return dict(self.args or {})
+
     def output_layer(self) -> tuple[int, DenseLayer]:
-        """Index and spec of the last Dense layer."""
-        for index in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[index]
+        """Index and spec of the last Dense layer (a layers model only)."""
+        for index in range(len(self.layers or ()) - 1, -1, -1):
+            layer = (self.layers or ())[index]
             if isinstance(layer, DenseLayer):
                 return index, layer
-        raise AssertionError("validated: a model has a dense layer")
+        raise AssertionError("validated: a layers model has a dense layer; ask is_builder first")
+
+    def layer_specs(self) -> tuple[Layer, ...]:
+        """The layer specs (none for a builder model, whose layers tricklab does not know)."""
+        return self.layers or ()
 
 
 # -- training -----------------------------------------------------------------------------------

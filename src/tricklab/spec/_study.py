@@ -16,11 +16,12 @@ from annotated_types import Ge
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 
 from tricklab.base.errors import SpecError, not_utf8
-from tricklab.spec import _grid, _limits, _merge, _validation
+from tricklab.spec import _builder, _grid, _limits, _merge, _validation
 from tricklab.spec._dataset import DatasetSpec, parse_dataset
 from tricklab.spec._limits import LimitsSpec
 from tricklab.spec._recipe import (
     MAX_EPOCHS,
+    BuilderBinding,
     ModelSpec,
     NonNegInt,
     PosInt,
@@ -240,7 +241,9 @@ class StudySpec(_Spec):
         overrides.update(_grid.expand(grid_raw, taken=set(overrides)))
         if not overrides:
             overrides = {"baseline": {}}
-        recipes = cls._recipes(base, overrides, raw)
+        _check_internal(base, overrides)
+        base_dir = Path(source).parent if source else None
+        recipes = cls._recipes(base, overrides, raw, base_dir)
         try:
             spec = cls.model_validate(
                 {**raw, "variants": recipes, "overrides": overrides, "source": source}
@@ -268,7 +271,11 @@ class StudySpec(_Spec):
 
     @classmethod
     def _recipes(
-        cls, base: dict[str, Any], overrides: dict[str, dict[str, Any]], raw: dict[str, Any]
+        cls,
+        base: dict[str, Any],
+        overrides: dict[str, dict[str, Any]],
+        raw: dict[str, Any],
+        base_dir: Path | None,
     ) -> dict[str, Recipe]:
         problems: list[str] = []
         try:
@@ -282,13 +289,23 @@ class StudySpec(_Spec):
             problems += [p for p in _validation.translate(exc, cls, raw) if p not in problems]
         if problems:
             raise SpecError(problems)
+        found: dict[str, BuilderBinding] = {}  # each builder is read once, not per variant
+        builder = (base.get("model") or {}).get("builder")
+        if isinstance(builder, str):  # the base's own builder, located without a variant
+            found[builder] = bind_builder(builder, base_dir)
         recipes: dict[str, Recipe] = {}
         for name, override in overrides.items():
-            recipes[name] = cls._variant(name, base, override)
+            recipes[name] = cls._variant(name, base, override, base_dir, found)
         return recipes
 
     @staticmethod
-    def _variant(name: str, base: dict[str, Any], override: dict[str, Any]) -> Recipe:
+    def _variant(
+        name: str,
+        base: dict[str, Any],
+        override: dict[str, Any],
+        base_dir: Path | None = None,
+        found: dict[str, BuilderBinding] | None = None,
+    ) -> Recipe:
         where = f"variants.{_limits.shown_name(name)}"
         problem = _limits.name_problem(name)
         if problem is not None:
@@ -305,7 +322,9 @@ class StudySpec(_Spec):
                     'under model or train (e.g. train.loss, "model.layers[1].rate").',
                 )
             merged = _merge.merge(base, override)
-            return Recipe.model_validate(merged)
+            _merge.check_same_model(base, merged)
+            recipe = Recipe.model_validate(merged)
+            return bound_recipe(recipe, base_dir, {} if found is None else found)
         except SpecError as exc:
             raise exc.located(where=where) from None
         except ValidationError as exc:
@@ -386,6 +405,42 @@ class StudySpec(_Spec):
             for name, recipe in self.variants.items()
         }
         return self.model_copy(update={"variants": variants})
+
+
+def bind_builder(builder: str, base_dir: Path | None) -> BuilderBinding:
+    """Where ``builder`` is and its source's sha256 (:func:`tricklab.spec._builder.locate`)."""
+    path, digest = _builder.locate(builder, base_dir)
+    return BuilderBinding(file=None if path is None else str(path), sha256=digest)
+
+
+def bound_recipe(
+    recipe: Recipe, base_dir: Path | None, found: dict[str, BuilderBinding] | None = None
+) -> Recipe:
+    """``recipe`` with its builder located (:class:`BuilderBinding`); a layers recipe as is."""
+    builder = recipe.model.builder
+    if builder is None:
+        return recipe
+    cache = {} if found is None else found
+    if builder not in cache:
+        cache[builder] = bind_builder(builder, base_dir)
+    model = recipe.model.model_copy(update={"bound": cache[builder]})
+    return recipe.model_copy(update={"model": model})
+
+
+def _check_internal(base: Mapping[str, Any], overrides: Mapping[str, Mapping[str, Any]]) -> None:
+    """``model.bound`` is tricklab's record of a builder (spec.json), not a study file's key."""
+    model = base.get("model")
+    if isinstance(model, Mapping) and "bound" in model:
+        raise SpecError("model: unknown key 'bound'. Expected one of: args, builder, layers.")
+    for name, override in overrides.items():
+        for key, value in override.items():
+            parts = _merge.split_path(key) if _merge.is_path(key) else [key]
+            inner = value.get("bound") if isinstance(value, Mapping) else None
+            if parts[:2] == ["model", "bound"] or (parts == ["model"] and inner is not None):
+                raise SpecError(
+                    "model: unknown key 'bound'. Expected one of: args, builder, layers.",
+                    where=f"variants.{_limits.shown_name(name)}",
+                )
 
 
 def load_study(path: str | Path) -> StudySpec:

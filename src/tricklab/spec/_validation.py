@@ -181,8 +181,11 @@ def _resolve(annotation: Any, data: Any) -> Any:
             tag = candidate.model_fields.get("type")
             if isinstance(data, dict) and tag is not None and tag.default == data.get("type"):
                 return candidate
-        others = [a for a in typing.get_args(annotation) if a not in models]
-        return models[0] if len(models) == 1 else (others[0] if others else None)
+        others = [a for a in typing.get_args(annotation) if a not in models and a is not type(None)]
+        if len(models) == 1:
+            return models[0]
+        # an optional list (``layers: tuple[Layer, ...] | None``): walk into the list
+        return _resolve(others[0], data) if others else None
     return annotation
 
 

@@ -7,6 +7,11 @@ training split's mean and std), so it takes raw feature values:
 
     >>> model = keras.saving.load_model("model.keras")      # no tricklab needed
     >>> model.predict(raw_rows)
+
+:func:`predict_csv` predicts the rows of a CSV of raw features (token ids for a run on a CSV's
+``sequence`` columns); :func:`predict_images` predicts image files for a run on images (an image
+folder, or Fashion-MNIST), read as training read them; :func:`predict_path` picks one by
+the run and the path.
 """
 
 from __future__ import annotations
@@ -21,10 +26,10 @@ import pandas as pd
 
 from tricklab.base import backend as _backend
 from tricklab.base.errors import DataError, StoreError
-from tricklab.data import read_csv_text
+from tricklab.data import image_files, read_csv_text, read_image
 from tricklab.engines.build import build_model
 from tricklab.engines.contract import RunResult
-from tricklab.spec import EVALUATE_CHOICES, Recipe
+from tricklab.spec import EVALUATE_CHOICES, IMAGE_SUFFIXES, Recipe
 from tricklab.store import RunStore, StudyIndex
 
 
@@ -100,14 +105,66 @@ def export_model(run_dir: str | Path, path: str | Path | None = None) -> Path:
     return target
 
 
-def predict_csv(run_dir: str | Path, csv_path: str | Path, *, header: bool = True) -> pd.DataFrame:
+def predict_path(
+    run_dir: str | Path, path: str | Path, *, header: bool = True, delimiter: str = ","
+) -> pd.DataFrame:
+    """:func:`predict_images` when ``path`` is an image file (.png, .jpg, ...), or a folder
+    and the run takes images; else :func:`predict_csv`."""
+    path = Path(path)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return predict_images(run_dir, path)
+    if path.is_dir():
+        result, _, index = load_run(run_dir)
+        if _takes_images(index, tuple(result.input_shape)):
+            return predict_images(run_dir, path)
+    return predict_csv(run_dir, path, header=header, delimiter=delimiter)
+
+
+def predict_csv(
+    run_dir: str | Path, csv_path: str | Path, *, header: bool = True, delimiter: str = ","
+) -> pd.DataFrame:
     """Predictions of the run's model (:func:`trained_model`) for every row of a CSV of raw
-    features."""
+    features: columns ``row`` (1-based), ``prediction`` and, for classes, ``p(<class>)``."""
     result, _, index = load_run(run_dir)
-    features = _features(Path(csv_path), index, result.input_shape, header)
+    tokens = bool((index.spec.get("dataset") or {}).get("sequence"))
+    features = _features(
+        Path(csv_path), index, result.input_shape, header, tokens=tokens, delimiter=delimiter
+    )
+    return _predictions(run_dir, index, features, {})
+
+
+def predict_images(run_dir: str | Path, path: str | Path) -> pd.DataFrame:
+    """Predictions of the run's model for an image file, or every image file under a folder
+    (sorted by path), read as training read its images (converted to the run's channels and
+    resized to its input size; the model rescales the pixels): columns ``row``, ``file`` (the
+    path under the folder, or the file's name), then as :func:`predict_csv`."""
+    result, _, index = load_run(run_dir)
+    path = Path(path)
+    shape = tuple(result.input_shape)
+    if not _takes_images(index, shape):
+        raise DataError(
+            f"{path}: images, but this run's model takes rows of features "
+            f"(input shape {shape}); give a CSV of raw feature values."
+        )
+    channels = shape[2] if len(shape) == 3 else 1
+    files = image_files(path)
+    pixels = np.stack([read_image(file, (shape[0], shape[1]), channels) for file in files])
+    names = [file.name if file == path else file.relative_to(path).as_posix() for file in files]
+    return _predictions(run_dir, index, pixels.reshape(-1, *shape), {"file": names})
+
+
+def _takes_images(index: StudyIndex, shape: tuple[int, ...]) -> bool:
+    """Whether the run was trained on images: no feature names, shape (h, w) (Fashion-MNIST)
+    or (h, w, 1 or 3) (an image folder)."""
+    return not index.feature_names and (len(shape) == 2 or (len(shape) == 3 and shape[2] in (1, 3)))
+
+
+def _predictions(
+    run_dir: str | Path, index: StudyIndex, features: np.ndarray, extra: dict[str, list[str]]
+) -> pd.DataFrame:
     outputs = np.asarray(trained_model(run_dir).predict(features, verbose=0))
     classes = index.classes
-    frame = pd.DataFrame({"row": np.arange(1, len(features) + 1)})
+    frame = pd.DataFrame({"row": np.arange(1, len(features) + 1), **extra})
     if index.task == "regression" or not classes:
         frame["prediction"] = outputs[:, 0]
         return frame
@@ -121,18 +178,30 @@ def predict_csv(run_dir: str | Path, csv_path: str | Path, *, header: bool = Tru
     return frame
 
 
-def _features(path: Path, index: StudyIndex, input_shape: list[int], header: bool) -> np.ndarray:
+def _features(
+    path: Path,
+    index: StudyIndex,
+    input_shape: list[int],
+    header: bool,
+    *,
+    tokens: bool = False,
+    delimiter: str = ",",
+) -> np.ndarray:
     text = read_csv_text(path)
     names = index.feature_names
     try:
         columns: list[str] = (
-            [str(c) for c in pd.read_csv(io.StringIO(text), header=0, nrows=0).columns]
+            [
+                str(c)
+                for c in pd.read_csv(io.StringIO(text), sep=delimiter, header=0, nrows=0).columns
+            ]
             if header
             else []
         )
         levels = _one_hot_levels(names, columns) if names else {}
         table = pd.read_csv(
             io.StringIO(text),
+            sep=delimiter,
             header=0 if header else None,
             dtype=dict.fromkeys(levels, str),  # text columns as written, as in training
         )
@@ -150,7 +219,26 @@ def _features(path: Path, index: StudyIndex, input_shape: list[int], header: boo
             + f", found {table.shape[1]}. Give a header row with the feature names to select "
             "columns by name." * bool(names)
         )
-    return _numbers(path, table, lines, header).reshape(-1, *input_shape)
+    numbers = _numbers(path, table, lines, header)
+    if tokens:
+        return _token_ids(path, table, numbers, lines, header)
+    return numbers.reshape(-1, *input_shape)
+
+
+def _token_ids(
+    path: Path, table: pd.DataFrame, numbers: np.ndarray, lines: np.ndarray | None, header: bool
+) -> np.ndarray:
+    """A sequence run's features: integers >= 0, as int32; else the first bad cell."""
+    bad = (numbers != np.round(numbers)) | (numbers < 0) | (numbers >= 2**31)
+    if not bad.any():
+        return numbers.astype(np.int32)
+    row, position = (int(i) for i in np.argwhere(bad)[0])
+    label = table.columns[position]
+    where = _where(path, lines, row, f"'{label}'" if header else f"{position} (0-based)")
+    raise DataError(
+        f"{where}: not a token id; the model reads integers >= 0 (the ids of its sequence "
+        f"columns). Received: {_plain(table[label].iloc[row])!r}."
+    )
 
 
 def _line_numbers(text: str, header: bool, rows: int) -> np.ndarray | None:
@@ -247,3 +335,8 @@ def _named_columns(path: Path, table: pd.DataFrame, names: list[str]) -> pd.Data
             f"The model was trained on: {', '.join(names)}."
         )
     return pd.DataFrame(out)
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value (for messages)."""
+    return value.item() if isinstance(value, np.generic) else value

@@ -40,6 +40,7 @@ from tricklab.data import Dataset, ResolvedStudy, resolve_study
 from tricklab.spec import StudySpec
 from tricklab.tools.lint._findings import (
     KERAS_DEFAULTS,
+    MIN_ID_ROWS,
     RULES,
     SEVERITIES,
     Finding,
@@ -52,6 +53,7 @@ from tricklab.tools.lint._study import study_findings
 
 __all__ = [
     "KERAS_DEFAULTS",
+    "MIN_ID_ROWS",
     "RULES",
     "SEVERITIES",
     "Finding",

@@ -65,7 +65,7 @@ def walk(
     """(layer index, output shape, parameters) of every layer copy, without Keras; raises
     :class:`ShapeError` at the first layer that cannot take its input."""
     shape = tuple(input_shape)
-    for index, spec in enumerate(recipe.model.layers):
+    for index, spec in enumerate(recipe.model.layer_specs()):
         for _ in range(spec.repeat):
             shape, params = _layer(spec, shape, index)
             yield index, shape, params
@@ -198,7 +198,10 @@ def available_memory() -> int:
 
 
 def memory_finding(recipe: Recipe, input_shape: tuple[int, ...], available: int) -> Finding | None:
-    """TL015 for one recipe: an error above ``available`` bytes, a warning above half of them."""
+    """TL015 for one recipe: an error above ``available`` bytes, a warning above half of them.
+    None for a builder model: its layers are known only by running the builder."""
+    if recipe.model.is_builder:
+        return None
     try:
         need = estimate(recipe, input_shape)
     except ShapeError:

@@ -37,15 +37,21 @@ from tricklab.tools.lint._memory import ShapeError, walk
 
 # -- recipe rules ---------------------------------------------------------------------------------
 def recipe_findings(recipe: Recipe, dataset: Dataset | None) -> Iterator[Finding]:
-    yield from _linear_stacks(recipe)
-    yield from _output_activation(recipe)
-    yield from _weight_penalties(recipe)
-    yield from _dropout(recipe)
+    # A builder's layers are Python code, not listed: the layer rules do not apply to it, and
+    # lint runs no user code (its model is checked when first built, by run and summary).
+    layers = not recipe.model.is_builder
+    if layers:
+        yield from _linear_stacks(recipe)
+        yield from _output_activation(recipe)
+        yield from _weight_penalties(recipe)
+        yield from _dropout(recipe)
     yield from _monitors(recipe, dataset)
-    yield from _augmentation_order(recipe)
+    if layers:
+        yield from _augmentation_order(recipe)
     if dataset is not None:
-        yield from _shapes(recipe, dataset)
-        yield from _embedding_ids(recipe, dataset)
+        if layers:
+            yield from _shapes(recipe, dataset)
+            yield from _embedding_ids(recipe, dataset)
         yield from _regression_loss(recipe, dataset)
         yield from _head(recipe, dataset)
         yield from _percentage_error(recipe, dataset)
@@ -57,7 +63,7 @@ def _is_linear(activation: Component | None) -> bool:
 
 def _linear_stacks(recipe: Recipe) -> Iterator[Finding]:
     """TL001: a Dense layer without activation whose output goes (almost) straight to a Dense."""
-    layers = recipe.model.layers
+    layers = recipe.model.layer_specs()
     for index, layer in enumerate(layers):
         if not isinstance(layer, DenseLayer) or not _is_linear(layer.activation):
             continue
@@ -100,7 +106,7 @@ def _next_dense(layers: tuple[Any, ...], index: int) -> int | None:
 
 def _output_activation(recipe: Recipe) -> Iterator[Finding]:
     """TL002: an output activation that cannot express the target."""
-    layers = recipe.model.layers
+    layers = recipe.model.layer_specs()
     index, output = recipe.model.output_layer()
     where, activation = index, output.activation
     for later in range(index + 1, len(layers)):
@@ -165,7 +171,7 @@ def _weight_penalties(recipe: Recipe) -> Iterator[Finding]:
     """TL007 (L2 plus optimizer weight decay) and TL008 (L2 plus a max-norm constraint)."""
     optimizer = recipe.train.optimizer
     decay, default = _weight_decay(optimizer)
-    for index, layer in enumerate(recipe.model.layers):
+    for index, layer in enumerate(recipe.model.layer_specs()):
         if not isinstance(layer, DenseLayer):
             continue
         regularizer = layer.kernel_regularizer
@@ -200,7 +206,7 @@ def _weight_penalties(recipe: Recipe) -> Iterator[Finding]:
 
 def _dropout(recipe: Recipe) -> Iterator[Finding]:
     """TL009: dropout after the output layer, or a rate that drops everything."""
-    layers = recipe.model.layers
+    layers = recipe.model.layer_specs()
     output = recipe.model.output_layer()[0]
     for index, layer in enumerate(layers):
         if not isinstance(layer, DropoutLayer):
@@ -308,8 +314,10 @@ def _percentage_error(recipe: Recipe, dataset: Dataset) -> Iterator[Finding]:
 
 def _head(recipe: Recipe, dataset: Dataset) -> Iterator[Finding]:
     """TL012: a classification head on a real-valued target, or crossentropy on raw outputs."""
-    index, output = recipe.model.output_layer()
-    activation = output.activation.name if output.activation is not None else "linear"
+    index, activation = -1, None  # a builder's output activation is unknown here
+    if not recipe.model.is_builder:
+        index, output = recipe.model.output_layer()
+        activation = output.activation.name if output.activation is not None else "linear"
     loss = recipe.train.loss
     crossentropy = loss.name in CROSSENTROPY_LOSSES or loss.name in ONE_HOT_LOSSES
     if dataset.task == "regression":
@@ -331,6 +339,7 @@ def _head(recipe: Recipe, dataset: Dataset) -> Iterator[Finding]:
         )
     elif (
         loss.name in CROSSENTROPY_LOSSES
+        and activation is not None
         and activation not in ("sigmoid", "softmax")
         and not loss.args.get("from_logits", False)
     ):
@@ -359,7 +368,7 @@ _TRAINABLE = (DenseLayer, BatchNormLayer, LayerNormLayer, EmbeddingLayer, *SOLO_
 def _augmentation_order(recipe: Recipe) -> Iterator[Finding]:
     """TL018: an augmentation layer after a trainable layer."""
     trained: tuple[int, str] | None = None
-    for index, layer in enumerate(recipe.model.layers):
+    for index, layer in enumerate(recipe.model.layer_specs()):
         if isinstance(layer, AUGMENTATION_LAYERS) and trained is not None:
             yield finding(
                 "TL018",
@@ -380,7 +389,7 @@ def _shapes(recipe: Recipe, dataset: Dataset) -> Iterator[Finding]:
         for _ in walk(recipe, dataset.input_shape):
             pass
     except ShapeError as exc:
-        layer = recipe.model.layers[exc.index]
+        layer = recipe.model.layer_specs()[exc.index]
         path = f"model.layers[{exc.index}]"
         if exc.kind == "rank":
             axes = 2 if layer.type.endswith("2d") else 1
@@ -412,11 +421,11 @@ def _channels(shape: tuple[int, ...], axes: int) -> list[int]:
 def _embedding_ids(recipe: Recipe, dataset: Dataset) -> Iterator[Finding]:
     """TL020: an embedding layer on features that are not integer ids in [0, input_dim)."""
     index = next(
-        (i for i, x in enumerate(recipe.model.layers) if isinstance(x, EmbeddingLayer)), None
+        (i for i, x in enumerate(recipe.model.layer_specs()) if isinstance(x, EmbeddingLayer)), None
     )
     if index is None:
         return
-    layer = recipe.model.layers[index]
+    layer = recipe.model.layer_specs()[index]
     assert isinstance(layer, EmbeddingLayer)
     values = np.asarray(dataset.x, dtype=np.float64)
     if not values.size:

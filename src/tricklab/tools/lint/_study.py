@@ -148,7 +148,7 @@ def _id_columns(spec: StudySpec, dataset: Dataset) -> Iterator[Finding]:
             "which the model can memorise but which says nothing about new rows.",
             "set keep_id = false in the dataset table."
             if thoracic
-            else f"drop the column '{name}' from the CSV file.",
+            else f'add drop = ["{name}"] to the dataset table.',
         )
 
 

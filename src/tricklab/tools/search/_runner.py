@@ -235,6 +235,7 @@ def _train(
             choice="auto",
             backend=resolved.backend,
             diagnostics=resolved.spec.diagnostics is not None,
+            fitted_per_run=resolved.dataset.fitted_per_run,
         )
         choices = [a.engine for a in assigned]
     seed = resolved.spec.seeds[0]
@@ -271,7 +272,8 @@ def _train(
 def _checked_recipe(ctx: SearchContext, overrides: dict[str, Any]) -> Any:
     from tricklab.data import check_compatible, logged_names
 
-    recipe = trial_recipe(ctx.base, overrides)
+    # a builder is located from the study's folder and told the data's outputs, as a variant is
+    recipe = ctx.resolved.bind(trial_recipe(ctx.base, overrides))
     dataset = ctx.resolved.dataset
     problems = check_compatible(recipe, dataset)
     if ctx.objective not in logged_names(recipe, dataset):

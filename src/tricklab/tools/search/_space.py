@@ -27,7 +27,7 @@ import tomli
 from pydantic import ValidationError
 
 from tricklab.base.errors import SpecError
-from tricklab.spec import Recipe, StudySpec, merge, messages, split_path
+from tricklab.spec import Recipe, StudySpec, check_same_model, merge, messages, split_path
 
 KINDS = ("int", "float", "choice")
 OPTIONS = ("log", "step")
@@ -143,6 +143,7 @@ def trial_recipe(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> Recip
             'or train (e.g. "train.optimizer.learning_rate", "model.layers[1].rate").'
         )
     merged = merge(base, overrides)
+    check_same_model(base, merged)
     try:
         return Recipe.model_validate(merged)
     except ValidationError as exc:

@@ -49,7 +49,13 @@ from tricklab.store import (
     RunStore,
     StudyIndex,
 )
-from tricklab.tools.tracking._params import clean_key, flatten, run_params, varying_keys
+from tricklab.tools.tracking._params import (
+    clean_key,
+    flatten,
+    recipe_params,
+    run_params,
+    varying_keys,
+)
 
 #: Bump when what a child run holds changes: children logged in another format are replaced.
 LOG_FORMAT = 1
@@ -190,7 +196,9 @@ class _Logger:
                 ident = (tags.get("variant", ""), tags.get("seed", ""), tags.get("key", ""))
                 children.setdefault(ident, []).append(run)
 
-        recipes = [flatten(self.store.load_run(r.variant, r.seed)[1]["recipe"]) for r in results]
+        recipes = [
+            recipe_params(self.store.load_run(r.variant, r.seed)[1]["recipe"]) for r in results
+        ]
         spec = self.index.spec
         base = flatten({"model": spec.get("model", {}), "train": spec.get("train", {})})
         keys = varying_keys(base, recipes)

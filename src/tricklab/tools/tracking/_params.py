@@ -37,6 +37,15 @@ def flatten(value: Any, *, prefix: str = "") -> dict[str, str]:
     return out
 
 
+def recipe_params(recipe: Mapping[str, Any]) -> dict[str, str]:
+    """A stored run recipe flattened, without ``model.bound`` (tricklab's record of a builder's
+    file: the same for every run, and a machine's absolute path)."""
+    model = recipe.get("model")
+    if isinstance(model, Mapping) and "bound" in model:
+        recipe = {**recipe, "model": {k: v for k, v in model.items() if k != "bound"}}
+    return flatten(recipe)
+
+
 def clean_key(name: str) -> str:
     """``name`` with the characters MLflow refuses in names replaced by ``_``."""
     return _NOT_ALLOWED.sub("_", name)
