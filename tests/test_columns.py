@@ -94,6 +94,11 @@ def test_messy_table_trains_without_editing_it(tmp_path: Path) -> None:
     assert [c["kind"] for c in columns["columns"]] == ["date", "number", "text", "number"]
     references = sorted((tmp_path / "runs" / "churn" / "references").glob("*.json"))
     assert references  # the reference models fit on the run's own preprocessed rows
+    # the run's model takes its own fitted features, not raw rows: predict and export refuse
+    run_dir = tmp_path / "runs" / "churn" / "baseline" / "seed-0"
+    for command in (["predict", str(run_dir), str(csv)], ["export", str(run_dir)]):
+        assert main(command) == 2
+    assert not (run_dir / "model.keras").exists()
 
 
 def test_per_run_columns_train_solo_under_auto_and_population_refuses(

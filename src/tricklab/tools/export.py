@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from tricklab.base import backend as _backend
-from tricklab.base.errors import DataError, StoreError
+from tricklab.base.errors import DataError, StoreError, TricklabError
 from tricklab.data import image_files, read_csv_text, read_image
 from tricklab.engines.build import build_model
 from tricklab.engines.contract import RunResult
@@ -60,11 +60,25 @@ def checkpoint(index: StudyIndex, recipe: Recipe) -> str:
     return str(stored)
 
 
+def check_raw_inputs(index: StudyIndex, run_dir: str | Path) -> None:
+    """Refuse a run whose features were fitted on its own training rows (a table's column keys:
+    impute, dates, one-hot levels per run): its model does not take raw values, and the run
+    keeps no record to make them from; ``tricklab fit`` makes a model that does."""
+    if (index.resolved.get("dataset") or {}).get("columns"):
+        raise TricklabError(
+            f"{run_dir}: this run's features were fitted on its own training rows (the dataset's "
+            "column keys: drop/impute/dates/...), so its model does not take raw rows. Train a "
+            "model for use with `tricklab fit STUDY --variant NAME -o MODEL_DIR`, then "
+            "`tricklab predict MODEL_DIR new.csv`."
+        )
+
+
 def trained_model(run_dir: str | Path) -> Any:
     """The run's weights at the study's checkpoint (:func:`checkpoint`) in a Keras model that
     takes raw inputs (see module docstring)."""
     keras = _backend.keras()
     result, recipe, index = load_run(run_dir)
+    check_raw_inputs(index, run_dir)
     store, variant, seed = RunStore.of_run(run_dir)
     shape = tuple(result.input_shape)
     core = build_model(recipe, shape)
@@ -126,6 +140,7 @@ def predict_csv(
     """Predictions of the run's model (:func:`trained_model`) for every row of a CSV of raw
     features: columns ``row`` (1-based), ``prediction`` and, for classes, ``p(<class>)``."""
     result, _, index = load_run(run_dir)
+    check_raw_inputs(index, run_dir)
     tokens = bool((index.spec.get("dataset") or {}).get("sequence"))
     features = _features(
         Path(csv_path), index, result.input_shape, header, tokens=tokens, delimiter=delimiter
