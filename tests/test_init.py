@@ -55,15 +55,50 @@ def test_init_reads_a_messy_table_and_writes_a_clean_study(
 
 
 @pytest.mark.slow
-def test_the_written_study_trains_with_no_edit(tmp_path: Path) -> None:
+def test_init_run_fit_predict_with_no_edit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's path: a messy CSV to predictions on new raw rows, editing nothing."""
+    import io
+
+    import pandas as pd
+
+    import tricklab
+
     (tmp_path / "data").mkdir()
     data = messy_csv(tmp_path / "data" / "churn.csv")
+    before = data.read_bytes()
     study = tmp_path / "studies" / "churn.toml"
     assert main(["init", str(data), "--target", "churned", "-o", str(study)]) == 0
     assert tomllib.loads(study.read_text())["dataset"]["csv"] == "../data/churn.csv"
     variants = ["--variant", "baseline", "--variant", "class_weight"]
     options = ["--seeds", "1", "--epochs", "2", "--out", str(tmp_path / "r"), "--quiet"]
     assert main(["run", str(study), *variants, *options]) == 0
+    model = tmp_path / "model"
+    fit = [
+        "fit",
+        str(study),
+        "--variant",
+        "baseline",
+        "-o",
+        str(model),
+        "--out",
+        str(tmp_path / "r"),
+    ]
+    assert main(fit) == 0
+    new = tmp_path / "new.csv"  # raw rows as the table writes them; the second misses its age
+    new.write_text(
+        "customer_id;signup_date;age;plan;monthly_fee;support_calls;churned\n"
+        "9001;03/02/2021;41;pro;52.10;4;\n9002;15/06/2020;;basic;38.00;0;\n",
+        encoding="utf-8",
+    )
+    capsys.readouterr()
+    assert main(["predict", str(model), str(new)]) == 0
+    printed = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(printed.columns) == ["row", "prediction", "p(no)", "p(yes)"]
+    expected = tricklab.load_model(model).predict(pd.read_csv(new, sep=";"))
+    pd.testing.assert_frame_equal(printed, expected, check_dtype=False, atol=1e-6)
+    assert data.read_bytes() == before and study.read_text().startswith("# A starter study")
 
 
 def test_an_existing_study_is_kept_unless_forced(
