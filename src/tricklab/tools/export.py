@@ -178,9 +178,18 @@ def _predictions(
     run_dir: str | Path, index: StudyIndex, features: np.ndarray, extra: dict[str, list[str]]
 ) -> pd.DataFrame:
     outputs = np.asarray(trained_model(run_dir).predict(features, verbose=0))
-    classes = index.classes
-    frame = pd.DataFrame({"row": np.arange(1, len(features) + 1), **extra})
-    if index.task == "regression" or not classes:
+    return prediction_frame(outputs, index.task or "", list(index.classes), extra)
+
+
+def prediction_frame(
+    outputs: np.ndarray, task: str, classes: list[str], extra: dict[str, list[str]] | None = None
+) -> pd.DataFrame:
+    """``row`` (1-based), the ``extra`` columns, ``prediction`` and ``p(<class>)`` of a model's
+    outputs (regression: ``row``, ``prediction``)."""
+    frame = pd.DataFrame({"row": np.arange(1, len(outputs) + 1), **(extra or {})})
+    # float32, the model's own precision: printed as CSV, each value reads back exactly
+    outputs = outputs.astype(np.float32)
+    if task == "regression" or not classes:
         frame["prediction"] = outputs[:, 0]
         return frame
     if outputs.shape[-1] == 1:

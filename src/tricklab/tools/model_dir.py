@@ -131,6 +131,8 @@ class FittedModel:
         in the data, or the value), ``p(<class>)`` per class (none for regression)."""
         x = self.features(frame, where)
         outputs = np.asarray(self.model.predict(x, verbose=0)) if len(x) else np.zeros((0, 1))
+        from tricklab.tools.export import prediction_frame
+
         return prediction_frame(outputs, self.record["task"], self.classes)
 
 
@@ -141,24 +143,6 @@ def load_model(path: str | Path) -> FittedModel:
     if not (path / MODEL_FILE).is_file():
         raise StoreError(f"{path}: no {MODEL_FILE} next to {MARKER}; run `tricklab fit` again.")
     return FittedModel(path, record, fitted_from_json(record["columns"]))
-
-
-def prediction_frame(outputs: np.ndarray, task: str, classes: list[str]) -> pd.DataFrame:
-    """``row``, ``prediction`` and ``p(<class>)`` of the model's outputs."""
-    frame = pd.DataFrame({"row": np.arange(1, len(outputs) + 1)})
-    # float32, the model's own precision: printed as CSV, each value reads back exactly
-    outputs = outputs.astype(np.float32)
-    if task == "regression" or not classes:
-        frame["prediction"] = outputs[:, 0]
-        return frame
-    if outputs.shape[-1] == 1:
-        probabilities = np.column_stack([1 - outputs[:, 0], outputs[:, 0]])
-    else:
-        probabilities = outputs
-    frame["prediction"] = [classes[i] for i in probabilities.argmax(axis=1)]
-    for i, name in enumerate(classes):
-        frame[f"p({name})"] = probabilities[:, i]
-    return frame
 
 
 # --- raw rows ----------------------------------------------------------------------------------
