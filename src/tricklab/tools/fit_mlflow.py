@@ -10,6 +10,11 @@ booleans, text and dates as strings, as the file writes them) and their predicti
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +23,7 @@ import pandas as pd
 from tricklab.spec import StudySpec
 from tricklab.store import RunStore
 from tricklab.tools.model_dir import load_model
-from tricklab.tools.tracking import quiet_mlflow, require_mlflow, resolve_tracking_uri
+from tricklab.tools.tracking import require_mlflow, resolve_tracking_uri
 
 SAMPLE_ROWS = 5
 
@@ -71,7 +76,7 @@ def log_model_dir(
 ) -> str:
     """Log the MODEL_DIR to MLflow (see the module docstring); its model URI."""
     require_mlflow("fit --mlflow")
-    with quiet_mlflow():
+    with _quiet():
         return _log(spec, load_model(model_dir), out, tracking_uri, experiment)
 
 
@@ -120,3 +125,25 @@ def _log(
         )
         del run
     return str(info.model_uri)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """MLflow's INFO lines, warnings and download bars stay off the terminal."""
+    loggers = [logging.getLogger(name) for name in ("mlflow", "alembic")]
+    levels = [logger.level for logger in loggers]
+    bar = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"mlflow(\.|$)")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+        if bar is None:
+            os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
+        else:
+            os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = bar
