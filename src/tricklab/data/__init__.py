@@ -9,10 +9,11 @@ standardises tabular features with statistics of the training part only;
 One concept per module: ``_dataset`` (loaded data and intake), ``_builtin`` (Thoracic,
 Fashion-MNIST), ``_idx`` (Fashion-MNIST's files), ``_csv`` (a user's table; ``_csv_text``, its
 text and first row; ``_sequences``, its token columns), ``_images`` (an image folder; also
-read for ``tricklab predict``), ``_splits`` (splits and cv folds), ``_load``, ``_rules`` (what a
-recipe needs from the data: target encoding, compatibility, primary metric) and ``_resolved``
-(the resolved study). Importing this package stays cheap: pandas, scikit-learn and Pillow are
-imported when data is read.
+read for ``tricklab predict``), ``_splits`` (splits and cv folds), ``_target_scaling`` (a
+regression target's transform), ``_load``, ``_rules`` (what a recipe needs from the data:
+target encoding, compatibility, primary metric) and ``_resolved`` (the resolved study).
+Importing this package stays cheap: pandas, scikit-learn and Pillow are imported when data is
+read.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from tricklab.data._rules import (
 )
 from tricklab.data._splits import Splits, cv_folds, make_splits
 from tricklab.data._study import load_data, resolve
+from tricklab.data._target_scaling import TargetScaling
 
 __all__ = [
     "ColumnPlan",
@@ -55,6 +57,7 @@ __all__ = [
     "RunSplit",
     "Splits",
     "Target",
+    "TargetScaling",
     "check_compatible",
     "cv_folds",
     "days_since_epoch",

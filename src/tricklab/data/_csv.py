@@ -15,6 +15,7 @@ from tricklab.data._columns import (
 )
 from tricklab.data._csv_table import CsvTable
 from tricklab.data._dataset import Dataset, Intake, make_dataset
+from tricklab.data._target_scaling import with_target_transform
 from tricklab.spec import CsvSpec
 
 
@@ -45,9 +46,13 @@ def _load_csv(
     key: _SpecKey, shown: str, resolved: str, mtime_ns: int, size: int, max_columns: int
 ) -> Dataset:
     del mtime_ns, size  # cache key only
-    spec = key.spec
-    table = CsvTable.read(spec, shown, max_columns)
+    table = CsvTable.read(key.spec, shown, max_columns)
     target = table.target_label()
+    return with_target_transform(_dataset(table, target, resolved), table, target)
+
+
+def _dataset(table: CsvTable, target: Any, resolved: str) -> Dataset:
+    spec, shown = table.spec, table.shown
     if spec.fits_columns:  # drop, columns, impute, dates (data/_columns.py)
         return _fitted_columns(table, target, resolved)
     table.check_complete()

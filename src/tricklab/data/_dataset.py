@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tricklab.spec import Task
+from tricklab.spec import TargetTransform, Task
 
 if TYPE_CHECKING:
     from tricklab.data._columns import ColumnPlan
@@ -64,6 +64,9 @@ class Dataset:
     #: ``feature_names``) and each run's features are made by :func:`make_splits` from its
     #: training rows. None: ``x`` holds the features.
     columns: ColumnPlan | None = None
+    #: A regression target fed to the model standardised or as its log, each run fitting it on
+    #: its training rows (:mod:`tricklab.data._target_scaling`); None: as it is.
+    target_transform: TargetTransform | None = None
 
     @property
     def fitted_per_run(self) -> bool:
@@ -169,8 +172,18 @@ def describe_intake(dataset: Dataset) -> list[str]:
         lines.append(f"features: {_count(features, 'numeric column')}, no one-hot encoding")
     if intake.note:
         lines.append(f"note: {intake.note}")
+    if dataset.target_transform is not None:
+        lines.append(f"target: {_TARGET_TRANSFORMS[dataset.target_transform]}")
     lines.append(f"task: {_task_with_classes(dataset)}; why: {intake.task_reason}")
     return lines
+
+
+_TARGET_TRANSFORMS = {
+    "standardize": "standardized for the model with each run's training mean and std; "
+    "curves on that scale, test scores and predictions on the target's own",
+    "log": "fed to the model as its natural log; curves on that scale, test scores and "
+    "predictions on the target's own",
+}
 
 
 def _per_run_features(plan: ColumnPlan, intake: Intake) -> str:

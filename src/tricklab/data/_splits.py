@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable, Iterator
@@ -12,6 +13,7 @@ import numpy as np
 
 from tricklab.base.errors import DataError
 from tricklab.data._dataset import Dataset
+from tricklab.data._target_scaling import TargetScaling
 
 # --- splits ----------------------------------------------------------------------------------
 
@@ -29,6 +31,11 @@ class Splits:
     plain JSON (:meth:`tricklab.data._columns.FittedColumns.to_json`: per column its imputation
     value, missing indicator, one-hot levels and date origin; the feature names; the scaling);
     None otherwise (``feature_mean`` and ``feature_std`` are then the whole record).
+
+    ``target_scaling``: a regression target's transform fitted on this run's training rows
+    (``target_transform``, :mod:`tricklab.data._target_scaling`), or None. The ``y_*`` arrays
+    stay on the target's own scale: what feeds the model goes through :meth:`to_model`, and
+    its outputs come back through :meth:`from_model` before they are scored.
     """
 
     x_train: np.ndarray
@@ -42,6 +49,15 @@ class Splits:
     feature_std: np.ndarray | None
     rows: dict[str, np.ndarray]
     fitted: dict[str, Any] | None = None
+    target_scaling: TargetScaling | None = None
+
+    def to_model(self, y: np.ndarray) -> np.ndarray:
+        """Targets on the scale the model trains on (as they are without a transform)."""
+        return y if self.target_scaling is None else self.target_scaling.forward(y)
+
+    def from_model(self, outputs: np.ndarray) -> np.ndarray:
+        """The model's outputs on the target's own scale (as they are without a transform)."""
+        return outputs if self.target_scaling is None else self.target_scaling.inverse(outputs)
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.y_train), "validation": len(self.y_val), "test": len(self.y_test)}
@@ -87,22 +103,39 @@ def make_splits(
     else:
         train, val = _hold_out(dataset, rest, dataset.y[rest], validation, seed, "validation")
     rows = {"train": train, "validation": val, "test": test}
+    splits = _parts(dataset, x_test_pool, y_test_pool, rows, validation == "test")
+    if dataset.target_transform is None:
+        return splits
+    # fitted on the run's training rows, as its features are
+    scaling = TargetScaling.fit(dataset.target_transform, splits.y_train)
+    return dataclasses.replace(splits, target_scaling=scaling)
+
+
+def _parts(
+    dataset: Dataset,
+    x_test_pool: np.ndarray,
+    y_test_pool: np.ndarray,
+    rows: dict[str, np.ndarray],
+    validation_is_test: bool,
+) -> Splits:
+    """Each part's arrays, the features standardised (or fitted) on the training rows."""
     if dataset.columns is not None:
-        return _fitted_splits(dataset, x_test_pool, y_test_pool, rows, validation == "test")
+        return _fitted_splits(dataset, x_test_pool, y_test_pool, rows, validation_is_test)
+    train, val, test = rows["train"], rows["validation"], rows["test"]
     x_train, y_train = dataset.x[train], dataset.y[train]
     x_test, y_test = x_test_pool[test], y_test_pool[test]
     mean = std = None
     if dataset.standardize:
         mean, std = _moments(x_train)
         x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
-    if validation == "test":
+    if validation_is_test:
         x_val, y_val = x_test, y_test
     else:
         x_val, y_val = dataset.x[val], dataset.y[val]
         if mean is not None:
             x_val = (x_val - mean) / std
     return Splits(
-        x_train, y_train, x_val, y_val, x_test, y_test, validation == "test", mean, std, rows
+        x_train, y_train, x_val, y_val, x_test, y_test, validation_is_test, mean, std, rows
     )
 
 

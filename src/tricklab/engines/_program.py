@@ -24,11 +24,14 @@ def compile_programs(cohorts: Sequence[Any], batch_size: int) -> tuple[Any, Any]
     import jax.numpy as jnp
     from keras import StatelessScope
 
-    def inputs(pool: Any, y: Any, mean: Any, std: Any, rows: Any) -> tuple[Any, Any]:
+    def features(pool: Any, mean: Any, std: Any, rows: Any) -> Any:
         x = pool[rows]
         if mean is not None:  # the member's own standardisation, on its own rows
             x = (x - mean) / std
-        return x, y[rows]
+        return x
+
+    def inputs(pool: Any, y: Any, mean: Any, std: Any, rows: Any) -> tuple[Any, Any]:
+        return features(pool, mean, std, rows), y[rows]
 
     def metrics_result(model: Any, metrics: list[Any]) -> dict[str, Any]:
         mapping = list(zip(model.metrics_variables, metrics, strict=True))
@@ -36,7 +39,7 @@ def compile_programs(cohorts: Sequence[Any], batch_size: int) -> tuple[Any, Any]
             result: dict[str, Any] = model.get_metrics_result()
             return result
 
-    def member_train_step(model: Any, runs: list[Any]) -> Any:
+    def member_train_step(model: Any, runs: list[Any], y_axis: int | None) -> Any:
         def step(
             state: Any, pool: Any, y: Any, mean: Any, std: Any, rows: Any, weights: Any, labels: Any
         ) -> Any:
@@ -47,20 +50,26 @@ def compile_programs(cohorts: Sequence[Any], batch_size: int) -> tuple[Any, Any]
                 _, state = model.train_step(state, batch)
             return state
 
-        return jax.vmap(step, in_axes=(0, None, None, 0, 0, 0, 0, None))
+        return jax.vmap(step, in_axes=(0, None, y_axis, 0, 0, 0, 0, None))
 
-    def member_test_step(model: Any, runs: list[Any]) -> Any:
+    def member_test_step(model: Any, runs: list[Any], y_axis: int | None) -> Any:
         def step(state: Any, pool: Any, y: Any, mean: Any, std: Any, rows: Any) -> Any:
             with concerning(runs):
                 _, state = model.test_step(state, inputs(pool, y, mean, std, rows))
             return state
 
-        return jax.vmap(step, in_axes=(0, None, None, 0, 0, 0))
+        return jax.vmap(step, in_axes=(0, None, y_axis, 0, 0, 0))
 
     val_from_test = [c.members[0].task.splits.validation_is_test for c in cohorts]
     runs = [[m.task.plan for m in c.members] for c in cohorts]
-    train_steps = [member_train_step(c.model, r) for c, r in zip(cohorts, runs, strict=True)]
-    test_steps = [member_test_step(c.model, r) for c, r in zip(cohorts, runs, strict=True)]
+    # a member's own targets (its own target scale) are (members, rows, ...): mapped, not shared
+    y_axes = [0 if c.y_per_member else None for c in cohorts]
+    train_steps = [
+        member_train_step(c.model, r, a) for c, r, a in zip(cohorts, runs, y_axes, strict=True)
+    ]
+    test_steps = [
+        member_test_step(c.model, r, a) for c, r, a in zip(cohorts, runs, y_axes, strict=True)
+    ]
 
     def scan_steps(
         step: Any, state: Any, pool: Any, y: Any, c: Any, batches: Any, *weighting: Any
@@ -141,11 +150,11 @@ def compile_programs(cohorts: Sequence[Any], batch_size: int) -> tuple[Any, Any]
             logs.append(evaluate_cohort(i, tv, ntv, pool, y_test, c, c["test_rows"]))
 
             def predict(tv: Any, ntv: Any, mean: Any, std: Any, rows: Any, **bound: Any) -> Any:
-                x, _ = inputs(bound["pool"], bound["y"], mean, std, rows)
+                x = features(bound["pool"], mean, std, rows)
                 y_pred, _ = bound["model"].stateless_call(tv, ntv, x, training=False)
                 return y_pred
 
-            bound = {"pool": pool, "y": y_test, "model": cohort.model}
+            bound = {"pool": pool, "model": cohort.model}
             predict_members: Callable[..., Any] = jax.vmap(
                 lambda *a, bound=bound: predict(*a, **bound)
             )

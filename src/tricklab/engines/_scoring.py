@@ -148,6 +148,30 @@ def score(
     return scores
 
 
+def test_scores(
+    keras_scores: dict[str, float],
+    outputs: np.ndarray,
+    splits: Splits,
+    target: Target,
+    baseline: float,
+    *,
+    recipe: Recipe,
+    dataset: Dataset,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """:func:`score` and :func:`test_predictions` of the model's test ``outputs``. With a
+    target transform (``splits.target_scaling``) the outputs are first mapped back to the
+    target's own scale, and Keras's loss and metrics recomputed there
+    (:func:`~tricklab.engines.build.original_scale_scores`): every test score and the stored
+    predictions are on the scale the user's data is written in."""
+    if splits.target_scaling is not None:
+        from tricklab.engines.build import original_scale_scores
+
+        outputs = splits.from_model(outputs)
+        keras_scores = original_scale_scores(recipe, dataset, target, splits.y_test, outputs)
+    scores = score(keras_scores, outputs, splits.y_test, target, baseline)
+    return scores, test_predictions(outputs, target)
+
+
 def _log_loss(truth: np.ndarray, probabilities: np.ndarray, labels: list[int]) -> float | None:
     """scikit-learn's log loss of the stored predictions (the positive class's probabilities, or
     a row of class probabilities per test row); None where they are not probabilities: not
@@ -190,6 +214,8 @@ def preprocessing(dataset: Dataset, splits: Splits) -> dict[str, Any]:
     if splits.feature_mean is not None and splits.feature_std is not None:
         out["mean"] = [float(v) for v in np.ravel(splits.feature_mean)]
         out["std"] = [float(v) for v in np.ravel(splits.feature_std)]
+    if splits.target_scaling is not None:  # the model's outputs are on this scale
+        out["target"] = splits.target_scaling.to_json()
     return out
 
 

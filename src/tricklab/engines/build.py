@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from tricklab.base import backend as _backend
 from tricklab.data import Dataset, Target, metrics_for
 from tricklab.engines._builder import call_builder
@@ -167,6 +169,26 @@ def compile_model(model: Any, recipe: Recipe, dataset: Dataset, target: Target) 
         metrics=[_metric(m, target) for m in metrics_for(recipe, dataset)],
         steps_per_execution=steps_per_execution(recipe),
     )
+
+
+def original_scale_scores(
+    recipe: Recipe, dataset: Dataset, target: Target, truth: np.ndarray, outputs: np.ndarray
+) -> dict[str, float]:
+    """Keras's test loss and compiled metrics of ``outputs`` against ``truth``, both on a
+    transformed regression target's own scale (``target_transform``): fresh copies of the
+    recipe's loss and metrics, over every test row at once. The loss is its data term only:
+    a regularization penalty is on no target's scale."""
+    keras = _backend.keras()
+    y_true = np.asarray(truth, dtype="float32").reshape(-1, 1)
+    y_pred = np.asarray(outputs, dtype="float32").reshape(-1, 1)
+    scores = {"loss": float(keras.ops.convert_to_numpy(_build(recipe.train.loss)(y_true, y_pred)))}
+    for component in metrics_for(recipe, dataset):
+        metric = _metric(component, target)
+        if isinstance(metric, str):  # a metric given by name, as compile wraps it
+            metric = keras.metrics.MeanMetricWrapper(keras.metrics.get(metric), name=metric)
+        metric.update_state(y_true, y_pred)
+        scores[metric.name] = float(keras.ops.convert_to_numpy(metric.result()))
+    return scores
 
 
 #: Steps per compiled call unless a recipe says otherwise: small models spend their time in

@@ -20,7 +20,8 @@ How members stay independent and reproduce their solo runs:
   state is a pure ``[seed, counter]`` pair that ``train_step`` advances once per draw, so a
   vmapped member draws the masks and augmentations its solo run draws. Each member gathers its
   own rows from one copy of the data (float32, or the dataset's integer dtype for token ids) and
-  standardises them with its own split's mean and std inside the step. A member with
+  standardises them with its own split's mean and std inside the step (``_population_data``);
+  a target standardised per run (``target_transform``) is one copy per member. A member with
   ``train.class_weight`` trains on ``(x, y, sample_weight)`` batches, its own class weights per
   row (``"balanced"`` from its own training rows), as ``fit(class_weight=...)`` builds them; so
   members differing in class weights share the program, and their validation is unweighted.
@@ -54,6 +55,7 @@ from tricklab.engines._callbacks import (
 )
 from tricklab.engines._grouping import population_key
 from tricklab.engines._initial import built_states, initial_states
+from tricklab.engines._population_data import device_data
 from tricklab.engines._program import batched, compile_programs
 from tricklab.engines._protocol import (
     Checkpointer,
@@ -69,13 +71,10 @@ from tricklab.engines._protocol import (
 )
 from tricklab.engines._scoring import (
     batch_order_rng,
-    class_weight_vector,
-    class_weights,
     reference,
     run_result,
-    score,
     seed_everything,
-    test_predictions,
+    test_scores,
 )
 from tricklab.engines._weights import weights_layout
 from tricklab.engines.build import build_model, compile_model
@@ -158,6 +157,9 @@ class Cohort:
     init_optimizer: list[Any]
     init_metrics: list[Any]
     train_rows: Any = None  # (members, training rows): indices into dataset.x
+    #: each member feeds the model its own targets (a target standardised with its own
+    #: training rows: ``target_transform = "standardize"``); else one copy serves them all
+    y_per_member: bool = False
 
 
 # -- the population -----------------------------------------------------------------------------
@@ -189,7 +191,10 @@ class Population:
             sample = first.splits
             with concerning(task.plan for task in tasks):  # Keras's warnings name the cohort
                 model._symbolic_build(
-                    data_batch=(sample.x_train[:2], target.encode(sample.y_train[:2]))
+                    data_batch=(
+                        sample.x_train[:2],
+                        target.encode(sample.to_model(sample.y_train[:2])),
+                    )
                 )
             model.optimizer.build(model.trainable_variables)
             model.reset_metrics()
@@ -201,6 +206,7 @@ class Population:
                 slots,
                 [v.value for v in model.optimizer.variables],
                 [v.value for v in model.metrics_variables],
+                y_per_member=dataset.target_transform == "standardize",
             )
             # Initial weights and dropout seed states exactly as the solo runs draw them.
             seeds = [task.plan.init_seed for task in tasks]
@@ -235,48 +241,6 @@ class Population:
                 callback.on_train_begin()
             member.callbacks = callbacks
 
-    def _data(self) -> dict[str, Any]:
-        """One copy of the data on the device, and each member's rows and standardisation."""
-        import jax.numpy as jnp
-
-        dataset = self.dataset
-        # float32 as fit feeds it; integer inputs (token ids) keep their dtype, as fit keeps them
-        pool = jnp.asarray(dataset.x, dtype=_input_dtype(dataset.x))
-        has_test_pool = dataset.x_test is not None
-        test_pool = pool
-        if has_test_pool:
-            test_pool = jnp.asarray(dataset.x_test, dtype=_input_dtype(dataset.x_test))
-        y_test_pool = dataset.y_test if has_test_pool else dataset.y
-        assert y_test_pool is not None  # official test arrays come in pairs (x_test, y_test)
-        out: dict[str, Any] = {"pool": pool, "test_pool": test_pool, "cohorts": []}
-        for cohort in self.cohorts:
-            splits = [m.task.splits for m in cohort.members]
-            standardize = splits[0].feature_mean is not None
-            cohort.train_rows = np.stack([s.rows["train"] for s in splits])
-            # fit's class_weight, per member (a cohort shares its recipe, not its training rows)
-            vectors = [
-                class_weight_vector(
-                    class_weights(m.task.plan.recipe, dataset, m.task.splits),
-                    cohort.target.n_classes,
-                )
-                for m in cohort.members
-            ]
-            weights = [v for v in vectors if v is not None]
-            weighted = len(weights) == len(vectors)  # one recipe: all members, or none
-            out["cohorts"].append(
-                {
-                    "y": jnp.asarray(cohort.target.encode(dataset.y)),
-                    "y_test": jnp.asarray(cohort.target.encode(y_test_pool)),
-                    "mean": jnp.asarray([s.feature_mean for s in splits]) if standardize else None,
-                    "std": jnp.asarray([s.feature_std for s in splits]) if standardize else None,
-                    "val_rows": jnp.asarray([s.rows["validation"] for s in splits]),
-                    "test_rows": jnp.asarray([s.rows["test"] for s in splits]),
-                    "class_weights": jnp.asarray(np.stack(weights)) if weighted else None,
-                    "labels": jnp.asarray(dataset.y, dtype="int32") if weighted else None,
-                }
-            )
-        return out
-
     # -- member weights (for callbacks and results) ---------------------------------------------
     def member_weights(self, member: Member) -> list[np.ndarray]:
         cohort, state = self.cohorts[member.cohort], self.states[member.cohort]
@@ -299,7 +263,7 @@ class Population:
 
         started = time.perf_counter()
         self._build()
-        data = self._data()
+        data = device_data(self.dataset, self.cohorts)
         first = self.tasks[0].plan.recipe.train
         batch_size, epochs = first.batch_size, first.epochs
         epoch_fn, evaluate_fn = compile_programs(self.cohorts, batch_size)
@@ -436,18 +400,14 @@ class Population:
                     continue
                 baseline = reference(splits, cohort.target)
 
-                def scores(
-                    logs: Any, outputs: Any, member: Member = member, baseline: Any = baseline
-                ) -> dict[str, Any]:
-                    return self._scores(member, logs, outputs, baseline)
-
-                last_scores = scores(last_logs, last_outputs)
-                has_best = member.best.weights is not None
-                best_scores = (
-                    scores(best_logs, best_outputs)
-                    if has_best
-                    else {**last_scores, "confusion_matrix": None}
+                last_scores, last_predictions = self._scores(
+                    member, last_logs, last_outputs, baseline
                 )
+                # Without a best epoch, "best" is evaluated with the last weights, as in solo.
+                best_scores, predictions = self._scores(member, best_logs, best_outputs, baseline)
+                has_best = member.best.weights is not None
+                if not has_best:
+                    best_scores = {**last_scores, "confusion_matrix": None}
                 result = run_result(
                     plan,
                     self.dataset,
@@ -466,24 +426,29 @@ class Population:
                 )
                 last_weights = self.member_weights(member)
                 weights = member.best.weights or last_weights
-                # Without a best epoch, "best" was evaluated with the last weights, as in solo.
-                outputs = np.asarray(best_outputs[member.cohort][j])
-                predictions = test_predictions(outputs, cohort.target)
-                last_predictions = test_predictions(
-                    np.asarray(last_outputs[member.cohort][j]), cohort.target
-                )
                 self.finished.add(plan.key)
                 layout = weights_layout(plan.recipe, splits.x_train.shape[1:])  # once per cohort
                 yield RunDone(
                     plan.key, result, weights, predictions, layout, last_weights, last_predictions
                 )
 
-    def _scores(self, member: Member, logs: Any, outputs: Any, baseline: float) -> dict[str, Any]:
-        """One member's test scores from the population's vectorised evaluation."""
+    def _scores(
+        self, member: Member, logs: Any, outputs: Any, baseline: float
+    ) -> tuple[dict[str, Any], np.ndarray]:
+        """One member's test scores and predictions from the population's vectorised
+        evaluation."""
         i, j = member.cohort, member.index
-        target, truth = self.cohorts[i].target, member.task.splits.y_test
+        target, splits = self.cohorts[i].target, member.task.splits
         keras_scores = {name: float(v[j]) for name, v in logs[i].items()}
-        return score(keras_scores, np.asarray(outputs[i][j]), truth, target, baseline)
+        return test_scores(
+            keras_scores,
+            np.asarray(outputs[i][j]),
+            splits,
+            target,
+            baseline,
+            recipe=member.task.plan.recipe,
+            dataset=self.dataset,
+        )
 
 
 def _weight_slots(model: Any) -> list[tuple[int, int]]:
@@ -493,8 +458,3 @@ def _weight_slots(model: Any) -> list[tuple[int, int]]:
         (0, trainable[v.path]) if v.path in trainable else (1, non_trainable[v.path])
         for v in model.weights
     ]
-
-
-def _input_dtype(x: Any) -> str | None:
-    """float32 for real-valued inputs; None (keep it) for integer or boolean ones."""
-    return None if np.asarray(x[:0]).dtype.kind in "iub" else "float32"

@@ -283,6 +283,7 @@ def fit_references(study: ResolvedStudy, seed: int) -> ReferenceSet:
         )
     splits = study.splits(seed)
     x, y = fit_rows(splits)
+    y = splits.to_model(y)  # a transformed target: fit where the runs fit, scored on its own
     task = study.task
     metrics = reference_metrics(study)
     # On a small table, OpenMP's threads cost more than they save (gradient boosting: 5x).
@@ -332,7 +333,7 @@ def _fit_one(
             estimator.fit(x, y)
             seconds = time.perf_counter() - start
             if regression:
-                outputs = np.asarray(estimator.predict(splits.x_test))  # its own dtype
+                outputs = splits.from_model(np.asarray(estimator.predict(splits.x_test)))
             else:
                 outputs = class_scores(estimator, splits.x_test, study.dataset.n_classes)
             test = score_outputs(outputs, splits, study.dataset.n_classes, regression)

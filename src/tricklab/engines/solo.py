@@ -32,13 +32,13 @@ from tricklab.engines._scoring import (
     class_weights,
     reference,
     run_result,
-    score,
     seed_everything,
-    test_predictions,
+    test_scores,
 )
 from tricklab.engines._weights import weights_layout
 from tricklab.engines.build import build_model, compile_model
 from tricklab.engines.contract import ResultStatus, RunPlan, RunResult
+from tricklab.spec import Recipe
 
 ENGINE = "solo"
 
@@ -135,7 +135,7 @@ def train_run(
 
     checkpointer = Checkpointer(control, [plan.key])
     resumed = checkpointer.load()
-    x_train, y_train = splits.x_train, target.encode(splits.y_train)
+    x_train, y_train = splits.x_train, target.encode(splits.to_model(splits.y_train))
     if resumed is not None:
         _restore(model, resumed, x_train, y_train)
     resumable = _callbacks.ResumableRun(checkpointer, train.epochs, watched, resumed)
@@ -147,7 +147,7 @@ def train_run(
         batch_size=train.batch_size,
         epochs=train.epochs,
         initial_epoch=resumed["epoch"] if resumed is not None else 0,
-        validation_data=(splits.x_val, target.encode(splits.y_val)),
+        validation_data=(splits.x_val, target.encode(splits.to_model(splits.y_val))),
         shuffle=train.shuffle,
         class_weight=class_weights(recipe, dataset, splits),  # weights the training loss only
         callbacks=[*fit_callbacks, *callbacks, resumable],
@@ -161,13 +161,13 @@ def train_run(
 
     # "Last" is the model fit() returns; "best" is the snapshot of the best monitored epoch.
     baseline = reference(splits, target)
-    last, predictions = _evaluate(model, splits, target, train.batch_size, baseline)
+    last, predictions = _evaluate(model, splits, target, baseline, recipe, dataset)
     last_weights, last_predictions = model.get_weights(), predictions
     diverged = not all(math.isfinite(v) for v in history.get("loss", [float("nan")]))
     if best.weights is not None:
         weights = best.weights
         model.set_weights(weights)
-        best_scores, predictions = _evaluate(model, splits, target, train.batch_size, baseline)
+        best_scores, predictions = _evaluate(model, splits, target, baseline, recipe, dataset)
     else:  # the monitored value was never finite: there is no best epoch to go back to
         weights = model.get_weights()
         best_scores = {**last, "confusion_matrix": None}
@@ -221,18 +221,27 @@ def _diagnostics(plan: RunPlan, splits: Splits, target: Target) -> Any:
 
     n = plan.diagnostics["batch_size"]
     return make_callback(
-        splits.x_val[:n], target.encode(splits.y_val[:n]), every=plan.diagnostics["every"]
+        splits.x_val[:n],
+        target.encode(splits.to_model(splits.y_val[:n])),
+        every=plan.diagnostics["every"],
     )
 
 
 def _evaluate(
-    model: Any, splits: Splits, target: Target, batch_size: int, baseline: float
+    model: Any,
+    splits: Splits,
+    target: Target,
+    baseline: float,
+    recipe: Recipe,
+    dataset: Dataset,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """The test split's scores for the model's current weights, and its test predictions."""
-    y = target.encode(splits.y_test)
+    batch_size = recipe.train.batch_size
+    y = target.encode(splits.to_model(splits.y_test))
     keras_scores = model.evaluate(
         splits.x_test, y, batch_size=batch_size, return_dict=True, verbose=0
     )
     outputs = model.predict(splits.x_test, batch_size=batch_size, verbose=0)
-    scores = score(keras_scores, outputs, splits.y_test, target, baseline)
-    return scores, test_predictions(outputs, target)
+    return test_scores(
+        keras_scores, outputs, splits, target, baseline, recipe=recipe, dataset=dataset
+    )

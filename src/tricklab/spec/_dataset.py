@@ -54,6 +54,8 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 #: How ``impute`` fills a missing feature cell (scikit-learn's ``SimpleImputer`` strategies).
 ImputeStrategy = Literal["mean", "median", "most_frequent"]
 IMPUTE_STRATEGIES: tuple[str, ...] = ("mean", "median", "most_frequent")
+#: How a regression target is fed to the model (scores stay on the target's own scale).
+TargetTransform = Literal["standardize", "log"]
 
 # --- specs -----------------------------------------------------------------------------------
 
@@ -114,6 +116,10 @@ class CsvSpec(BaseModel):
     #: The strptime format of the date columns, or ``{column = format}``; ISO 8601 and the
     #: common day-first and month-first forms are recognised without it.
     date_format: str | dict[str, str] | None = None
+    #: A regression target fed to the model standardised (with each run's training rows' mean
+    #: and std) or as its natural log; predictions are mapped back, so every test score, the
+    #: stored predictions and ``predict`` are on the target's own scale.
+    target_transform: TargetTransform | None = None
 
     @field_validator("csv", mode="before")
     @classmethod
@@ -313,6 +319,13 @@ class CsvSpec(BaseModel):
                     f"Received: dates={_validation.show(list(self.dates))}.",
                     at=f"date_format.{other}",
                 )
+        if self.target_transform is not None and self.task == "classification":
+            raise _validation.own_error(
+                'is for a regression target, and task = "classification". Drop '
+                'target_transform, or set task = "regression". '
+                f"Received: target_transform={_validation.show(self.target_transform)}.",
+                at="target_transform",
+            )
         if getattr(self, "sequence", ()) and self.fits_columns:
             raise _validation.own_error(
                 "cannot be used with drop, columns, impute, missing_indicator or dates: a "

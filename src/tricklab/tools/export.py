@@ -3,7 +3,9 @@
 The exported model holds the weights of the checkpoint the study is evaluated at
 (``train.evaluate``: "best" or "last", as its index stores it; :func:`checkpoint`) and starts
 with the preprocessing the run was trained with (rescaling of pixels, standardisation with the
-training split's mean and std), so it takes raw feature values:
+training split's mean and std), so it takes raw feature values, and ends with the inverse of a
+regression target's ``target_transform`` (``exp``, or ``* std + mean``), so it predicts on the
+target's own scale:
 
     >>> model = keras.saving.load_model("model.keras")      # no tricklab needed
     >>> model.predict(raw_rows)
@@ -105,7 +107,20 @@ def trained_model(run_dir: str | Path) -> Any:
                 name="standardize_with_training_statistics",
             )
         )
-    return keras.Sequential([*layers, core], name=f"{result.variant}_seed{result.seed}")
+    layers.append(core)
+    if "target" in prep:  # a transformed target: the outputs back on the target's own scale
+        layers.append(_target_inverse(keras, prep["target"]))
+    return keras.Sequential(layers, name=f"{result.variant}_seed{result.seed}")
+
+
+def _target_inverse(keras: Any, record: dict[str, Any]) -> Any:
+    """The layer that undoes ``target_transform`` (:mod:`tricklab.data._target_scaling`):
+    ``exp`` of a log target; ``y * std + mean`` of a standardised one."""
+    if record["transform"] == "log":
+        return keras.layers.Activation("exponential", name="target_from_log")
+    return keras.layers.Rescaling(
+        scale=float(record["std"]), offset=float(record["mean"]), name="target_unstandardize"
+    )
 
 
 def export_model(run_dir: str | Path, path: str | Path | None = None) -> Path:

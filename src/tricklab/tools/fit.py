@@ -3,7 +3,8 @@
 The study compared recipes; ``fit`` trains the chosen one for use. It trains the variant's
 recipe on all rows of the dataset (no validation or test split), seeded as a solo run of the
 given seed, with everything learnt from data (imputation values, one-hot levels, date origins,
-scaling) fitted on all rows (:mod:`tricklab.data._columns`), for a fixed number of epochs:
+scaling, a regression target's ``target_transform``) fitted on all rows
+(:mod:`tricklab.data._columns`), for a fixed number of epochs:
 
 - the study compares its variants at the best checkpoint (``train.evaluate`` resolved to
   "best"): the median best epoch (rounded half up) of the variant's finished stored runs; with
@@ -33,6 +34,7 @@ from tricklab.data import (
     Dataset,
     ResolvedStudy,
     Splits,
+    TargetScaling,
     exact_json,
     load_data,
     model_table,
@@ -101,6 +103,9 @@ def fit_variant(
     y = dataset.y
     if len(y) != len(x):  # the table was read twice: the same rows, or a bug
         raise AssertionError(f"{len(x)} raw rows for {len(y)} labels")
+    scaling = None  # a regression target's transform, fitted on every row as the columns are
+    if dataset.target_transform is not None:
+        scaling = TargetScaling.fit(dataset.target_transform, y)
     keras = _backend.keras()
     target = target_for(recipe, dataset)
     # seeded as a solo run (engines._scoring.seed_everything): initial weights, batch order
@@ -110,7 +115,7 @@ def fit_variant(
     everything = _all_rows(x, y)
     model.fit(
         x,
-        target.encode(y),
+        target.encode(scaling.forward(y) if scaling is not None else y),
         batch_size=recipe.train.batch_size,
         epochs=epochs,
         shuffle=recipe.train.shuffle,
@@ -133,6 +138,7 @@ def fit_variant(
         "csv": table.csv,
         "dataset": spec.dataset.model_dump(mode="json"),
         "columns": exact_json(fitted),
+        "target": scaling.to_json() if scaling is not None else None,
         "input_shape": [int(n) for n in x.shape[1:]],
         "versions": {"tricklab": __version__, "backend": _backend.name(), **_backend.versions()},
         "files": {"model": MODEL_FILE},

@@ -272,7 +272,7 @@ def lr_find(
     per_epoch = math.ceil(n_train / batch_size)
     model.fit(
         splits.x_train,
-        target.encode(splits.y_train),
+        target.encode(splits.to_model(splits.y_train)),  # the scale the runs train on
         batch_size=batch_size,
         epochs=math.ceil(steps / per_epoch),
         shuffle=recipe.train.shuffle,

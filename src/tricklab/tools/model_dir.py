@@ -25,6 +25,9 @@ A MODEL_DIR holds two files, and no pickle:
   1970-01-01) and ``missing_indicator``), ``dropped`` (feature columns left out),
   ``features`` (the model's inputs in order: ``col``, ``col=level``, ``col:year``, ...,
   ``col:missing``), ``standardize`` (``mean`` and ``std`` per feature, or null);
+- ``target``: a regression target's ``target_transform`` fitted on every row (``{"transform":
+  "standardize", "mean": ..., "std": ...}`` or ``{"transform": "log"}``), or null: the model's
+  outputs are on that scale, and predictions are mapped back (``* std + mean``, or ``exp``);
 - ``input_shape``; ``versions``: tricklab, keras, the backend and its version.
 
 A raw row becomes features as the run's training rows did: number cells as numbers, true/false
@@ -50,6 +53,7 @@ import pandas as pd
 from tricklab.base.errors import DataError, StoreError
 from tricklab.data import (
     FittedColumns,
+    TargetScaling,
     days_since_epoch,
     fitted_from_json,
     parse_date,
@@ -131,6 +135,8 @@ class FittedModel:
         in the data, or the value), ``p(<class>)`` per class (none for regression)."""
         x = self.features(frame, where)
         outputs = np.asarray(self.model.predict(x, verbose=0)) if len(x) else np.zeros((0, 1))
+        if self.record.get("target"):  # back from the scale the model was trained on
+            outputs = TargetScaling.from_json(self.record["target"]).inverse(outputs)
         from tricklab.tools.export import prediction_frame
 
         return prediction_frame(outputs, self.record["task"], self.classes)

@@ -1,0 +1,104 @@
+"""A regression target fed to the model on another scale, and every score read on its own.
+
+``target_transform`` in a CSV's dataset table says how (scikit-learn's
+``TransformedTargetRegressor``, with the transform fitted per run):
+
+- ``"standardize"``: ``(y - mean) / std`` with the mean and (population) standard deviation of
+  the run's training rows (a constant target keeps std 1); a target in the hundreds of
+  thousands otherwise starts the loss near 1e10 and its gradients with it;
+- ``"log"``: ``ln(y)``, for a positive, right-skewed target (prices, counts, durations): the
+  loss then weighs relative errors; every target value must be > 0.
+
+The model trains, validates and checkpoints on that scale (the history and its curves are
+there); its test outputs are mapped back (:meth:`TargetScaling.inverse`) before anything is
+scored or stored, so every test score, ``predictions.npy`` and ``tricklab predict`` are on the
+target's own scale. Computed in float64; what is fitted is plain JSON
+(:meth:`TargetScaling.to_json`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tricklab.base.errors import DataError
+from tricklab.data._dataset import Dataset
+from tricklab.spec import TargetTransform
+
+if TYPE_CHECKING:
+    from tricklab.data._csv_table import CsvTable
+
+
+@dataclass(frozen=True)
+class TargetScaling:
+    """One run's target transform: ``forward`` feeds the model, ``inverse`` reads it back."""
+
+    transform: TargetTransform
+    mean: float = 0.0
+    std: float = 1.0
+
+    @classmethod
+    def fit(cls, transform: TargetTransform, y_train: np.ndarray) -> TargetScaling:
+        """The transform, fitted on the run's training targets ``y_train`` only."""
+        if transform == "log":
+            return cls("log")
+        y = np.asarray(y_train, dtype=np.float64)
+        std = float(y.std()) if len(y) else 1.0
+        return cls("standardize", float(y.mean()) if len(y) else 0.0, std if std > 0 else 1.0)
+
+    def forward(self, y: np.ndarray) -> np.ndarray:
+        """Targets on the model's scale (float32, as Keras reads them)."""
+        y = np.asarray(y, dtype=np.float64)
+        out = np.log(y) if self.transform == "log" else (y - self.mean) / self.std
+        return out.astype(np.float32)
+
+    def inverse(self, outputs: np.ndarray) -> np.ndarray:
+        """The model's outputs on the target's own scale (float64; a diverged output stays
+        non-finite, and ``exp`` of a huge one is inf: scored as unknown, never as zero)."""
+        out = np.asarray(outputs, dtype=np.float64)
+        with np.errstate(over="ignore"):
+            return np.exp(out) if self.transform == "log" else out * self.std + self.mean
+
+    def to_json(self) -> dict[str, Any]:
+        if self.transform == "log":
+            return {"transform": "log"}
+        return {"transform": "standardize", "mean": self.mean, "std": self.std}
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> TargetScaling:
+        if record["transform"] == "log":
+            return cls("log")
+        return cls("standardize", float(record["mean"]), float(record["std"]))
+
+
+def with_target_transform(dataset: Dataset, table: CsvTable, target: Any) -> Dataset:
+    """``dataset`` with its table's ``target_transform`` (None: as is); refused in one located
+    line for a target that is not a regression target, and for ``"log"`` of a value <= 0. The
+    transform is part of the dataset's fingerprint (runs with and without it differ)."""
+    transform = table.spec.target_transform
+    if transform is None:
+        return dataset
+    column = table.column(target)
+    if dataset.task != "regression":
+        why = dataset.intake.task_reason if dataset.intake is not None else dataset.task
+        raise DataError(
+            f'{table.shown}: target_transform = "{transform}" is for a regression target; '
+            f"target column {column} is {dataset.task} ({why}). Drop target_transform, or set "
+            'task = "regression" in the dataset table if its values are amounts.'
+        )
+    if transform == "log":
+        bad = np.flatnonzero(~(np.asarray(dataset.y) > 0))
+        if len(bad):
+            more = f" (and {len(bad) - 1} more rows)" if len(bad) > 1 else ""
+            raise DataError(
+                f"{table.shown}: line {table.line(int(bad[0]))}, column {column}: "
+                f'target_transform = "log" needs every target > 0. Received: '
+                f'{float(dataset.y[bad[0]])!r}{more}. Use target_transform = "standardize".'
+            )
+    fingerprint = hashlib.sha256(
+        f"{dataset.fingerprint};target_transform={transform}".encode()
+    ).hexdigest()
+    return replace(dataset, target_transform=transform, fingerprint=fingerprint)
