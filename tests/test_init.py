@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -165,3 +166,29 @@ def test_a_clean_numeric_regression_table(
     assert table["train"]["loss"] == "mean_squared_error"
     assert "class_weight" not in table["variants"]
     assert "task: regression" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("scale", "expected"),
+    [
+        (lambda y: y, None),  # std near 1: as it is
+        (lambda y: 50_000 + 20_000 * y, "standardize"),  # symmetric, in the tens of thousands
+        (lambda y: np.exp(11 + 0.8 * y), "log"),  # positive, skewed to the right
+    ],
+)
+def test_a_regression_target_far_from_unit_scale_gets_a_target_transform(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], scale: Any, expected: str | None
+) -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(150, 2))
+    y = scale(x @ [0.6, -0.4] + rng.normal(scale=0.3, size=150))
+    lines = ["a,b,price"] + [f"{r[0]:.4f},{r[1]:.4f},{v:.4f}" for r, v in zip(x, y, strict=True)]
+    data = tmp_path / "prices.csv"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert main(["init", str(data), "--target", "price"]) == 0  # lint-clean, or init raises
+    written = (tmp_path / "prices.toml").read_text()
+    assert tomllib.loads(written)["dataset"].get("target_transform") == expected
+    printed = capsys.readouterr().out
+    if expected is not None:
+        assert f"target_transform = {expected!r}: " in printed
+        assert "scores stay on its scale" in written  # the comment says why

@@ -6,8 +6,9 @@
 - ``"standardize"``: ``(y - mean) / std`` with the mean and (population) standard deviation of
   the run's training rows (a constant target keeps std 1); a target in the hundreds of
   thousands otherwise starts the loss near 1e10 and its gradients with it;
-- ``"log"``: ``ln(y)``, for a positive, right-skewed target (prices, counts, durations): the
-  loss then weighs relative errors; every target value must be > 0.
+- ``"log"``: ``ln(y)``, standardised the same way (the training rows' mean and std of
+  ``ln(y)``: a network starts near output 0), for a positive, right-skewed target (prices,
+  counts, durations): the loss then weighs relative errors; every target value must be > 0.
 
 The model trains, validates and checkpoints on that scale (the history and its curves are
 there); its test outputs are mapped back (:meth:`TargetScaling.inverse`) before anything is
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TargetScaling:
-    """One run's target transform: ``forward`` feeds the model, ``inverse`` reads it back."""
+    """One run's target transform: ``forward`` feeds the model, ``inverse`` reads it back.
+    ``mean`` and ``std`` are those of the training targets (``"log"``: of their logs)."""
 
     transform: TargetTransform
     mean: float = 0.0
@@ -43,35 +45,35 @@ class TargetScaling:
     @classmethod
     def fit(cls, transform: TargetTransform, y_train: np.ndarray) -> TargetScaling:
         """The transform, fitted on the run's training targets ``y_train`` only."""
-        if transform == "log":
-            return cls("log")
         y = np.asarray(y_train, dtype=np.float64)
+        if transform == "log":
+            y = np.log(y)
         std = float(y.std()) if len(y) else 1.0
-        return cls("standardize", float(y.mean()) if len(y) else 0.0, std if std > 0 else 1.0)
+        return cls(transform, float(y.mean()) if len(y) else 0.0, std if std > 0 else 1.0)
 
     def forward(self, y: np.ndarray) -> np.ndarray:
         """Targets on the model's scale (float32, as Keras reads them)."""
         y = np.asarray(y, dtype=np.float64)
-        out = np.log(y) if self.transform == "log" else (y - self.mean) / self.std
-        return out.astype(np.float32)
+        if self.transform == "log":
+            y = np.log(y)
+        return ((y - self.mean) / self.std).astype(np.float32)
 
     def inverse(self, outputs: np.ndarray) -> np.ndarray:
         """The model's outputs on the target's own scale (float64; a diverged output stays
         non-finite, and ``exp`` of a huge one is inf: scored as unknown, never as zero)."""
-        out = np.asarray(outputs, dtype=np.float64)
-        with np.errstate(over="ignore"):
-            return np.exp(out) if self.transform == "log" else out * self.std + self.mean
+        out = np.asarray(outputs, dtype=np.float64) * self.std + self.mean
+        if self.transform == "log":
+            with np.errstate(over="ignore"):
+                return np.exp(out)
+        return out
 
     def to_json(self) -> dict[str, Any]:
-        if self.transform == "log":
-            return {"transform": "log"}
-        return {"transform": "standardize", "mean": self.mean, "std": self.std}
+        return {"transform": self.transform, "mean": self.mean, "std": self.std}
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> TargetScaling:
-        if record["transform"] == "log":
-            return cls("log")
-        return cls("standardize", float(record["mean"]), float(record["std"]))
+        transform: TargetTransform = "log" if record["transform"] == "log" else "standardize"
+        return cls(transform, float(record["mean"]), float(record["std"]))
 
 
 def with_target_transform(dataset: Dataset, table: CsvTable, target: Any) -> Dataset:

@@ -63,7 +63,7 @@ def _targets(cohort: Any, splits: list[Splits], y: np.ndarray) -> Any:
     encode = cohort.target.encode
     if cohort.y_per_member:
         return jnp.asarray(np.stack([encode(s.to_model(y)) for s in splits]))
-    return jnp.asarray(encode(splits[0].to_model(y)))  # "log" (no fit) or none: one for all
+    return jnp.asarray(encode(y))  # no transform: one copy for all
 
 
 def _input_dtype(x: Any) -> str | None:

@@ -157,8 +157,8 @@ class Cohort:
     init_optimizer: list[Any]
     init_metrics: list[Any]
     train_rows: Any = None  # (members, training rows): indices into dataset.x
-    #: each member feeds the model its own targets (a target standardised with its own
-    #: training rows: ``target_transform = "standardize"``); else one copy serves them all
+    #: each member feeds the model its own targets (a target scaled with its own training
+    #: rows' mean and std: ``target_transform``); else one copy serves them all
     y_per_member: bool = False
 
 
@@ -206,7 +206,7 @@ class Population:
                 slots,
                 [v.value for v in model.optimizer.variables],
                 [v.value for v in model.metrics_variables],
-                y_per_member=dataset.target_transform == "standardize",
+                y_per_member=dataset.target_transform is not None,
             )
             # Initial weights and dropout seed states exactly as the solo runs draw them.
             seeds = [task.plan.init_seed for task in tasks]

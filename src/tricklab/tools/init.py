@@ -120,6 +120,10 @@ def starter_study(
     columns = [_column(frame[name], str(name)) for name in frame.columns if name != target]
     dataset = _dataset_table(csv_path, out, target, delimiter, header, columns)
     loaded = _read_back(csv_path, dataset)
+    transform, why_transform = _target_transform(loaded)
+    if transform is not None:  # a regression target far from the scale a network starts at
+        dataset["target_transform"] = transform
+        loaded = _read_back(csv_path, dataset)
     rows = len(frame)
     name = _study_name(csv_path.stem)
     header_lines = [
@@ -134,7 +138,8 @@ def starter_study(
         top, body, variants, protocol, notes = _study_body(
             loaded, rows, sum(c.drop is None for c in columns), training
         )
-        lines = [*header_lines, *top, *_dataset_lines(dataset, columns), *body]
+        said = _dataset_lines(dataset, columns, why_transform)
+        lines = [*header_lines, *top, *said, *body]
         out.write_text("\n".join(lines) + "\n", encoding="utf-8")
         findings = _findings(out)
         if not any(f.code == "TL016" for f in findings):
@@ -153,7 +158,11 @@ def starter_study(
         rows=rows,
         variants=variants,
         protocol=protocol,
-        notes=[*_column_notes(columns), *notes],
+        notes=[
+            *_column_notes(columns),
+            *([f"target_transform = {transform!r}: {why_transform}"] if transform else []),
+            *notes,
+        ],
     )
 
 
@@ -263,6 +272,31 @@ def _dataset_table(
     return table
 
 
+def _target_transform(dataset: Dataset) -> tuple[str | None, str]:
+    """``target_transform`` for a regression target, and why: ``"log"`` for a positive target
+    skewed to the right (its log is nearer symmetric: the loss then weighs relative errors),
+    else ``"standardize"`` when its spread or centre is far from 1 (a loss starting near
+    1e10 trains badly); None otherwise, or for classes."""
+    if dataset.task != "regression":
+        return None, ""
+    import numpy as np
+    from scipy.stats import skew
+
+    y = np.asarray(dataset.y, dtype=np.float64)
+    mean, std = float(y.mean()), float(y.std())
+    if y.min() > 0 and float(skew(y)) > 1:
+        return "log", (
+            f"positive, skewed to the right (skewness {float(skew(y)):.1f}): trained on its "
+            "log; scores stay on its scale"
+        )
+    if std > 10 or (0 < std < 0.1) or abs(mean) > 10 * max(std, 1.0):
+        return "standardize", (
+            f"mean {mean:.3g}, std {std:.3g}: trained on it standardized per run; scores "
+            "stay on its scale"
+        )
+    return None, ""
+
+
 def _read_back(csv_path: Path, dataset: dict[str, Any]) -> Dataset:
     """The dataset as ``run`` will read it (the CSV path as seen from here)."""
     try:
@@ -273,7 +307,9 @@ def _read_back(csv_path: Path, dataset: dict[str, Any]) -> Dataset:
         ) from None
 
 
-def _dataset_lines(dataset: dict[str, Any], columns: list[_Column]) -> list[str]:
+def _dataset_lines(
+    dataset: dict[str, Any], columns: list[_Column], why_transform: str = ""
+) -> list[str]:
     """The ``[dataset]`` table, one key per line, with a comment per proposed entry."""
     why = {c.name: c for c in columns}
     lines = ["", "[dataset]"]
@@ -289,6 +325,8 @@ def _dataset_lines(dataset: dict[str, Any], columns: list[_Column]) -> list[str]
             ]
         if key == "impute":
             lines += [f"#   {name}: {why[name].missing} empty cells" for name in value]
+        if key == "target_transform":
+            lines.append(f"#   {why_transform}")
         if key == "dates":
             lines.append(
                 "#   each becomes year, month, weekday and days since the first training date"
