@@ -115,7 +115,7 @@ def test_a_clean_study_has_no_findings(thoracic: Dataset) -> None:
 
 
 def test_rules_table_lists_every_code_once_with_a_severity() -> None:
-    assert list(RULES) == [f"TL{n:03d}" for n in range(1, 21)]
+    assert list(RULES) == [f"TL{n:03d}" for n in range(1, 22)]
     assert all(RULES[code] and "\n" not in RULES[code] for code in RULES)
     assert set(SEVERITIES) == set(RULES)
     assert {c for c, s in SEVERITIES.items() if s == "hint"} == {"TL008"}
@@ -499,7 +499,7 @@ def test_unknown_rule_in_ignore_is_an_error() -> None:
     spec = make(lint={"ignore": {"TL099": "typo"}})
     with pytest.raises(SpecError) as caught:
         lint(spec)
-    expected = ", ".join(f"TL{n:03d}" for n in range(1, 21))
+    expected = ", ".join(f"TL{n:03d}" for n in range(1, 22))
     assert str(caught.value) == f"lint.ignore: unknown rule 'TL099'. Expected one of: {expected}."
 
 
@@ -674,3 +674,36 @@ def test_tl015_lint_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     assert "\nTL015 error all variants: model.layers: one run needs at least 64.0 GiB" in out
     assert out.endswith("1 variant x 3 seeds; 1 error, 2 warning(s), 0 hint(s), 0 ignored\n")
+
+
+# --- TL021 ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "transform", "said"),
+    [
+        (lambda y: 250_000 + 80_000 * y, "standardize", "std 7.66e+04"),  # symmetric prices
+        (lambda y: np.exp(10 + y), "log", "skewed to the right"),  # positive, skewed
+    ],
+)
+def test_tl021_a_target_far_from_unit_scale(
+    tmp_path: Path, target: Any, transform: str, said: str
+) -> None:
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=60)
+    y = target(a + 0.1 * rng.normal(size=60))
+    path = _write_csv(tmp_path / "r.csv", {"a": a, "y": y})
+    out = [{"type": "dense", "units": 1}]
+    spec = _csv_study(path, [RELU, *out], "mean_squared_error")
+    finding = only(lint(spec, load_dataset(spec.dataset)), "TL021")
+    assert finding.path == "dataset.target_transform" and said in finding.message
+    assert finding.fix.startswith(f'set target_transform = "{transform}" in the dataset table')
+    fixed = make(
+        [RELU, *out],
+        {"loss": "mean_squared_error"},
+        dataset={"csv": str(path), "target": "y", "target_transform": transform},
+    )
+    assert lint(fixed, load_dataset(fixed.dataset)) == []
+    near_one = _write_csv(tmp_path / "n.csv", {"a": a, "y": a + 0.1 * rng.normal(size=60)})
+    clean = _csv_study(near_one, [RELU, *out], "mean_squared_error")
+    assert lint(clean, load_dataset(clean.dataset)) == []

@@ -44,7 +44,7 @@ from tricklab.data._rules import (
 )
 from tricklab.data._splits import Splits, cv_folds, make_splits
 from tricklab.data._study import load_data, resolve
-from tricklab.data._target_scaling import TargetScaling
+from tricklab.data._target_scaling import TargetScaling, suggested_transform
 
 __all__ = [
     "ColumnPlan",
@@ -80,5 +80,6 @@ __all__ = [
     "read_image",
     "resolve",
     "resolve_study",
+    "suggested_transform",
     "target_for",
 ]

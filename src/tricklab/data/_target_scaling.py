@@ -76,6 +76,25 @@ class TargetScaling:
         return cls(transform, float(record["mean"]), float(record["std"]))
 
 
+def suggested_transform(y: np.ndarray) -> tuple[TargetTransform | None, str]:
+    """The ``target_transform`` a regression target ``y`` wants, and why: ``"log"`` for a
+    positive target skewed to the right (its log is nearer symmetric, and its errors are
+    relative), else ``"standardize"`` when its spread or centre is far from 1 (an untrained
+    network predicts near 0: its loss starts near ``mean**2 + std**2`` and its gradients with
+    it); ``(None, "")`` for a target near unit scale. ``tricklab init`` proposes it and lint
+    (TL021) asks for it."""
+    from scipy.stats import skew
+
+    y = np.asarray(y, dtype=np.float64)
+    mean, std = float(y.mean()), float(y.std())
+    skewness = float(skew(y)) if std > 0 else 0.0
+    if y.min() > 0 and skewness > 1:
+        return "log", f"positive, skewed to the right (skewness {skewness:.1f})"
+    if std > 10 or 0 < std < 0.1 or abs(mean) > 10 * max(std, 1.0):
+        return "standardize", f"mean {mean:.3g}, std {std:.3g}"
+    return None, ""
+
+
 def with_target_transform(dataset: Dataset, table: CsvTable, target: Any) -> Dataset:
     """``dataset`` with its table's ``target_transform`` (None: as is); refused in one located
     line for a target that is not a regression target, and for ``"log"`` of a value <= 0. The

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tricklab.base.errors import DataError, TricklabError
-from tricklab.data import load_dataset, read_csv_text
+from tricklab.data import load_dataset, read_csv_text, suggested_transform
 from tricklab.spec import MAX_LEVELS, MIN_ROWS_FOR_LEVELS, NUMBER_PERCENT, load_study
 from tricklab.tools.lint import MIN_ID_ROWS, Finding, active, format_findings, lint
 
@@ -273,28 +273,14 @@ def _dataset_table(
 
 
 def _target_transform(dataset: Dataset) -> tuple[str | None, str]:
-    """``target_transform`` for a regression target, and why: ``"log"`` for a positive target
-    skewed to the right (its log is nearer symmetric: the loss then weighs relative errors),
-    else ``"standardize"`` when its spread or centre is far from 1 (a loss starting near
-    1e10 trains badly); None otherwise, or for classes."""
+    """``target_transform`` for a regression target far from unit scale, and a comment."""
     if dataset.task != "regression":
         return None, ""
-    import numpy as np
-    from scipy.stats import skew
-
-    y = np.asarray(dataset.y, dtype=np.float64)
-    mean, std = float(y.mean()), float(y.std())
-    if y.min() > 0 and float(skew(y)) > 1:
-        return "log", (
-            f"positive, skewed to the right (skewness {float(skew(y)):.1f}): trained on its "
-            "log; scores stay on its scale"
-        )
-    if std > 10 or (0 < std < 0.1) or abs(mean) > 10 * max(std, 1.0):
-        return "standardize", (
-            f"mean {mean:.3g}, std {std:.3g}: trained on it standardized per run; scores "
-            "stay on its scale"
-        )
-    return None, ""
+    transform, why = suggested_transform(dataset.y)
+    if transform is None:
+        return None, ""
+    trained = "its log" if transform == "log" else "it standardized per run"
+    return transform, f"{why}: trained on {trained}; scores stay on its scale"
 
 
 def _read_back(csv_path: Path, dataset: dict[str, Any]) -> Dataset:

@@ -4,7 +4,7 @@ A study file can be valid and still hold a mistake the lecture makes or warns ab
 layer without activation before the output layer, a regression loss on class labels, validating
 on the test set, an id column among the features. :func:`lint` finds these without training
 and without importing Keras (a study is linted in well under a second). Rules that need the data
-(TL003, TL004, TL006, TL011, and TL010's exact list of logged names) run only when a loaded
+(TL003, TL004, TL006, TL011, TL021, and TL010's exact list of logged names) run only when a loaded
 :class:`~tricklab.data.Dataset` is passed.
 
 Each :class:`Finding` has a code (see :data:`RULES`), a severity (``"warning"``, ``"hint"`` for

@@ -46,6 +46,8 @@ RULES: dict[str, str] = {
     "size): a dimension shrinks below 1",
     "TL020": "an embedding layer on features that are not all integers in [0, input_dim): it "
     "looks rows up by id, truncating fractions and clipping ids out of range",
+    "TL021": "a regression target far from unit scale (or positive and skewed) without "
+    "target_transform: an untrained network predicts near 0, so the loss starts huge",
 }
 #: Crossentropy losses that expect probabilities (unless from_logits = true).
 CROSSENTROPY_LOSSES = frozenset(

@@ -7,11 +7,12 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from tricklab.data import Dataset, ResolvedStudy
+from tricklab.data import Dataset, ResolvedStudy, suggested_transform
 from tricklab.spec import (
     METRIC_CATALOGUE,
     Chance,
     Component,
+    CsvSpec,
     StudySpec,
     ThoracicSpec,
     default_primary_metric,
@@ -41,9 +42,31 @@ def study_findings(spec: StudySpec, resolved: ResolvedStudy | None) -> Iterator[
     if resolved is None:
         return
     yield from _id_columns(spec, resolved.dataset)
+    yield from _target_scale(spec, resolved.dataset)
     yield from _majority_accuracy(spec, resolved.dataset)
     yield from _one_cycle_steps(spec, resolved)
     yield from _best_on_few_rows(spec, resolved)
+
+
+def _target_scale(spec: StudySpec, dataset: Dataset) -> Iterator[Finding]:
+    """TL021: a regression target a network would start far from, without target_transform
+    (a CSV's key; the built-in data have class targets)."""
+    if dataset.task != "regression" or not isinstance(spec.dataset, CsvSpec):
+        return
+    if spec.dataset.target_transform is not None:
+        return
+    transform, why = suggested_transform(dataset.y)
+    if transform is None:
+        return
+    yield finding(
+        "TL021",
+        "dataset.target_transform",
+        f"the target is {why}; an untrained network predicts near 0, so the loss starts near "
+        f"{float(np.mean(np.square(np.asarray(dataset.y, dtype=np.float64)))):.3g} and the first "
+        "updates chase the scale, not the pattern.",
+        f'set target_transform = "{transform}" in the dataset table (scores and predictions '
+        "stay on the target's own scale).",
+    )
 
 
 def _losses_on_their_own_scales(spec: StudySpec) -> Iterator[Finding]:
