@@ -21,7 +21,7 @@ test: setup-dev
 	$(BIN)/python -m pytest -n 2 --durations=15 $(PYTEST_ARGS)
 
 # Longer robustness runs (README, "The run store"): kill -9 a study 20 times per engine, stop
-# workers past their lease and damage finished runs at random moments.
+# workers past their lease and damage finished runs at random moments, kill -9 a search.
 stress: setup-dev
 	$(BIN)/python -m pytest -n 2 -m stress $(PYTEST_ARGS)
 

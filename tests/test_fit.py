@@ -336,7 +336,7 @@ def test_thoracic_fits_for_the_recipes_epochs(
 
 
 def test_fit_logs_an_mlflow_model_with_its_signature(
-    fitted: dict[str, Any], capsys: pytest.CaptureFixture[str]
+    fitted: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     mlflow = pytest.importorskip("mlflow")
     import tricklab
@@ -350,7 +350,7 @@ def test_fit_logs_an_mlflow_model_with_its_signature(
     capsys.readouterr()
     assert main(args) == 0
     logged = capsys.readouterr().out.split("logged to MLflow: ")[1].split()[0]
-    mlflow.set_tracking_uri(uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # not set_tracking_uri: it stays set
     info = mlflow.models.get_model_info(logged)
     inputs = [c["name"] for c in info.signature.inputs.to_dict()]
     assert inputs == ["signup", "monthly_fee", "plan", "tenure"]  # raw columns, as trained

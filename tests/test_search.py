@@ -241,7 +241,7 @@ def test_sqlite_storage_fails_stale_trials_of_other_machines(
     assert retried[0].user_attrs["host"] != "another-machine"
 
 
-@pytest.mark.slow
+@pytest.mark.stress  # 3 minutes; test_trial_orphaned_... covers the recovery in `make test`
 def test_kill_mid_trial_then_rerun_reaches_n(tmp_path: Path) -> None:
     path = _study(tmp_path, epochs=20)
     command = _tricklab(path, "--trials", "6", "--out", tmp_path / "runs")

@@ -22,7 +22,9 @@ def add_parser(sub: Subparsers) -> None:
         description="Write one run's weights at the study's checkpoint (train.evaluate: best "
         "or last) as a .keras model file that plain "
         "keras.saving.load_model loads; it takes raw feature values (the run's preprocessing "
-        "is part of the model).",
+        "is part of the model). A run whose table was fitted on its own training rows (the "
+        "dataset's column keys) is refused: predict with `tricklab predict RUN_DIR new.csv`, or "
+        "make a MODEL_DIR with `tricklab fit`.",
     )
     export.add_argument("run_dir", type=Path, help="runs/<study>/<variant>/seed-<n>")
     export.add_argument(
@@ -40,7 +42,9 @@ def add_parser(sub: Subparsers) -> None:
         "on images (an image folder, Fashion-MNIST), PATH may be an image file or a folder of "
         "them (read as training read its images); a file column then names each image. From a "
         "MODEL_DIR (tricklab fit): raw rows of its training table's columns, read with that "
-        "table's delimiter and header setting unless --delimiter/--header say otherwise.",
+        "table's delimiter and header setting unless --delimiter/--header say otherwise; the "
+        "same from a RUN_DIR whose table was fitted on its own training rows (the dataset's "
+        "column keys), its columns fitted again on the run's training rows of the training CSV.",
     )
     predict.add_argument(
         "run_dir",
@@ -69,9 +73,10 @@ def export_command(args: argparse.Namespace, console: Console) -> int:
 
 
 def predict_command(args: argparse.Namespace, console: Console) -> int:
-    from tricklab.tools.export import predict_path
+    from tricklab.tools.export import predict_path, takes_raw_rows
 
-    if is_model_dir(args.run_dir):  # tricklab fit's output: raw rows of the training table
+    # tricklab fit's output, or a run fitted on its own training rows: raw rows of the table
+    if is_model_dir(args.run_dir) or takes_raw_rows(args.run_dir):
         return predict_model_dir(args)
     frame = predict_path(
         args.run_dir, args.csv, header=args.header is not False, delimiter=args.delimiter or ","

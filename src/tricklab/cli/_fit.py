@@ -68,16 +68,10 @@ def fit_command(args: argparse.Namespace, console: Console) -> int:
         soft_wrap=True,
     )
     if args.mlflow:
-        from tricklab.spec import load_study
         from tricklab.tools.fit_mlflow import log_model_dir
 
-        uri = log_model_dir(
-            load_study(args.study),
-            fitted.path,
-            out=args.out,
-            tracking_uri=args.tracking_uri,
-            experiment=args.experiment,
-        )
+        # as `tricklab mlflow MODEL_DIR` does later: the study and store are in the record
+        uri = log_model_dir(fitted.path, tracking_uri=args.tracking_uri, experiment=args.experiment)
         console.print(f"logged to MLflow: {uri}", markup=False, soft_wrap=True)
     return 0
 
@@ -87,23 +81,29 @@ def predict_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--delimiter",
         metavar="X",
-        help="the CSV's delimiter (default: a MODEL_DIR's training CSV's; else ',')",
+        help="the CSV's delimiter (default: the training CSV's for a MODEL_DIR or a run fitted "
+        "on its own training rows; else ',')",
     )
     parser.add_argument(
         "--header",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="whether the CSV has a header row (default: a MODEL_DIR's training CSV's "
-        "setting; else a header). Without one, the columns are the training file's, in order "
-        "(the target may be left out)",
+        help="whether the CSV has a header row (default: the training CSV's setting for a "
+        "MODEL_DIR or a run fitted on its own training rows; else a header). Without one, the "
+        "columns are the training file's, in order (the target may be left out)",
     )
 
 
 def predict_model_dir(args: argparse.Namespace) -> int:
-    """``tricklab predict MODEL_DIR new.csv``: the predictions as CSV on stdout."""
+    """``tricklab predict MODEL_DIR new.csv``, or a RUN_DIR whose table was fitted on its own
+    training rows (read the same way): the predictions as CSV on stdout."""
+    from tricklab.tools.export import predict_path
     from tricklab.tools.model_dir import predict_file
 
-    frame = predict_file(args.run_dir, args.csv, delimiter=args.delimiter, header=args.header)
+    if is_model_dir(args.run_dir):
+        frame = predict_file(args.run_dir, args.csv, delimiter=args.delimiter, header=args.header)
+    else:
+        frame = predict_path(args.run_dir, args.csv, delimiter=args.delimiter, header=args.header)
     sys.stdout.write(frame.to_csv(index=False))
     return 0
 

@@ -1,4 +1,5 @@
-"""``tricklab mlflow``: log a stored study to MLflow; ``run --mlflow`` logs through here too."""
+"""``tricklab mlflow``: log a stored study, or a MODEL_DIR, to MLflow; ``run --mlflow`` logs
+through here too."""
 
 from __future__ import annotations
 
@@ -15,13 +16,21 @@ from tricklab.cli._options import Subparsers
 def add_parser(sub: Subparsers) -> None:
     tracking = sub.add_parser(
         "mlflow",
-        help="log a stored study to MLflow",
-        description="Log a stored study to MLflow: one parent run with the report, one child "
-        "run per finished run (the recipe fields the study varies as params, the history and "
-        "test scores as metrics, history and weights as artifacts). Logging again updates the "
-        "same runs. Needs the mlflow extra: pip install 'tricklab[mlflow]'.",
+        help="log a stored study (runs/STUDY) or a fitted model (MODEL_DIR) to MLflow",
+        description="Log a stored study (runs/STUDY) to MLflow: one parent run with the report, "
+        "one child run per finished run (the recipe fields the study varies as params, the "
+        "history and test scores as metrics, history and weights as artifacts); logging again "
+        "updates the same runs. Or log a MODEL_DIR written by `tricklab fit` as `fit --mlflow` "
+        "does: one run holding the model with its input signature (the raw columns, read "
+        "through the study file fit was given). Needs the mlflow extra: "
+        "pip install 'tricklab[mlflow]'.",
     )
-    tracking.add_argument("study_dir", type=Path, help="the study's store, e.g. runs/STUDY")
+    tracking.add_argument(
+        "study_dir",
+        type=Path,
+        metavar="PATH",
+        help="the study's store, e.g. runs/STUDY, or a MODEL_DIR (it holds tricklab-model.json)",
+    )
     tracking_options(tracking)
     tracking.set_defaults(handler=mlflow_command)
 
@@ -40,8 +49,19 @@ def tracking_options(parser: argparse.ArgumentParser, when: str = "") -> None:
 
 
 def mlflow_command(args: argparse.Namespace, console: Console) -> int:
+    from tricklab.tools.model_dir import is_model_dir
     from tricklab.tools.tracking import require_mlflow
 
+    if is_model_dir(args.study_dir):
+        require_mlflow("tricklab mlflow")
+        from tricklab.tools.fit_mlflow import log_model_dir
+
+        with console.status("logging the model to MLflow"):
+            uri = log_model_dir(
+                args.study_dir, tracking_uri=args.tracking_uri, experiment=args.experiment
+            )
+        console.print(f"logged to MLflow: {uri}", markup=False, soft_wrap=True)
+        return 0
     check_study_dir(args.study_dir)
     require_mlflow("tricklab mlflow")
     log_to_mlflow(console, args.study_dir, args.tracking_uri, args.experiment)

@@ -4,8 +4,8 @@ The exported model holds the weights of the checkpoint the study is evaluated at
 (``train.evaluate``: "best" or "last", as its index stores it; :func:`checkpoint`) and starts
 with the preprocessing the run was trained with (rescaling of pixels, standardisation with the
 training split's mean and std), so it takes raw feature values, and ends with the inverse of a
-regression target's ``target_transform`` (``exp``, or ``* std + mean``), so it predicts on the
-target's own scale:
+regression target's ``target_transform`` (``* std + mean``, then ``exp`` of a log), so it
+predicts on the target's own scale:
 
     >>> model = keras.saving.load_model("model.keras")      # no tricklab needed
     >>> model.predict(raw_rows)
@@ -13,7 +13,9 @@ target's own scale:
 :func:`predict_csv` predicts the rows of a CSV of raw features (token ids for a run on a CSV's
 ``sequence`` columns); :func:`predict_images` predicts image files for a run on images (an image
 folder, or Fashion-MNIST), read as training read them; :func:`predict_path` picks one by
-the run and the path.
+the run and the path. A run whose table was fitted on its own training rows (the column keys:
+imputation, one-hot levels, dates) has no raw-row model to export; :func:`predict_csv` reads
+raw rows in its training CSV's own format, its columns fitted again (:func:`raw_rows_model`).
 """
 
 from __future__ import annotations
@@ -25,14 +27,23 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from tricklab.base import backend as _backend
 from tricklab.base.errors import DataError, StoreError, TricklabError
-from tricklab.data import image_files, read_csv_text, read_image
+from tricklab.data import (
+    image_files,
+    load_data,
+    make_splits,
+    read_csv_text,
+    read_image,
+)
 from tricklab.engines.build import build_model
 from tricklab.engines.contract import RunResult
-from tricklab.spec import EVALUATE_CHOICES, IMAGE_SUFFIXES, Recipe
+from tricklab.spec import EVALUATE_CHOICES, IMAGE_SUFFIXES, Recipe, StudySpec
 from tricklab.store import RunStore, StudyIndex
+from tricklab.tools.fit import raw_table_of
+from tricklab.tools.model_dir import FittedModel, predict_rows, prediction_frame, same_scaling
 
 
 def load_run(run_dir: str | Path) -> tuple[RunResult, Recipe, StudyIndex]:
@@ -62,16 +73,29 @@ def checkpoint(index: StudyIndex, recipe: Recipe) -> str:
     return str(stored)
 
 
+def fitted_per_run(index: StudyIndex) -> bool:
+    """Whether the study's table is fitted on each run's training rows (its column keys:
+    impute, dates, one-hot levels per run), as its index says."""
+    return bool((index.resolved.get("dataset") or {}).get("columns"))
+
+
+def takes_raw_rows(run_dir: str | Path) -> bool:
+    """Whether ``tricklab predict RUN_DIR`` reads raw rows in the training CSV's own format
+    (as from a MODEL_DIR): the run's table is fitted per run (:func:`raw_rows_model`)."""
+    return fitted_per_run(load_run(run_dir)[2])
+
+
 def check_raw_inputs(index: StudyIndex, run_dir: str | Path) -> None:
-    """Refuse a run whose features were fitted on its own training rows (a table's column keys:
-    impute, dates, one-hot levels per run): its model does not take raw values, and the run
-    keeps no record to make them from; ``tricklab fit`` makes a model that does."""
-    if (index.resolved.get("dataset") or {}).get("columns"):
+    """Refuse a bare model of a run whose features were fitted on its own training rows: what
+    turns raw rows into its inputs (imputation, levels, dates, scaling) is not a Keras layer,
+    so a ``.keras`` file of it cannot take raw rows; ``tricklab predict RUN_DIR`` rebuilds it
+    (:func:`raw_rows_model`), and ``tricklab fit`` makes a MODEL_DIR that keeps it."""
+    if fitted_per_run(index):
         raise TricklabError(
             f"{run_dir}: this run's features were fitted on its own training rows (the dataset's "
-            "column keys: drop/impute/dates/...), so its model does not take raw rows. Train a "
-            "model for use with `tricklab fit STUDY --variant NAME -o MODEL_DIR`, then "
-            "`tricklab predict MODEL_DIR new.csv`."
+            "column keys: drop/impute/dates/...), so a bare .keras model of it cannot take raw "
+            f"rows. Predict raw rows with `tricklab predict {run_dir} new.csv`, or train a model "
+            "for use with `tricklab fit STUDY --variant NAME -o MODEL_DIR`."
         )
 
 
@@ -81,19 +105,8 @@ def trained_model(run_dir: str | Path) -> Any:
     keras = _backend.keras()
     result, recipe, index = load_run(run_dir)
     check_raw_inputs(index, run_dir)
-    store, variant, seed = RunStore.of_run(run_dir)
     shape = tuple(result.input_shape)
-    core = build_model(recipe, shape)
-    weights = checkpoint(index, recipe)
-    path = store.weights_path(variant, seed, weights)
-    if weights == "last" and not path.is_file():
-        raise StoreError(
-            f'{run_dir}: the study is evaluated at the last weights (train.evaluate = "last"), '
-            f"but this run has no {path.name}: it was trained before tricklab kept the last "
-            "weights. Retrain it (delete the folder, then `tricklab run STUDY.toml`), or set "
-            'train.evaluate = "best" and run `tricklab run STUDY.toml` (nothing retrains).'
-        )
-    core.load_weights(str(path))
+    core = _core_model(run_dir, result, recipe, index)
     layers: list[Any] = [keras.Input(shape=shape)]
     prep = result.preprocessing
     if "scale" in prep:
@@ -109,18 +122,36 @@ def trained_model(run_dir: str | Path) -> Any:
         )
     layers.append(core)
     if "target" in prep:  # a transformed target: the outputs back on the target's own scale
-        layers.append(_target_inverse(keras, prep["target"]))
+        layers += _target_inverse(keras, prep["target"])
     return keras.Sequential(layers, name=f"{result.variant}_seed{result.seed}")
 
 
-def _target_inverse(keras: Any, record: dict[str, Any]) -> Any:
-    """The layer that undoes ``target_transform`` (:mod:`tricklab.data._target_scaling`):
-    ``exp`` of a log target; ``y * std + mean`` of a standardised one."""
+def _core_model(run_dir: str | Path, result: RunResult, recipe: Recipe, index: StudyIndex) -> Any:
+    """The run's own model (what it trained: no preprocessing layers) with its weights at the
+    study's checkpoint."""
+    store, variant, seed = RunStore.of_run(run_dir)
+    core = build_model(recipe, tuple(result.input_shape))
+    weights = checkpoint(index, recipe)
+    path = store.weights_path(variant, seed, weights)
+    if weights == "last" and not path.is_file():
+        raise StoreError(
+            f'{run_dir}: the study is evaluated at the last weights (train.evaluate = "last"), '
+            f"but this run has no {path.name}: it was trained before tricklab kept the last "
+            "weights. Retrain it (delete the folder, then `tricklab run STUDY.toml`), or set "
+            'train.evaluate = "best" and run `tricklab run STUDY.toml` (nothing retrains).'
+        )
+    core.load_weights(str(path))
+    return core
+
+
+def _target_inverse(keras: Any, record: dict[str, Any]) -> list[Any]:
+    """The layers that undo ``target_transform`` (:mod:`tricklab.data._target_scaling`):
+    ``y * std + mean``, then ``exp`` for a log target."""
+    scale = float(record["std"])
+    layers = [keras.layers.Rescaling(scale, offset=float(record["mean"]), name="target_scale")]
     if record["transform"] == "log":
-        return keras.layers.Activation("exponential", name="target_from_log")
-    return keras.layers.Rescaling(
-        scale=float(record["std"]), offset=float(record["mean"]), name="target_unstandardize"
-    )
+        layers.append(keras.layers.Activation("exponential", name="target_from_log"))
+    return layers
 
 
 def export_model(run_dir: str | Path, path: str | Path | None = None) -> Path:
@@ -135,7 +166,11 @@ def export_model(run_dir: str | Path, path: str | Path | None = None) -> Path:
 
 
 def predict_path(
-    run_dir: str | Path, path: str | Path, *, header: bool = True, delimiter: str = ","
+    run_dir: str | Path,
+    path: str | Path,
+    *,
+    header: bool | None = None,
+    delimiter: str | None = None,
 ) -> pd.DataFrame:
     """:func:`predict_images` when ``path`` is an image file (.png, .jpg, ...), or a folder
     and the run takes images; else :func:`predict_csv`."""
@@ -150,17 +185,118 @@ def predict_path(
 
 
 def predict_csv(
-    run_dir: str | Path, csv_path: str | Path, *, header: bool = True, delimiter: str = ","
+    run_dir: str | Path,
+    csv_path: str | Path,
+    *,
+    header: bool | None = None,
+    delimiter: str | None = None,
 ) -> pd.DataFrame:
     """Predictions of the run's model (:func:`trained_model`) for every row of a CSV of raw
-    features: columns ``row`` (1-based), ``prediction`` and, for classes, ``p(<class>)``."""
+    features (a header row and ``,`` unless told): columns ``row`` (1-based), ``prediction``
+    and, for classes, ``p(<class>)``. A run fitted on its own training rows reads raw rows in
+    its training CSV's own format, its delimiter and header setting unless told, as a MODEL_DIR
+    does (:func:`raw_rows_model`)."""
     result, _, index = load_run(run_dir)
-    check_raw_inputs(index, run_dir)
+    if fitted_per_run(index):
+        model = raw_rows_model(run_dir)
+        return predict_rows(model, csv_path, delimiter=delimiter, header=header)
     tokens = bool((index.spec.get("dataset") or {}).get("sequence"))
     features = _features(
-        Path(csv_path), index, result.input_shape, header, tokens=tokens, delimiter=delimiter
+        Path(csv_path),
+        index,
+        result.input_shape,
+        header is not False,
+        tokens=tokens,
+        delimiter=delimiter or ",",
     )
     return _predictions(run_dir, index, features, {})
+
+
+def raw_rows_model(run_dir: str | Path) -> FittedModel:
+    """A run fitted on its own training rows, as a MODEL_DIR's model (:meth:`FittedModel.predict`
+    takes raw rows): the run keeps no record of what it fitted, so its columns are fitted again,
+    as the run fitted them, on its training rows of its training CSV (the split its
+    ``spec.json`` records); the run's data fingerprint and input size say it is the same fit.
+    The bare model has the run's weights at the study's checkpoint (the columns scale), and
+    predictions are mapped back through the run's target transform."""
+    result, recipe, index = load_run(run_dir)
+    store, variant, seed = RunStore.of_run(run_dir)
+    stored = store.load_run(variant, seed)[1]
+    spec = _study_of(index, stored, variant, recipe)
+    try:
+        dataset = load_data(spec)
+    except DataError as exc:
+        raise DataError(
+            f"{run_dir}: predicting raw rows fits this run's columns again on its training rows, "
+            f"but its training CSV cannot be read: {exc}"
+        ) from None
+    changed = f"{run_dir}: the training CSV changed since the run: "
+    retrain = (
+        " Retrain the run (`tricklab run STUDY.toml`), or train a model for use on the data as "
+        "it is now (`tricklab fit STUDY --variant NAME -o MODEL_DIR`)."
+    )
+    if dataset.fingerprint != stored.get("data_fingerprint"):
+        raise DataError(
+            changed + f"{_training_csv(spec)} is not the data the run was trained on (its "
+            "fingerprint differs), so what the run fitted (imputation, levels, scaling) cannot "
+            "be rebuilt." + retrain
+        )
+    table = raw_table_of(spec, dataset)
+    train = make_splits(
+        dataset,
+        validation=stored["validation"],
+        seed=int(stored["split_seed"]),
+        fold=stored.get("fold"),
+        folds=stored.get("folds"),
+    ).rows["train"]
+    fitted = table.plan.fit(table.x[train])
+    shape = [int(n) for n in result.input_shape]
+    if [len(fitted.feature_names)] != shape or not same_scaling(fitted, result.preprocessing):
+        raise DataError(
+            changed + "fitted again on the run's training rows, its columns do not make the "
+            f"run's features ({len(fitted.feature_names)} features for the run's input shape "
+            f"{tuple(shape)}, or scaled otherwise)." + retrain
+        )
+    record = {
+        "study": index.study,
+        "variant": variant,
+        "seed": seed,
+        "checkpoint": checkpoint(index, recipe),
+        "task": dataset.task,
+        "classes": list(dataset.class_names),
+        "csv": table.csv,
+        "dataset": stored["dataset"],
+        "target": result.preprocessing.get("target"),
+        "input_shape": shape,
+    }
+    return FittedModel(Path(run_dir), record, fitted, _core_model(run_dir, result, recipe, index))
+
+
+def _study_of(index: StudyIndex, stored: dict[str, Any], variant: str, recipe: Recipe) -> StudySpec:
+    """The study as its index stores it, with the run's own dataset entry and recipe (as
+    dumped: its unset keys, None or empty, left out again so that the entry reads back)."""
+    dataset = {k: v for k, v in stored["dataset"].items() if v is not None and v != []}
+    source = (index.resolved.get("dataset") or {}).get("source")
+    if source:  # the CSV as the run found it, whatever the current folder is now
+        dataset["csv"] = source
+    raw = {**index.spec, "dataset": dataset, "variants": {variant: recipe}}
+    if raw.get("cv"):  # seeds and split settings follow from cv (StudySpec refuses them)
+        raw = {k: v for k, v in raw.items() if k not in ("seeds", "resplit", "split_seed")}
+    try:
+        return StudySpec.model_validate(raw)
+    except ValidationError as exc:  # an index written by another version of tricklab
+        problem = " ".join(str(exc.errors()[0]["msg"]).split())
+        raise StoreError(
+            f"{index.study}: the study index (study.json) does not read back as a study "
+            f"({problem}). Run `tricklab run STUDY.toml` to rewrite it (nothing retrains)."
+        ) from None
+
+
+def _training_csv(spec: StudySpec) -> str:
+    given = Path(str(getattr(spec.dataset, "csv", spec.name))).expanduser()
+    if spec.base_dir is not None and not given.is_absolute():
+        given = spec.base_dir / given
+    return str(given)
 
 
 def predict_images(run_dir: str | Path, path: str | Path) -> pd.DataFrame:
@@ -194,27 +330,6 @@ def _predictions(
 ) -> pd.DataFrame:
     outputs = np.asarray(trained_model(run_dir).predict(features, verbose=0))
     return prediction_frame(outputs, index.task or "", list(index.classes), extra)
-
-
-def prediction_frame(
-    outputs: np.ndarray, task: str, classes: list[str], extra: dict[str, list[str]] | None = None
-) -> pd.DataFrame:
-    """``row`` (1-based), the ``extra`` columns, ``prediction`` and ``p(<class>)`` of a model's
-    outputs (regression: ``row``, ``prediction``)."""
-    frame = pd.DataFrame({"row": np.arange(1, len(outputs) + 1), **(extra or {})})
-    # float32, the model's own precision: printed as CSV, each value reads back exactly
-    outputs = outputs.astype(np.float32)
-    if task == "regression" or not classes:
-        frame["prediction"] = outputs[:, 0]
-        return frame
-    if outputs.shape[-1] == 1:
-        probabilities = np.column_stack([1 - outputs[:, 0], outputs[:, 0]])
-    else:
-        probabilities = outputs
-    frame["prediction"] = [classes[i] for i in probabilities.argmax(axis=1)]
-    for i, name in enumerate(classes):
-        frame[f"p({name})"] = probabilities[:, i]
-    return frame
 
 
 def _features(

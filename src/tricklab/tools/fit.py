@@ -13,7 +13,13 @@ scaling, a regression target's ``target_transform``) fitted on all rows
 
 Early stopping and the checkpoint are replaced by that fixed count; ``class_weight`` is the
 recipe's (``"balanced"`` on all rows). What is written is described in
-:mod:`tricklab.tools.model_dir`.
+:mod:`tricklab.tools.model_dir`; the record also says where the model came from, so that
+``tricklab mlflow MODEL_DIR`` can log it later as ``fit --mlflow`` does (it reads the study's
+first raw rows for the signature, and its default tracking URI is beside the store):
+
+- ``study_file``: the absolute path of the study file fit read (the study's ``source``), or
+  null when fit was given a study without a file;
+- ``store``: the absolute path of the store directory (``out``) holding the study's runs.
 """
 
 from __future__ import annotations
@@ -63,7 +69,10 @@ class Fitted:
 
 
 @dataclass(frozen=True)
-class _Table:
+class RawTable:
+    """A table's rows raw (:mod:`tricklab.data._columns`), its plan, and how its CSV is read
+    (``csv`` of a MODEL_DIR's record)."""
+
     x: np.ndarray  # raw rows (data/_columns.py)
     plan: ColumnPlan
     csv: dict[str, Any]
@@ -93,7 +102,7 @@ def fit_variant(
         raise SpecError(f"--seed must be an int in [0, 2**32). Received: seed={seed!r}.")
     _check_supported(spec)  # before loading: images may be a download away
     dataset = load_data(spec)
-    table = _table(spec, dataset)
+    table = raw_table_of(spec, dataset)
     resolved = resolve(spec, dataset).check()
     recipe = resolved.spec.variants[variant]
     epochs, reason = _epochs(resolved, recipe.train.epochs, Path(out) / spec.name, variant)
@@ -137,6 +146,8 @@ def fit_variant(
         "rows": len(y),
         "csv": table.csv,
         "dataset": spec.dataset.model_dump(mode="json"),
+        "study_file": str(Path(spec.source).resolve()) if spec.source else None,
+        "store": str(Path(out).resolve()),
         "columns": exact_json(fitted),
         "target": scaling.to_json() if scaling is not None else None,
         "input_shape": [int(n) for n in x.shape[1:]],
@@ -211,8 +222,9 @@ def _check_supported(spec: StudySpec) -> None:
         )
 
 
-def _table(spec: StudySpec, dataset: Dataset) -> _Table:
-    """The study's rows raw, with a plan for every kind of table fit supports."""
+def raw_table_of(spec: StudySpec, dataset: Dataset) -> RawTable:
+    """The study's rows raw, with a plan for every kind of table fit supports (also how
+    ``tricklab predict RUN_DIR`` rebuilds a run fitted on its own training rows)."""
     data = spec.dataset
     if isinstance(data, CsvSpec):
         shown = Path(data.csv).expanduser()
@@ -225,11 +237,11 @@ def _table(spec: StudySpec, dataset: Dataset) -> _Table:
             "columns": list(table.file_columns),
             "target": table.target,
         }
-        return _Table(table.x, table.plan, csv)
+        return RawTable(table.x, table.plan, csv)
     if isinstance(data, ThoracicSpec):
         dropped = () if data.keep_id else ("id",)
         columns = [*THORACIC_COLUMNS, "Risk1Yr"]
         csv = {"delimiter": ",", "header": True, "columns": columns, "target": "Risk1Yr"}
         plan = number_plan(dataset.feature_names, dropped)
-        return _Table(np.asarray(dataset.x, dtype=np.float64), plan, csv)
+        return RawTable(np.asarray(dataset.x, dtype=np.float64), plan, csv)
     raise AssertionError(f"unsupported dataset {data!r}")  # _check_supported refused it

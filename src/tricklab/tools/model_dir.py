@@ -26,8 +26,12 @@ A MODEL_DIR holds two files, and no pickle:
   ``features`` (the model's inputs in order: ``col``, ``col=level``, ``col:year``, ...,
   ``col:missing``), ``standardize`` (``mean`` and ``std`` per feature, or null);
 - ``target``: a regression target's ``target_transform`` fitted on every row (``{"transform":
-  "standardize", "mean": ..., "std": ...}`` or ``{"transform": "log"}``), or null: the model's
-  outputs are on that scale, and predictions are mapped back (``* std + mean``, or ``exp``);
+  "standardize" or "log", "mean": ..., "std": ...}``: of the target, or of its log), or null:
+  the model's outputs are on that scale, and predictions are mapped back (``* std + mean``,
+  then ``exp`` of a log);
+- ``study_file``: the absolute path of the study file fit read, or null when fit was given a
+  study without a file; ``store``: the absolute path of the store directory (``--out``) holding
+  the study's runs (``tricklab mlflow MODEL_DIR`` reads both);
 - ``input_shape``; ``versions``: tricklab, keras, the backend and its version.
 
 A raw row becomes features as the run's training rows did: number cells as numbers, true/false
@@ -104,8 +108,10 @@ def read_record(path: str | Path) -> dict[str, Any]:
 
 @dataclass
 class FittedModel:
-    """A MODEL_DIR loaded: :meth:`predict` takes raw rows (a DataFrame of the training CSV's
-    columns) and returns ``row``, ``prediction`` and ``p(<class>)`` per class."""
+    """A MODEL_DIR loaded (or a run fitted on its own training rows, rebuilt by
+    :func:`tricklab.tools.export.raw_rows_model`, its model given as ``_model``): :meth:`predict`
+    takes raw rows (a DataFrame of the training CSV's columns) and returns ``row``,
+    ``prediction`` and ``p(<class>)`` per class."""
 
     path: Path
     record: dict[str, Any]
@@ -137,9 +143,28 @@ class FittedModel:
         outputs = np.asarray(self.model.predict(x, verbose=0)) if len(x) else np.zeros((0, 1))
         if self.record.get("target"):  # back from the scale the model was trained on
             outputs = TargetScaling.from_json(self.record["target"]).inverse(outputs)
-        from tricklab.tools.export import prediction_frame
-
         return prediction_frame(outputs, self.record["task"], self.classes)
+
+
+def prediction_frame(
+    outputs: np.ndarray, task: str, classes: list[str], extra: dict[str, list[str]] | None = None
+) -> pd.DataFrame:
+    """``row`` (1-based), the ``extra`` columns, ``prediction`` and ``p(<class>)`` of a model's
+    outputs (regression: ``row``, ``prediction``)."""
+    frame = pd.DataFrame({"row": np.arange(1, len(outputs) + 1), **(extra or {})})
+    # float32, the model's own precision: printed as CSV, each value reads back exactly
+    outputs = outputs.astype(np.float32)
+    if task == "regression" or not classes:
+        frame["prediction"] = outputs[:, 0]
+        return frame
+    if outputs.shape[-1] == 1:
+        probabilities = np.column_stack([1 - outputs[:, 0], outputs[:, 0]])
+    else:
+        probabilities = outputs
+    frame["prediction"] = [classes[i] for i in probabilities.argmax(axis=1)]
+    for i, name in enumerate(classes):
+        frame[f"p({name})"] = probabilities[:, i]
+    return frame
 
 
 def load_model(path: str | Path) -> FittedModel:
@@ -149,6 +174,19 @@ def load_model(path: str | Path) -> FittedModel:
     if not (path / MODEL_FILE).is_file():
         raise StoreError(f"{path}: no {MODEL_FILE} next to {MARKER}; run `tricklab fit` again.")
     return FittedModel(path, record, fitted_from_json(record["columns"]))
+
+
+def same_scaling(fitted: FittedColumns, preprocessing: dict[str, Any]) -> bool:
+    """Whether columns fitted again scale as a run did (its ``preprocessing``, to a relative
+    1e-5): :func:`tricklab.tools.export.raw_rows_model` checks it rebuilt the run's fit."""
+    if fitted.mean is None or fitted.std is None:
+        return "mean" not in preprocessing
+    if "mean" not in preprocessing:
+        return False
+    mean, std = np.asarray(preprocessing["mean"]), np.asarray(preprocessing["std"])
+    return mean.shape == fitted.mean.shape and bool(
+        np.allclose(mean, fitted.mean, rtol=1e-5) and np.allclose(std, fitted.std, rtol=1e-5)
+    )
 
 
 # --- raw rows ----------------------------------------------------------------------------------
@@ -328,7 +366,18 @@ def predict_file(
 ) -> pd.DataFrame:
     """The predictions of a MODEL_DIR for every row of a CSV of raw rows (see
     :meth:`FittedModel.predict`); errors name the file, line, column and value."""
-    model = load_model(model_dir)
+    return predict_rows(load_model(model_dir), csv_path, delimiter=delimiter, header=header)
+
+
+def predict_rows(
+    model: FittedModel,
+    csv_path: str | Path,
+    *,
+    delimiter: str | None = None,
+    header: bool | None = None,
+) -> pd.DataFrame:
+    """:func:`predict_file` with a model already made (a MODEL_DIR's, or a run's rebuilt by
+    :func:`tricklab.tools.export.raw_rows_model`)."""
     frame, where = read_rows(csv_path, model.record, delimiter, header)
     try:
         return model.predict(frame, where)

@@ -152,7 +152,7 @@ def log_study(
         )
     uri = resolve_tracking_uri(store, tracking_uri)
     name = experiment or study
-    with _quiet():
+    with quiet_mlflow():
         try:
             logged = _Logger(store, index, study, uri, name, progress).log(
                 finished, len(statuses) - len(finished)
@@ -422,10 +422,13 @@ def _cut_tag(text: str) -> str:
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """MLflow's and its database migrations' INFO lines and warnings stay off the terminal."""
+def quiet_mlflow() -> Iterator[None]:
+    """MLflow's (and its database migrations') INFO lines, warnings and artifact progress bars
+    stay off the terminal."""
     loggers = [logging.getLogger(name) for name in ("mlflow", "alembic")]
     levels = [logger.level for logger in loggers]
+    bar = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
     for logger in loggers:
         logger.setLevel(logging.WARNING)
     try:
@@ -435,3 +438,7 @@ def _quiet() -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
+        if bar is None:
+            os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
+        else:
+            os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = bar
