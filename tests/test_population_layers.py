@@ -109,7 +109,7 @@ def test_embedding_on_integer_token_ids_trains_in_a_population_like_its_solo_run
 
 
 def test_integer_inputs_keep_their_dtype_in_the_populations_data() -> None:
-    from tricklab.engines.population import _input_dtype
+    from tricklab.engines._population_data import _input_dtype
 
     assert _input_dtype(np.zeros((2, 3), dtype=np.int32)) is None
     assert _input_dtype(np.zeros((2, 3), dtype=np.int64)) is None
