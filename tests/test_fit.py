@@ -338,8 +338,7 @@ def test_thoracic_fits_for_the_recipes_epochs(
 def test_fit_logs_an_mlflow_model_with_its_signature(
     fitted: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    mlflow = pytest.importorskip("mlflow")
-    import tricklab
+    pytest.importorskip("mlflow")
 
     folder = fitted["folder"]
     uri = f"sqlite:///{folder / 'tracking' / 'mlflow.db'}"
@@ -351,10 +350,20 @@ def test_fit_logs_an_mlflow_model_with_its_signature(
     assert main(args) == 0
     logged = capsys.readouterr().out.split("logged to MLflow: ")[1].split()[0]
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # not set_tracking_uri: it stays set
+    served_as_the_model_dir(logged, model_dir, folder / "new.csv")
+
+
+def served_as_the_model_dir(logged: str, model_dir: Path, new_csv: Path) -> None:
+    """The MLflow model at ``logged`` takes the raw columns (its signature) and predicts the
+    rows of ``new_csv`` as ``tricklab.load_model(model_dir)`` does."""
+    import mlflow
+
+    import tricklab
+
     info = mlflow.models.get_model_info(logged)
     inputs = [c["name"] for c in info.signature.inputs.to_dict()]
     assert inputs == ["signup", "monthly_fee", "plan", "tenure"]  # raw columns, as trained
-    frame = pd.read_csv(folder / "new.csv", sep=";")[inputs]
+    frame = pd.read_csv(new_csv, sep=";")[inputs]
     frame["tenure"] = frame["tenure"].astype("float64")  # MLflow: a double column takes floats
     served = mlflow.pyfunc.load_model(logged).predict(frame)
     expected = tricklab.load_model(model_dir).predict(frame)

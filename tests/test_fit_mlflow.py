@@ -10,10 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
-from test_fit import NEW, write_study
+from test_fit import NEW, served_as_the_model_dir, write_study
 
 from tricklab.cli import main
 
@@ -89,7 +87,6 @@ def test_mlflow_logs_a_model_dir_as_fit_mlflow_does(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     mlflow = pytest.importorskip("mlflow")
-    import tricklab
 
     folder, model_dir = fitted["folder"], fitted["model_dir"]
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -114,15 +111,7 @@ def test_mlflow_logs_a_model_dir_as_fit_mlflow_does(
     assert ours == {k: v for k, v in at_fit.data.tags.items() if not k.startswith("mlflow.")}
     info = mlflow.models.get_model_info(logged)
     assert info.signature == mlflow.models.get_model_info(by_fit).signature
-    inputs = [c["name"] for c in info.signature.inputs.to_dict()]
-    assert inputs == ["signup", "monthly_fee", "plan", "tenure"]  # raw columns, as trained
-
-    frame = pd.read_csv(folder / "new.csv", sep=";")[inputs]
-    frame["tenure"] = frame["tenure"].astype("float64")  # MLflow: a double column takes floats
-    served = mlflow.pyfunc.load_model(logged).predict(frame)
-    expected = tricklab.load_model(model_dir).predict(frame)
-    assert served["prediction"].tolist() == expected["prediction"].tolist()
-    np.testing.assert_allclose(served["p(yes)"], expected["p(yes)"], atol=1e-6)
+    served_as_the_model_dir(logged, model_dir, folder / "new.csv")
 
 
 def test_by_default_it_logs_beside_the_recorded_store(
