@@ -52,7 +52,7 @@ def _load_csv(
 
 
 def _dataset(table: CsvTable, target: Any, resolved: str) -> Dataset:
-    spec, shown = table.spec, table.shown
+    spec = table.spec
     if spec.fits_columns:  # drop, columns, impute, dates (data/_columns.py)
         return _fitted_columns(table, target, resolved)
     table.check_complete()
@@ -67,17 +67,14 @@ def _dataset(table: CsvTable, target: Any, resolved: str) -> Dataset:
     sampled = table.sample(target, classification)
     x, feature_names, one_hot = table.features(target, kinds)
     y, class_names, task = table.target(target, classification)
-    return make_dataset(
-        name=Path(shown).name,
+    return _made(
+        table,
+        resolved,
         task=task,
         x=x,
         y=y,
-        test_fraction=spec.test,
-        standardize=spec.standardize,
         feature_names=feature_names,
         class_names=class_names,
-        source=resolved,
-        citation=None,
         intake=Intake(
             rows=rows,
             columns=len(table.frame.columns),
@@ -93,7 +90,6 @@ def _dataset(table: CsvTable, target: Any, resolved: str) -> Dataset:
 def _fitted_columns(table: CsvTable, target: Any, resolved: str) -> Dataset:
     """A table whose dataset entry uses the column keys: columns left out, missing cells
     allowed where imputed, dates read; what is learnt from the data is fitted per run."""
-    spec, shown = table.spec, table.shown
     keys = resolve_keys(table, target)
     table.check_complete(keys.imputed)
     classification, reason = table.is_classification(target)
@@ -111,17 +107,14 @@ def _fitted_columns(table: CsvTable, target: Any, resolved: str) -> Dataset:
         one_hot = {c.name: len(c.levels) for c in plan.columns if c.kind == "text"}
         salt = json.dumps(plan.describe(), sort_keys=True)
     y, class_names, task = table.target(target, classification)
-    return make_dataset(
-        name=Path(shown).name,
+    return _made(
+        table,
+        resolved,
         task=task,
         x=x,
         y=y,
-        test_fraction=spec.test,
-        standardize=spec.standardize,
         feature_names=feature_names,
         class_names=class_names,
-        source=resolved,
-        citation=None,
         salt=salt,
         columns=plan,
         intake=Intake(
@@ -134,6 +127,18 @@ def _fitted_columns(table: CsvTable, target: Any, resolved: str) -> Dataset:
             sampled=sampled,
             note=describe_plan(plan) if plan is not None else _left_out(keys.dropped),
         ),
+    )
+
+
+def _made(table: CsvTable, resolved: str, **fields: Any) -> Dataset:
+    """The dataset of a table: what every CSV's dataset takes from its spec and path."""
+    return make_dataset(
+        name=Path(table.shown).name,
+        test_fraction=table.spec.test,
+        standardize=table.spec.standardize,
+        source=resolved,
+        citation=None,
+        **fields,
     )
 
 
